@@ -1,0 +1,358 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"github.com/panjf2000/gnet/v2/pkg/logging"
+
+	"github.com/hashpool/hashpool/codec/stratum"
+	"github.com/hashpool/hashpool/internal/gnetlog"
+)
+
+// Agent is the farm proxy: a gnet stratum server for miners and one
+// upstream agent-protocol connection per MinersPerUpstream miners.
+type Agent struct {
+	gnet.BuiltinEventEngine
+
+	cfg   Config
+	log   *slog.Logger
+	stats Stats
+
+	mu     sync.Mutex
+	slots  []*slot
+	miners map[*Miner]struct{}
+	ctx    context.Context
+	wg     sync.WaitGroup
+
+	eng         gnet.Engine
+	ready       chan struct{}
+	addr        atomic.Value // *net.TCPAddr
+	versionMask atomic.Uint32
+	now         atomic.Int64
+	scratch     sync.Pool
+	onWritten   gnet.AsyncCallback
+}
+
+// scratch is per-OnTraffic working space (pooled, so parsing and replies
+// do not allocate).
+type scratch struct {
+	msg stratum.Message
+	sub stratum.Submit
+	cfg []stratum.ConfigureEntry
+	out []byte
+}
+
+// New checks cfg and builds an Agent; Serve runs it. log may be nil (silent).
+func New(cfg Config, log *slog.Logger) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a := &Agent{cfg: cfg, log: log, miners: make(map[*Miner]struct{}), ready: make(chan struct{})}
+	a.versionMask.Store(0x1fffe000)
+	a.scratch.New = func() any { return &scratch{out: make([]byte, 0, 2048)} }
+	a.onWritten = a.checkOutbound
+	a.now.Store(time.Now().Unix())
+	return a, nil
+}
+
+// Ready is closed once the miner listener is up.
+func (a *Agent) Ready() <-chan struct{} { return a.ready }
+
+// Addr returns the miner listener's address once Ready (nil before).
+func (a *Agent) Addr() net.Addr {
+	ad, _ := a.addr.Load().(net.Addr)
+	return ad
+}
+
+// Stats returns a snapshot of the counters, with the kernel's view of the
+// upstream sockets where the OS provides it.
+func (a *Agent) Stats() Snapshot {
+	sn := a.stats.snapshot()
+	a.mu.Lock()
+	slots := append([]*slot(nil), a.slots...)
+	a.mu.Unlock()
+	for _, s := range slots {
+		s.mu.Lock()
+		sn.Wire.add(s.wire)
+		u := s.up
+		s.mu.Unlock()
+		if u != nil {
+			if w, ok := tcpWire(u.conn); ok {
+				sn.Wire.add(w)
+			}
+		}
+	}
+	return sn
+}
+
+// Serve runs the agent until ctx ends.
+func (a *Agent) Serve(ctx context.Context) error {
+	listen := a.cfg.Listen()
+	if a.cfg.ListenPort == 0 {
+		// gnet cannot report an ephemeral port portably: pick one first.
+		l, err := net.Listen("tcp", listen)
+		if err != nil {
+			return fmt.Errorf("agent: listen %s: %w", listen, err)
+		}
+		listen = l.Addr().String()
+		l.Close()
+	}
+	ta, err := net.ResolveTCPAddr("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("agent: listen %s: %w", listen, err)
+	}
+	a.addr.Store(ta)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	a.mu.Lock()
+	a.ctx = ctx
+	a.newSlotLocked()
+	a.mu.Unlock()
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); a.tick(ctx) }()
+	runErr := make(chan error, 1)
+	go func() {
+		runErr <- gnet.Run(a, "tcp://"+listen, gnet.WithNumEventLoop(a.cfg.EventLoops),
+			gnet.WithTCPNoDelay(gnet.TCPNoDelay), gnet.WithTCPKeepAlive(5*time.Minute),
+			gnet.WithLogLevel(logging.ErrorLevel), gnet.WithLogger(gnetlog.Logger(a.log)))
+	}()
+	select {
+	case err := <-runErr:
+		cancel()
+		a.wg.Wait()
+		if err == nil {
+			err = errors.New("stopped")
+		}
+		return fmt.Errorf("agent: listen %s: %w", listen, err)
+	case <-a.ready:
+	}
+	a.log.Info("btcagent listening", "addr", listen, "pools", len(a.cfg.Pools))
+	<-ctx.Done()
+	stopCtx, stopCancel := context.WithTimeout(context.Background(), 10*time.Second)
+	err = a.eng.Stop(stopCtx)
+	stopCancel()
+	<-runErr
+	a.wg.Wait()
+	return err
+}
+
+// newSlotLocked adds an upstream slot and starts its connection; caller holds a.mu.
+func (a *Agent) newSlotLocked() *slot {
+	s := newSlot(a, len(a.slots))
+	a.slots = append(a.slots, s)
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); s.run(a.ctx) }()
+	return s
+}
+
+// assign gives m a slot and an agent session id, opening a new upstream
+// connection when every slot is full.
+func (a *Agent) assign(m *Miner) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ctx == nil || a.ctx.Err() != nil {
+		return false
+	}
+	for _, s := range a.slots {
+		if id, ok := s.allocID(m); ok {
+			m.slot, m.sid = s, id
+			return true
+		}
+	}
+	s := a.newSlotLocked()
+	id, ok := s.allocID(m)
+	if ok {
+		m.slot, m.sid = s, id
+	}
+	return ok
+}
+
+// tick closes miners past their read deadline and, unless
+// always_keep_downconn, the miners of slots without a pool for too long.
+func (a *Agent) tick(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for n := 0; ; n++ {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			sec := now.Unix()
+			a.now.Store(sec)
+			a.mu.Lock()
+			slots := append([]*slot(nil), a.slots...)
+			var expired []*Miner
+			if n%5 == 0 {
+				for m := range a.miners {
+					if sec > m.deadline.Load() {
+						expired = append(expired, m)
+					}
+				}
+			}
+			a.mu.Unlock()
+			for _, m := range expired {
+				m.conn.Close()
+			}
+			if a.cfg.AlwaysKeepDownconn {
+				continue
+			}
+			grace := time.Duration(a.cfg.NoPoolGraceSec) * time.Second
+			for _, s := range slots {
+				s.mu.Lock()
+				lost := s.up == nil && !s.lostAt.IsZero() && now.Sub(s.lostAt) > grace
+				s.mu.Unlock()
+				if lost {
+					s.closeMiners(a.log)
+				}
+			}
+		}
+	}
+}
+
+// OnBoot implements gnet.EventHandler.
+func (a *Agent) OnBoot(eng gnet.Engine) gnet.Action {
+	a.eng = eng
+	close(a.ready)
+	return gnet.None
+}
+
+// OnOpen implements gnet.EventHandler.
+func (a *Agent) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	m := &Miner{a: a, conn: c, diffExp: noDiff}
+	m.framer.Max = stratum.DefaultMaxLine
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		m.ip, _ = netip.AddrFromSlice(ta.IP)
+		m.ip = m.ip.Unmap()
+	}
+	m.deadline.Store(a.now.Load() + int64(a.cfg.AuthorizeTimeout))
+	a.mu.Lock()
+	full := len(a.miners) >= a.cfg.MaxMiners
+	if !full {
+		a.miners[m] = struct{}{}
+	}
+	a.mu.Unlock()
+	if full {
+		return nil, gnet.Close
+	}
+	c.SetContext(m)
+	a.stats.Miners.Add(1)
+	return nil, gnet.None
+}
+
+// OnClose implements gnet.EventHandler.
+func (a *Agent) OnClose(c gnet.Conn, _ error) gnet.Action {
+	m, _ := c.Context().(*Miner)
+	if m == nil {
+		return gnet.None
+	}
+	c.SetContext(nil)
+	if m.slot != nil {
+		m.slot.leave(m)
+	}
+	a.mu.Lock()
+	delete(a.miners, m)
+	a.mu.Unlock()
+	a.stats.Miners.Add(-1)
+	return gnet.None
+}
+
+// OnTraffic implements gnet.EventHandler. The peeked bytes are valid only
+// during the call; the miner parses them in place.
+func (a *Agent) OnTraffic(c gnet.Conn) gnet.Action {
+	m, _ := c.Context().(*Miner)
+	if m == nil {
+		return gnet.Close
+	}
+	buf, _ := c.Peek(-1)
+	sc := a.scratch.Get().(*scratch)
+	sc.out = sc.out[:0]
+	n, closeNow := m.feed(buf, sc)
+	if n > 0 {
+		_, _ = c.Discard(n)
+		a.stats.DownBytesIn.Add(int64(n))
+	}
+	if len(sc.out) > 0 {
+		_, _ = c.Write(sc.out)
+		a.stats.DownBytesOut.Add(int64(len(sc.out)))
+	}
+	if cap(sc.out) <= 64<<10 {
+		a.scratch.Put(sc)
+	}
+	if closeNow || c.OutboundBuffered() > a.cfg.MaxOutbound {
+		return gnet.Close
+	}
+	return gnet.None
+}
+
+// checkOutbound closes a miner that does not read what it is sent.
+func (a *Agent) checkOutbound(c gnet.Conn, err error) error {
+	if err == nil && c.OutboundBuffered() > a.cfg.MaxOutbound {
+		return c.Close()
+	}
+	return nil
+}
+
+// workerName is the worker a miner is registered as: the part after the
+// first '.' of its login (john.a001 → a001; the pool sees <pool user>.a001),
+// the whole login when it has no '.', or BtcAgent's fixed/IP names.
+func (a *Agent) workerName(login string, ip netip.Addr) string {
+	w := login
+	switch {
+	case a.cfg.FixedWorkerName != "":
+		w = a.cfg.FixedWorkerName
+	case a.cfg.UseIPAsWorkerName && ip.Is4():
+		o := ip.As4()
+		w = ""
+		f := a.cfg.IPWorkerNameFormat
+		for i := 0; i < len(f); i++ {
+			if i+2 < len(f) && f[i] == '{' && f[i+1] >= '1' && f[i+1] <= '4' && f[i+2] == '}' {
+				w += strconv.Itoa(int(o[f[i+1]-'1']))
+				i += 2
+				continue
+			}
+			w += string(f[i])
+		}
+	default:
+		for i := 0; i < len(login); i++ {
+			if login[i] == '.' {
+				w = login[i+1:]
+				break
+			}
+		}
+	}
+	return filterName(w, maxWorkerLen)
+}
+
+// Name limits: REGISTER_WORKER frames are at most 100 bytes, so agent
+// string + worker name ≤ 92.
+const (
+	maxAgentLen  = 30
+	maxWorkerLen = 60
+)
+
+// filterName keeps the characters btcpool keeps in names and agent strings
+// ([A-Za-z0-9-._:|^/]) and at most max bytes.
+func filterName(s string, max int) string {
+	b := make([]byte, 0, min(len(s), max))
+	for i := 0; i < len(s) && len(b) < max; i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == ':' || c == '|' || c == '^' || c == '/' {
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}

@@ -1,0 +1,87 @@
+package agent
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		err      []string // substrings of the error, all of them
+		warns    int
+		check    func(*testing.T, Config)
+	}{
+		{name: "seed example", in: `{"agent_listen_ip":"0.0.0.0","agent_listen_port":3333,"pools":[["cn.ss.btc.com",1800,"kevin"],["cn.ss.btc.com",1800,"kevin"]]}`,
+			check: func(t *testing.T, c Config) {
+				if len(c.Pools) != 2 || c.Pools[0] != (Pool{"cn.ss.btc.com", 1800, "kevin"}) || c.Listen() != "0.0.0.0:3333" {
+					t.Fatalf("%+v", c)
+				}
+				if c.SubmitResponseFromServer || !c.DisconnectWhenLostAsicboost || c.BatchIntervalMs != 50 || c.MinersPerUpstream != 0xFFFF {
+					t.Fatalf("defaults %+v", c)
+				}
+			}},
+		{name: "btcagent keys", in: `{"agent_listen_port":3334,"submit_response_from_server":true,"use_ip_as_worker_name":true,"pool_use_tls":false,"multi_user_mode":false,"pools":[["h","1800","u"]]}`,
+			warns: 2, check: func(t *testing.T, c Config) {
+				if !c.SubmitResponseFromServer || !c.UseIPAsWorkerName || c.Pools[0].Port != 1800 {
+					t.Fatalf("%+v", c)
+				}
+			}},
+		{name: "unknown keys warn", in: `{"pools":[["h",1,"u"]],"zzz":1,"yyy":{}}`, warns: 2},
+		{name: "hashpool keys", in: `{"pools":[["h",1,"u"]],"batch_interval_ms":0,"extensions":[],"miners_per_upstream":100}`,
+			check: func(t *testing.T, c Config) {
+				if c.BatchIntervalMs != 0 || len(c.Extensions) != 0 || c.MinersPerUpstream != 100 {
+					t.Fatalf("%+v", c)
+				}
+			}},
+		{name: "every problem at once", in: `{"agent_listen_ip":"x","agent_listen_port":70000,"pools":[["",0,""]],"extensions":["gzip"],"batch_interval_ms":5000}`,
+			err: []string{"agent_listen_ip", "agent_listen_port", "host", "port 0", "user", "gzip", "batch_interval_ms"}},
+		{name: "no pools", in: `{}`, err: []string{"pools"}},
+		{name: "bad pool", in: `{"pools":[["h",1]]}`, err: []string{"3 elements"}},
+		{name: "not json", in: `[`, err: []string{"not a JSON object"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, warns, err := ParseConfig([]byte(tc.in))
+			if len(tc.err) > 0 {
+				if err == nil {
+					t.Fatal("no error")
+				}
+				for _, e := range tc.err {
+					if !strings.Contains(err.Error(), e) {
+						t.Errorf("error %q lacks %q", err, e)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(warns) != tc.warns {
+				t.Fatalf("warnings %q, want %d", warns, tc.warns)
+			}
+			if tc.check != nil {
+				tc.check(t, c)
+			}
+		})
+	}
+}
+
+func TestWorkerName(t *testing.T) {
+	a := &Agent{cfg: Defaults()}
+	for _, tc := range []struct{ login, want string }{
+		{"john.a001", "a001"}, {"john", "john"}, {"john.a.b", "a.b"}, {"j.w\"x\x00y", "wxy"},
+		{"j." + strings.Repeat("w", 100), strings.Repeat("w", maxWorkerLen)},
+	} {
+		if got := a.workerName(tc.login, netipAddr("10.1.2.3")); got != tc.want {
+			t.Errorf("%q → %q, want %q", tc.login, got, tc.want)
+		}
+	}
+	a.cfg.UseIPAsWorkerName = true
+	if got := a.workerName("john.a001", netipAddr("10.1.2.3")); got != "10x1x2x3" {
+		t.Errorf("ip worker %q", got)
+	}
+	a.cfg.FixedWorkerName = "rack7"
+	if got := a.workerName("john.a001", netipAddr("10.1.2.3")); got != "rack7" {
+		t.Errorf("fixed worker %q", got)
+	}
+}

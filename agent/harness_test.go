@@ -1,0 +1,367 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashpool/hashpool/bus"
+	"github.com/hashpool/hashpool/bus/mem"
+	"github.com/hashpool/hashpool/codec/btcpool"
+	"github.com/hashpool/hashpool/codec/stratum"
+	"github.com/hashpool/hashpool/engine"
+	"github.com/hashpool/hashpool/sha"
+)
+
+// testExp is the pool's share difficulty exponent: 2^-20, about 4096
+// hashes per share, so the test finds passing and failing nonces quickly.
+const testExp = -20
+
+// pool is a real engine on 127.0.0.1 with an in-memory bus.
+type pool struct {
+	t      *testing.T
+	srv    *engine.Server
+	users  *engine.EmbeddedUsers
+	addr   string
+	shares bus.Consumer
+	solved bus.Consumer
+	stop   func()
+	height int32
+}
+
+func startEngine(t *testing.T, serverID uint8) *pool {
+	t.Helper()
+	return startEngineAt(t, serverID, "127.0.0.1:0")
+}
+
+func startEngineAt(t *testing.T, serverID uint8, listen string) *pool {
+	t.Helper()
+	o := engine.NewOptions()
+	o.ServerID = serverID
+	o.Listen = listen
+	o.ReusePort = false
+	o.EventLoops = 1
+	o.DataDir = t.TempDir()
+	o.MinDifficulty = math.Ldexp(1, testExp)
+	o.DefaultDifficulty = math.Ldexp(1, testExp)
+	o.VersionMask = 0x1fffe000
+	o.GracePeriod = 100 * time.Millisecond
+	b := mem.New(mem.Options{})
+	prod, err := b.NewProducer(bus.ProducerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, err := engine.OpenEmbeddedUsers(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	shares, _ := b.NewConsumer(o.Topics.Share, bus.Start{})
+	solved, _ := b.NewConsumer(o.Topics.SolvedShare, bus.Start{})
+	srv, err := engine.New(o, engine.Deps{Producer: prod, Users: users})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	select {
+	case <-srv.Ready():
+	case err := <-done:
+		t.Fatalf("engine Serve: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("engine not ready")
+	}
+	stopped := false
+	p := &pool{t: t, srv: srv, users: users, addr: srv.Addr().String(), shares: shares, solved: solved, height: 100}
+	p.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Error("engine did not stop")
+		}
+	}
+	t.Cleanup(func() { p.stop(); prod.Close(); b.Close() })
+	return p
+}
+
+// jobParams is a job at the next height; regtest bits make every valid
+// share a block.
+func (p *pool) addJob(regtest bool) *engine.JobParams {
+	p.t.Helper()
+	p.height++
+	h := p.height
+	now := time.Now()
+	jp := &engine.JobParams{
+		ID: uint64(now.Unix())<<32 | uint64(h), Height: h,
+		Coinbase1: mustHex("02000000010000000000000000000000000000000000000000000000000000000000000000ffffffff1e03" + fmt.Sprintf("%06x", h)),
+		Coinbase2: mustHex("ffffffff0100f2052a010000001976a914000000000000000000000000000000000000000088ac00000000"),
+		Version:   0x20000000, Bits: 0x1d00ffff, Time: uint32(now.Unix()), MinTime: uint32(now.Unix()) - 3600,
+		Branch: [][32]byte{{1, 2, 3}, {4, 5, 6}, {7, 8, 9}},
+	}
+	if regtest {
+		jp.Bits = 0x207fffff
+	}
+	jp.PrevHash[0], jp.PrevHash[31] = byte(h), 0x11
+	if err := p.srv.AddJob(jp); err != nil {
+		p.t.Fatal(err)
+	}
+	return jp
+}
+
+func (p *pool) nextShare() btcpool.Share {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	msgs, err := p.shares.Poll(ctx)
+	if err != nil || len(msgs) == 0 {
+		p.t.Fatalf("share topic: %v", err)
+	}
+	var s btcpool.Share
+	if err := btcpool.DecodeShareMessage(msgs[0].Value, &s); err != nil {
+		p.t.Fatal(err)
+	}
+	if len(msgs) > 1 {
+		p.t.Fatalf("%d share records at once, want 1", len(msgs))
+	}
+	return s
+}
+
+func mustHex(s string) []byte {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// startAgent runs an agent for the pools with cfg tweaked.
+func startAgent(t *testing.T, tweak func(*Config), pools ...*pool) *Agent {
+	t.Helper()
+	cfg := Defaults()
+	cfg.ListenIP, cfg.ListenPort = "127.0.0.1", 0
+	for _, p := range pools {
+		host, port, _ := net.SplitHostPort(p.addr)
+		n, _ := strconv.Atoi(port)
+		cfg.Pools = append(cfg.Pools, Pool{Host: host, Port: n, User: "kevin"})
+	}
+	cfg.SubmitResponseFromServer = true
+	cfg.ReconnectMinMs = 50
+	cfg.ReconnectMaxMs = 200
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	a, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx) }()
+	select {
+	case <-a.Ready():
+	case err := <-done:
+		t.Fatalf("agent Serve: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("agent not ready")
+	}
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Error("agent did not stop")
+		}
+	})
+	return a
+}
+
+// work is a mining.notify as a miner sees it.
+type work struct {
+	jobID string
+	job   *sha.Job
+	cb1   []byte
+	ntime uint32
+	clean bool
+}
+
+// miner is a stratum client of the agent.
+type miner struct {
+	t    *testing.T
+	conn net.Conn
+	r    *bufio.Reader
+	en1  []byte // 4 bytes from the subscribe result
+	id   int
+	last *work
+	diff float64
+}
+
+func dialMiner(t *testing.T, a *Agent, login string) *miner {
+	t.Helper()
+	c, err := net.Dial("tcp", a.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	m := &miner{t: t, conn: c, r: bufio.NewReader(c)}
+	res := m.call(`"mining.subscribe",["cgminer/4.10.0"]`)
+	var msg stratum.Message
+	if err := stratum.Parse([]byte(res), &msg); err != nil {
+		t.Fatal(err)
+	}
+	en1, _ := msg.Result.Index(1).Str()
+	size, _ := msg.Result.Index(2).Int64()
+	if len(en1) != 8 || !strings.HasPrefix(string(en1), "0000") || size != 4 {
+		t.Fatalf("subscribe result %s", res)
+	}
+	m.en1 = mustHex(string(en1))
+	if res := m.call(`"mining.authorize",["` + login + `","x"]`); !strings.Contains(res, `"result":true`) {
+		t.Fatalf("authorize: %s", res)
+	}
+	return m
+}
+
+// call sends a request and returns its response, handling notifications
+// that arrive in between.
+func (m *miner) call(methodParams string) string {
+	m.t.Helper()
+	m.id++
+	line := fmt.Sprintf(`{"id":%d,"method":%s}`+"\n", m.id, strings.Replace(methodParams, ",", `,"params":`, 1))
+	if _, err := m.conn.Write([]byte(line)); err != nil {
+		m.t.Fatal(err)
+	}
+	want := fmt.Sprintf(`{"id":%d,`, m.id)
+	for i := 0; i < 100; i++ {
+		l := m.recv()
+		if strings.HasPrefix(l, want) {
+			return l
+		}
+		m.notification(l)
+	}
+	m.t.Fatalf("no response to %s", line)
+	return ""
+}
+
+func (m *miner) recv() string {
+	m.t.Helper()
+	m.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	l, err := m.r.ReadString('\n')
+	if err != nil {
+		m.t.Fatalf("miner read: %v (%q)", err, l)
+	}
+	return strings.TrimSuffix(l, "\n")
+}
+
+// waitJob reads until a notify (with clean_jobs=clean when wantClean) arrives.
+func (m *miner) waitJob(wantClean bool) *work {
+	m.t.Helper()
+	for i := 0; i < 100; i++ {
+		if w := m.notification(m.recv()); w != nil && (!wantClean || w.clean) {
+			return w
+		}
+	}
+	m.t.Fatal("no job")
+	return nil
+}
+
+func (m *miner) notification(l string) *work {
+	var msg stratum.Message
+	if err := stratum.Parse([]byte(l), &msg); err != nil {
+		m.t.Fatalf("miner got bad line %q", l)
+	}
+	switch {
+	case msg.IsMethod(stratum.MethodSetDifficulty):
+		m.diff, _ = msg.Param(0).Float64()
+	case msg.IsMethod(stratum.MethodNotify):
+		jobID, _ := msg.Param(0).Str()
+		prevHex, _ := msg.Param(1).Str()
+		cb1Hex, _ := msg.Param(2).Str()
+		cb2Hex, _ := msg.Param(3).Str()
+		prevBE := mustHex(string(prevHex))
+		var prev [32]byte
+		for w := 0; w < 32; w += 4 { // prevHashBeStr swaps each 4-byte word
+			prev[w], prev[w+1], prev[w+2], prev[w+3] = prevBE[w+3], prevBE[w+2], prevBE[w+1], prevBE[w]
+		}
+		var branch [][32]byte
+		it := msg.Param(4).Elems()
+		for {
+			v, ok := it.Next()
+			if !ok {
+				break
+			}
+			s, _ := v.Str()
+			branch = append(branch, [32]byte(mustHex(string(s))))
+		}
+		num := func(i int) uint32 {
+			s, _ := msg.Param(i).Str()
+			v, err := strconv.ParseUint(string(s), 16, 32)
+			if err != nil {
+				m.t.Fatalf("notify param %d %q", i, s)
+			}
+			return uint32(v)
+		}
+		clean, _ := msg.Param(8).Bool()
+		cb1 := mustHex(string(cb1Hex))
+		w := &work{jobID: string(jobID), cb1: cb1, ntime: num(7), clean: clean,
+			job: sha.NewJob(cb1, mustHex(string(cb2Hex)), branch, num(5), prev, num(6))}
+		m.last = w
+		return w
+	}
+	return nil
+}
+
+// findNonce returns a nonce whose hash meets (want) or misses 2^exp.
+func (m *miner) findNonce(w *work, en2, ntime, vmask uint32, exp int, want bool) uint32 {
+	m.t.Helper()
+	target := sha.DiffToTarget(math.Ldexp(1, exp))
+	var h sha.Hasher
+	var e [4]byte
+	binary.BigEndian.PutUint32(e[:], en2)
+	for nonce := uint32(0); nonce < 1<<22; nonce++ {
+		hash := h.ShareHash(w.job, m.en1, e[:], ntime, nonce, vmask)
+		if sha.HashMeetsTarget(&hash, &target) == want {
+			return nonce
+		}
+	}
+	m.t.Fatalf("no nonce meets=%v for 2^%d", want, exp)
+	return 0
+}
+
+// submit sends a share and returns the response line.
+func (m *miner) submit(w *work, en2, ntime, nonce uint32, vmask *uint32) string {
+	m.t.Helper()
+	p := fmt.Sprintf(`"mining.submit",["x.a001","%s","%08x","%08x","%08x"`, w.jobID, en2, ntime, nonce)
+	if vmask != nil {
+		p += fmt.Sprintf(`,"%08x"`, *vmask)
+	}
+	return m.call(p + "]")
+}
+
+func stratumHex(b []byte) string { return hex.EncodeToString(b) }
+
+func (m *miner) submitLine(w *work, en2, ntime, nonce uint32) string {
+	m.id++
+	return fmt.Sprintf(`{"id":%d,"method":"mining.submit","params":["x.a001","%s","%08x","%08x","%08x"]}`+"\n", m.id, w.jobID, en2, ntime, nonce)
+}
+
+func (m *miner) writeLines(lines []string) {
+	m.t.Helper()
+	if _, err := m.conn.Write([]byte(strings.Join(lines, ""))); err != nil {
+		m.t.Fatal(err)
+	}
+}
+
+func netipAddr(s string) netip.Addr { return netip.MustParseAddr(s) }

@@ -1,0 +1,292 @@
+package agent
+
+import (
+	"context"
+	"net/netip"
+	"sync/atomic"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/hashpool/hashpool/codec/agent"
+	"github.com/hashpool/hashpool/codec/stratum"
+)
+
+// Miner states.
+const (
+	minerConnected uint8 = iota
+	minerSubscribed
+	minerAuthorized
+)
+
+// asicboostShares is how many version-rolled shares make a miner an
+// ASICBoost miner for disconnect_when_lost_asicboost (BtcAgent's 100).
+const asicboostShares = 100
+
+// Miner is one downstream miner connection. Parsing state belongs to its
+// event loop; the fields marked "under slot.mu" are shared with the
+// upstream goroutines.
+type Miner struct {
+	a      *Agent
+	conn   gnet.Conn
+	framer stratum.LineFramer
+	ip     netip.Addr
+
+	// Event loop only.
+	state    uint8
+	vmShares int // shares with a version mask (ASICBoost detection)
+	agentStr string
+	worker   string
+
+	deadline atomic.Int64 // unix seconds; the agent closes the miner after it
+
+	// Set at subscribe, then read-only.
+	slot *slot
+	sid  uint16
+
+	// Under slot.mu.
+	authorized bool
+	registered bool  // REGISTER_WORKER sent on the slot's current upstream
+	diffSent   bool  // the miner was told a difficulty since the last switch
+	diffExp    int16 // the pool's MINING_SET_DIFF for it, noDiff before one
+	closed     bool
+}
+
+// write queues a line to the miner from any goroutine. The slice must not
+// change afterwards (notify and difficulty lines are shared).
+func (m *Miner) write(b []byte) {
+	if m.conn.AsyncWrite(b, m.a.onWritten) == nil {
+		m.a.stats.DownBytesOut.Add(int64(len(b)))
+	}
+}
+
+// answer is the result of one share for its miner.
+type answer struct {
+	m  *Miner
+	id stratum.ID
+	st stratum.Status
+}
+
+func appendAnswer(dst []byte, an *answer) []byte {
+	if an.st.IsAccepted() {
+		return stratum.AppendResultTrue(dst, an.id)
+	}
+	return stratum.AppendError(dst, an.id, an.st.WireCode())
+}
+
+// answerAll sends share results from any goroutine: one task per event
+// loop writes them (instead of one AsyncWrite, with its wake-up, per share).
+func (a *Agent) answerAll(answers []answer) {
+	for len(answers) > 0 { // each round takes every answer of one loop
+		el := answers[0].m.conn.EventLoop()
+		var mine, rest []answer
+		for _, an := range answers {
+			if an.st.IsAccepted() {
+				a.stats.Accepted.Add(1)
+			} else {
+				a.stats.Rejected.Add(1)
+			}
+			if an.m.conn.EventLoop() == el {
+				mine = append(mine, an)
+			} else {
+				rest = append(rest, an)
+			}
+		}
+		answers = rest
+		_ = el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			var buf []byte
+			for i := range mine {
+				an := &mine[i]
+				if an.m.closed { // set by OnClose on this same loop
+					continue
+				}
+				buf = appendAnswer(buf[:0], an)
+				c := an.m.conn
+				if _, err := c.Write(buf); err == nil {
+					a.stats.DownBytesOut.Add(int64(len(buf)))
+				}
+				if c.OutboundBuffered() > a.cfg.MaxOutbound {
+					_ = c.Close()
+				}
+			}
+			return nil
+		}))
+	}
+}
+
+// feed handles the complete lines at the front of buf, appending replies
+// to sc.out, and returns how many bytes it consumed.
+func (m *Miner) feed(buf []byte, sc *scratch) (consumed int, closeNow bool) {
+	for consumed < len(buf) { // each round consumes a line or returns
+		line, n, err := m.framer.Next(buf[consumed:])
+		if err != nil {
+			return consumed, true
+		}
+		if n == 0 {
+			break
+		}
+		consumed += n
+		if m.handleLine(line, sc) {
+			return consumed, true
+		}
+	}
+	if m.state == minerAuthorized {
+		m.deadline.Store(m.a.now.Load() + int64(m.a.cfg.MinerReadTimeout))
+	}
+	return consumed, false
+}
+
+// handleLine answers one request; it reports whether to close the miner.
+func (m *Miner) handleLine(line []byte, sc *scratch) bool {
+	msg := &sc.msg
+	err := stratum.ParseRequest(line, msg)
+	if err == stratum.ErrNotJSON {
+		return false
+	}
+	if err != nil {
+		sc.out = stratum.AppendError(sc.out, msg.ID, stratum.StatusIllegalParams)
+		return false
+	}
+	switch string(msg.Method.Raw) {
+	case stratum.MethodSubmit:
+		return m.handleSubmit(sc)
+	case stratum.MethodSubscribe:
+		if m.state != minerConnected {
+			sc.out = stratum.AppendError(sc.out, msg.ID, stratum.StatusUnknown)
+			return false
+		}
+		if p, ok := msg.Param(0).Str(); ok {
+			m.agentStr = filterName(string(p), maxAgentLen)
+		}
+		if !m.a.assign(m) {
+			return true // no session id left (or shutting down)
+		}
+		m.state = minerSubscribed
+		sc.out = stratum.AppendSubscribeResult(sc.out, msg.ID, uint32(m.sid), 4)
+	case stratum.MethodAuthorize:
+		if m.state == minerAuthorized {
+			sc.out = stratum.AppendResultTrue(sc.out, msg.ID)
+			return false
+		}
+		if m.state != minerSubscribed {
+			sc.out = stratum.AppendError(sc.out, msg.ID, stratum.StatusNotSubscribed)
+			return false
+		}
+		name, ok := msg.Param(0).Str()
+		if !ok || len(name) == 0 {
+			sc.out = stratum.AppendError(sc.out, msg.ID, stratum.StatusInvalidUsername)
+			return false
+		}
+		if m.worker == "" {
+			m.worker = m.a.workerName(string(name), m.ip)
+			if m.worker == "" {
+				m.worker = "__default__"
+			}
+		}
+		sc.out = stratum.AppendResultTrue(sc.out, msg.ID)
+		sc.out = m.slot.authorize(m, sc.out)
+		m.state = minerAuthorized
+		m.deadline.Store(m.a.now.Load() + int64(m.a.cfg.MinerReadTimeout))
+	case stratum.MethodConfigure:
+		m.handleConfigure(sc)
+	case stratum.MethodSuggestDifficulty, stratum.MethodSuggestTarget, stratum.MethodExtranonceSubscribe:
+		// The pool sets each worker's difficulty; the suggestion is acknowledged.
+		sc.out = stratum.AppendResultTrue(sc.out, msg.ID)
+	default:
+		sc.out = stratum.AppendError(sc.out, msg.ID, stratum.StatusIllegalMethod)
+	}
+	return false
+}
+
+func (m *Miner) handleConfigure(sc *scratch) {
+	msg := &sc.msg
+	exts, opts := msg.Param(0), msg.Param(1)
+	if exts.Kind != stratum.KindArray || opts.Kind != stratum.KindObject {
+		sc.out = stratum.AppendError(sc.out, msg.ID, stratum.StatusIllegalParams)
+		return
+	}
+	entries := sc.cfg[:0]
+	var mask uint32
+	it := exts.Elems()
+	for i := 0; i < 8; i++ {
+		v, ok := it.Next()
+		if !ok {
+			break
+		}
+		name, ok := v.Str()
+		if !ok {
+			continue
+		}
+		if string(name) != "version-rolling" {
+			entries = append(entries, stratum.ConfigureEntry{Key: name})
+			continue
+		}
+		req, ok := opts.Get("version-rolling.mask").Str()
+		ok = ok && len(req) > 0 && len(req) <= 8 && isHex(req)
+		if ok {
+			mask = uint32(stratum.ParseSubmitHex(req)) & m.a.versionMask.Load()
+		}
+		entries = append(entries, stratum.ConfigureEntry{Key: name, Result: ok})
+		if ok {
+			entries = append(entries, stratum.ConfigureEntry{Key: []byte("version-rolling.mask"), IsMask: true, Mask: mask})
+		}
+	}
+	sc.out = stratum.AppendConfigureResult(sc.out, msg.ID, entries)
+	sc.cfg = entries[:0]
+	if mask != 0 {
+		sc.out = stratum.AppendSetVersionMask(sc.out, mask)
+	}
+}
+
+// handleSubmit forwards a share (spec §5.4) and answers it now or when the
+// pool's response arrives.
+func (m *Miner) handleSubmit(sc *scratch) bool {
+	msg := &sc.msg
+	m.a.stats.Shares.Add(1)
+	if m.state != minerAuthorized {
+		m.a.stats.Rejected.Add(1)
+		sc.out = stratum.AppendError(sc.out, msg.ID, stratum.StatusUnauthorized)
+		return false
+	}
+	sub := &sc.sub
+	if msg.Submit(sub) != nil {
+		m.a.stats.Rejected.Add(1)
+		sc.out = stratum.AppendError(sc.out, msg.ID, stratum.StatusIllegalParams)
+		return false
+	}
+	if len(sub.JobID) == 0 || sub.JobID[0] == 'f' {
+		// BtcAgent's local fake jobs: answered true, never forwarded.
+		m.a.stats.Accepted.Add(1)
+		sc.out = stratum.AppendResultTrue(sc.out, msg.ID)
+		return false
+	}
+	if sub.VersionMask != nil {
+		m.vmShares++
+	} else if m.vmShares > asicboostShares && m.a.cfg.DisconnectWhenLostAsicboost {
+		sc.out = stratum.AppendReconnect(sc.out)
+		return true
+	}
+	job := stratum.ParseSubmitDecimal(sub.JobID)
+	as := agent.Submit{
+		JobID:       uint8(job),
+		SessionID:   m.sid,
+		ExtraNonce2: uint32(stratum.ParseSubmitHex(sub.ExtraNonce2)),
+		Nonce:       uint32(stratum.ParseSubmitHex(sub.Nonce)),
+		Time:        uint32(stratum.ParseSubmitHex(sub.Time)),
+		VersionMask: uint32(stratum.ParseSubmitHex(sub.VersionMask)),
+	}
+	as.HasTime, as.HasVersionMask = as.Time != 0, as.VersionMask != 0
+	if job > 255 {
+		m.a.stats.Rejected.Add(1)
+		sc.out = stratum.AppendError(sc.out, msg.ID, stratum.StatusJobNotFoundOrStale)
+		return false
+	}
+	switch m.slot.submit(m, &as, msg.ID) {
+	case submitAccepted:
+		m.a.stats.Accepted.Add(1)
+		sc.out = stratum.AppendResultTrue(sc.out, msg.ID)
+	case submitNoPool:
+		m.a.stats.Rejected.Add(1)
+		sc.out = stratum.AppendError(sc.out, msg.ID, stratum.StatusJobNotFoundOrStale)
+	}
+	return false
+}

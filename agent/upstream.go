@@ -1,0 +1,575 @@
+package agent
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/hashpool/hashpool/codec/agent"
+	"github.com/hashpool/hashpool/codec/stratum"
+)
+
+// Limits of the upstream link.
+const (
+	upReadBuf   = 128 << 10 // holds the largest frame (64 KiB) and line (64 KiB)
+	upMaxLine   = 64 << 10
+	upMaxQueued = 8 << 20 // frames queued for a pool that does not read: the link is dropped
+)
+
+// errHandshake wraps handshake failures.
+var errHandshake = errors.New("upstream handshake")
+
+// pendingShare is a share awaiting the pool's SUBMIT_RESPONSE.
+type pendingShare struct {
+	m     *Miner
+	id    stratum.ID // the miner's request id (cloned)
+	index uint16     // the submit index the pool counts with
+}
+
+// upConn is one upstream connection: the reader runs on the slot's
+// goroutine, the writer on its own, and everything the two share with the
+// miners' event loops is under slot.mu.
+type upConn struct {
+	s    *slot
+	pool Pool
+	conn net.Conn
+
+	// Negotiated extensions, written and read under s.mu.
+	subres, rejonly, zbatch, csub bool
+
+	// Under s.mu.
+	wbuf    []byte
+	index   uint16 // next submit index (btcpool's per-connection counter)
+	pending []pendingShare
+	phead   int
+	pn      int
+	dead    bool
+
+	wake chan struct{}
+	stop chan struct{}
+
+	// Reader-only.
+	en1      []byte // pool extranonce1, 8 hex digits
+	attached bool
+	authDone chan struct{}
+	msg      stratum.Message
+	framer   stratum.LineFramer
+	spare    []byte // writer-only
+	zenc     *zstd.Encoder
+	zout     []byte
+	cout     []byte
+	lastEn2  map[uint16]uint32 // csub: last extranonce2 sent per session id
+}
+
+func newUpConn(s *slot, p Pool, c net.Conn) *upConn {
+	return &upConn{s: s, pool: p, conn: c, wake: make(chan struct{}, 1), stop: make(chan struct{}),
+		authDone: make(chan struct{}), framer: stratum.LineFramer{Max: upMaxLine},
+		pending: make([]pendingShare, min(s.a.cfg.MaxPending, 1024))}
+}
+
+// handshakeLines are btcagent's bootstrap requests (spec §5.1), sent at once.
+func (u *upConn) handshakeLines() []byte {
+	cfg := &u.s.a.cfg
+	caps := `[["verrol"`
+	if cfg.SubmitResponseFromServer {
+		caps += `,"subres"`
+	}
+	for _, e := range cfg.Extensions {
+		if e != ExtRejOnly || cfg.SubmitResponseFromServer {
+			caps += `,"` + e + `"`
+		}
+	}
+	caps += `]]`
+	var b []byte
+	b = stratum.AppendRequest(b, stratum.StringID([]byte("caps")), stratum.MethodGetCapabilities, []byte(caps))
+	b = stratum.AppendRequest(b, stratum.StringID([]byte("conf")), stratum.MethodConfigure,
+		[]byte(`[["version-rolling"],{"version-rolling.mask":"ffffffff","version-rolling.min-bit-count":0}]`))
+	b = stratum.AppendRequest(b, stratum.StringID([]byte("sub")), stratum.MethodSubscribe,
+		append(stratum.AppendJSONString([]byte("["), cfg.AgentString), ']'))
+	b = stratum.AppendRequest(b, stratum.StringID([]byte("auth")), stratum.MethodAuthorize,
+		append(stratum.AppendJSONString([]byte("["), u.pool.User), `,""]`...))
+	if cfg.SubmitResponseFromServer {
+		// btcpool honours "subres" only after authorize, so btcagent asks again.
+		b = stratum.AppendRequest(b, stratum.StringID([]byte("caps_again")), stratum.MethodGetCapabilities, []byte(caps))
+	}
+	return b
+}
+
+// run performs the handshake and serves the connection until it fails or
+// ctx ends. It reports whether the handshake passed.
+func (u *upConn) run(ctx context.Context) (attached bool, err error) {
+	a := u.s.a
+	readErr := make(chan error, 1)
+	go func() { readErr <- u.readLoop() }()
+	stopConn := context.AfterFunc(ctx, func() { u.conn.Close() })
+	defer stopConn()
+	hs := u.handshakeLines()
+	u.conn.SetWriteDeadline(time.Now().Add(time.Duration(a.cfg.HandshakeTimeout) * time.Second))
+	if _, err := u.conn.Write(hs); err != nil {
+		u.conn.Close()
+		<-readErr
+		return false, fmt.Errorf("%w: %v", errHandshake, err)
+	}
+	a.stats.UpBytesOut.Add(int64(len(hs)))
+	a.stats.UpWrites.Add(1)
+	timer := time.NewTimer(time.Duration(a.cfg.HandshakeTimeout) * time.Second)
+	select {
+	case <-u.authDone:
+		timer.Stop()
+	case err := <-readErr:
+		timer.Stop()
+		u.conn.Close()
+		return false, fmt.Errorf("%w: %v", errHandshake, err)
+	case <-timer.C:
+		u.conn.Close()
+		<-readErr
+		return false, fmt.Errorf("%w: no authorize answer within %ds", errHandshake, a.cfg.HandshakeTimeout)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); u.writeLoop() }()
+	err = <-readErr
+	u.conn.Close()
+	close(u.stop)
+	wg.Wait()
+	return true, err
+}
+
+// readLoop reads lines and frames until the connection fails.
+func (u *upConn) readLoop() error {
+	a := u.s.a
+	buf := make([]byte, 0, upReadBuf)
+	readTimeout := time.Duration(a.cfg.UpstreamReadSec) * time.Second
+	for {
+		u.conn.SetReadDeadline(time.Now().Add(readTimeout))
+		n, err := u.conn.Read(buf[len(buf):cap(buf)])
+		if n > 0 {
+			a.stats.UpBytesIn.Add(int64(n))
+			a.stats.UpReads.Add(1)
+			buf = buf[:len(buf)+n]
+			used, perr := u.consume(buf)
+			if perr != nil {
+				return perr
+			}
+			buf = buf[:copy(buf, buf[used:])]
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// consume handles every complete line and frame at the front of buf.
+func (u *upConn) consume(buf []byte) (int, error) {
+	used := 0
+	for used < len(buf) { // each round consumes at least one byte or returns
+		rest := buf[used:]
+		if rest[0] == agent.Magic {
+			n, err := agent.Split(rest)
+			if err != nil {
+				return used, fmt.Errorf("pool sent a bad frame: %w", err)
+			}
+			if n == 0 {
+				return used, nil
+			}
+			u.s.a.stats.UpFramesIn.Add(1)
+			u.handleFrame(rest[:n])
+			used += n
+			continue
+		}
+		line, n, err := u.framer.Next(rest)
+		if err != nil {
+			return used, err
+		}
+		if n == 0 {
+			return used, nil
+		}
+		used += n
+		u.s.a.stats.UpLinesIn.Add(1)
+		if err := u.handleLine(line); err != nil {
+			return used, err
+		}
+	}
+	return used, nil
+}
+
+func (u *upConn) handleFrame(f []byte) {
+	switch agent.FrameCmd(f) {
+	case agent.CmdMiningSetDiff:
+		var d agent.SetDiff
+		if agent.DecodeSetDiff(f, &d) != nil {
+			return
+		}
+		u.s.setMinerDiffs(u, &d)
+	case agent.CmdSubmitResponse:
+		idx, st, err := agent.DecodeSubmitResponse(f)
+		if err != nil {
+			return
+		}
+		u.s.submitResponse(u, idx, stratum.Status(st))
+	}
+}
+
+func (u *upConn) handleLine(line []byte) error {
+	m := &u.msg
+	if stratum.Parse(line, m) != nil {
+		return nil // btcpool drops lines that are not JSON; so do we
+	}
+	if m.Method.Kind == stratum.KindString {
+		switch string(m.Method.Raw) {
+		case stratum.MethodNotify:
+			if u.en1 == nil {
+				return nil
+			}
+			u.s.relayNotify(u, m)
+		case stratum.MethodSetDifficulty:
+			if d, ok := m.Param(0).Float64(); ok && d > 0 {
+				u.s.setDefaultDiff(u, d)
+			}
+		case stratum.MethodSetVersionMask:
+			if v, ok := m.Param(0).Str(); ok {
+				if mask, err := strconv.ParseUint(string(v), 16, 32); err == nil {
+					u.s.setVersionMask(uint32(mask))
+				}
+			}
+		case stratum.MethodReconnect:
+			return errors.New("pool sent client.reconnect")
+		}
+		return nil
+	}
+	id, ok := m.ID.String()
+	if !ok {
+		return nil
+	}
+	switch string(id) {
+	case "caps", "caps_again":
+		cfg := &u.s.a.cfg
+		var subres, rejonly, zbatch, csub bool
+		it := m.Result.Get("capabilities").Elems()
+		for i := 0; i < 32; i++ {
+			v, ok := it.Next()
+			if !ok {
+				break
+			}
+			c, _ := v.Str()
+			switch string(c) {
+			case "subres":
+				subres = cfg.SubmitResponseFromServer
+			case ExtRejOnly:
+				rejonly = cfg.SubmitResponseFromServer && cfg.wants(ExtRejOnly)
+			case ExtZstd:
+				zbatch = cfg.wants(ExtZstd)
+			case ExtCompact:
+				csub = cfg.wants(ExtCompact)
+			}
+		}
+		u.s.setCaps(u, subres, rejonly, zbatch, csub)
+	case "conf":
+		if v, ok := m.Result.Get("version-rolling.mask").Str(); ok {
+			if mask, err := strconv.ParseUint(string(v), 16, 32); err == nil {
+				u.s.setVersionMask(uint32(mask))
+			}
+		}
+	case "sub":
+		if m.Error.Exists() && !m.Error.IsNull() {
+			return fmt.Errorf("%w: subscribe refused: %s", errHandshake, m.Error.Raw)
+		}
+		en1, ok := m.Result.Index(1).Str()
+		size, ok2 := m.Result.Index(2).Int64()
+		if !ok || len(en1) != 8 || !isHex(en1) || !ok2 {
+			return fmt.Errorf("%w: bad subscribe result %s", errHandshake, m.Result.Raw)
+		}
+		if size != 8 {
+			return fmt.Errorf("%w: pool extranonce2 size %d, an agent needs 8", errHandshake, size)
+		}
+		u.en1 = append([]byte(nil), en1...)
+	case "auth":
+		if u.attached {
+			return nil // a repeated answer changes nothing
+		}
+		if b, ok := m.Result.Bool(); !ok || !b {
+			return fmt.Errorf("%w: pool refused user %q: %s", errHandshake, u.pool.User, m.Error.Raw)
+		}
+		if u.en1 == nil {
+			return fmt.Errorf("%w: authorized before subscribe", errHandshake)
+		}
+		u.attached = true
+		u.s.attach(u)
+		close(u.authDone)
+	}
+	return nil
+}
+
+func isHex(b []byte) bool {
+	for _, c := range b {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// writeLoop writes the queued frames, at most once per batch interval.
+func (u *upConn) writeLoop() {
+	a := u.s.a
+	interval := a.cfg.batchInterval()
+	var timer *time.Timer
+	if interval > 0 {
+		timer = time.NewTimer(interval)
+		timer.Stop()
+	}
+	for {
+		select {
+		case <-u.wake:
+		case <-u.stop:
+			return
+		}
+		if timer != nil {
+			timer.Reset(interval)
+			select {
+			case <-timer.C:
+			case <-u.stop:
+				return
+			}
+		}
+		u.s.mu.Lock()
+		out := u.wbuf
+		u.wbuf = u.spare[:0]
+		zbatch, csub := u.zbatch, u.csub
+		u.s.mu.Unlock()
+		if len(out) == 0 {
+			continue
+		}
+		wire := out
+		if csub {
+			u.cout = u.compact(u.cout[:0], wire)
+			wire = u.cout
+		}
+		if zbatch {
+			u.zout = u.compress(u.zout[:0], wire)
+			wire = u.zout
+		}
+		u.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		n, err := u.conn.Write(wire)
+		a.stats.UpBytesOut.Add(int64(n))
+		a.stats.UpWrites.Add(1)
+		if err != nil {
+			u.conn.Close() // the reader sees the error and the slot reconnects
+			return
+		}
+		u.spare = out[:0]
+	}
+}
+
+// queued is called after frames were appended to wbuf (caller holds s.mu;
+// wasEmpty is whether wbuf was empty before): it wakes the writer for the
+// first frame of a batch and drops a link whose pool stopped reading.
+func (u *upConn) queued(wasEmpty bool) {
+	u.s.a.stats.UpFramesOut.Add(1)
+	if len(u.wbuf) > upMaxQueued {
+		u.wbuf = u.wbuf[:0]
+		u.conn.Close()
+		return
+	}
+	if wasEmpty {
+		select {
+		case u.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// pushPending records a share awaiting a response; caller holds s.mu.
+// It reports false when the queue is full (the share is then answered at once).
+func (u *upConn) pushPending(p pendingShare) bool {
+	if u.pn == len(u.pending) {
+		if len(u.pending) >= u.s.a.cfg.MaxPending {
+			return false
+		}
+		grown := make([]pendingShare, min(2*len(u.pending), u.s.a.cfg.MaxPending))
+		for i := 0; i < u.pn; i++ {
+			grown[i] = u.pending[(u.phead+i)%len(u.pending)]
+		}
+		u.pending, u.phead = grown, 0
+	}
+	u.pending[(u.phead+u.pn)%len(u.pending)] = p
+	u.pn++
+	return true
+}
+
+// popPending removes and returns the oldest pending share; caller holds s.mu.
+func (u *upConn) popPending() (pendingShare, bool) {
+	if u.pn == 0 {
+		return pendingShare{}, false
+	}
+	p := u.pending[u.phead]
+	u.pending[u.phead] = pendingShare{}
+	u.phead = (u.phead + 1) % len(u.pending)
+	u.pn--
+	return p, true
+}
+
+// peekPending returns the oldest pending share; caller holds s.mu.
+func (u *upConn) peekPending() (*pendingShare, bool) {
+	if u.pn == 0 {
+		return nil, false
+	}
+	return &u.pending[u.phead], true
+}
+
+// cmdZstdBatch is the "zstd" extension's frame: its body is one zstd frame
+// whose content is ordinary agent frames (hashpool's engine, CmdZstdBatch).
+const cmdZstdBatch agent.Cmd = 0x7E
+
+// zstdChunk bounds the raw frames compressed into one ZSTD_BATCH frame, so
+// that even incompressible input fits the u16 frame length.
+const zstdChunk = 32 << 10
+
+// compress appends frames as ZSTD_BATCH frames, cutting at frame
+// boundaries every zstdChunk bytes; a chunk that does not shrink is
+// appended plainly. frames holds only well-formed frames the agent built.
+func (u *upConn) compress(dst, frames []byte) []byte {
+	if u.zenc == nil {
+		enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderCRC(false),
+			zstd.WithLowerEncoderMem(true), zstd.WithEncoderLevel(zstd.SpeedBetterCompression),
+			zstd.WithWindowSize(1<<17))
+		if err != nil {
+			return append(dst, frames...)
+		}
+		u.zenc = enc
+	}
+	for len(frames) > 0 { // each round consumes at least one frame
+		n := 0
+		for n < len(frames) {
+			l, err := agent.Split(frames[n:])
+			if err != nil || l == 0 || (n > 0 && n+l > zstdChunk) {
+				break
+			}
+			n += l
+		}
+		if n == 0 { // cannot happen with our own frames; send the rest as is
+			return append(dst, frames...)
+		}
+		start := len(dst)
+		dst = append(dst, agent.Magic, byte(cmdZstdBatch), 0, 0)
+		dst = u.zenc.EncodeAll(frames[:n], dst)
+		if l := len(dst) - start; l < n && l <= agent.MaxFrameLen {
+			dst[start+2], dst[start+3] = byte(l), byte(l>>8)
+		} else {
+			dst = append(dst[:start], frames[:n]...)
+		}
+		frames = frames[n:]
+	}
+	return dst
+}
+
+// cmdCompactSubmits is the "csub" extension's frame (hashpool's engine,
+// CmdCompactSubmits, documents the layout).
+const cmdCompactSubmits agent.Cmd = 0x7D
+
+// Compact record flags (the engine's csSeq...).
+const (
+	csSeq     = 0x01
+	csJob     = 0x02
+	csHasTime = 0x04
+	csTime    = 0x08
+	csVer     = 0x10
+	csVerC    = 0x20
+)
+
+// compactMax bounds one SUBMIT_COMPACT frame below the u16 length (a record
+// is at most 22 bytes).
+const compactMax = agent.MaxFrameLen - 32
+
+// compact appends frames with every run of submit frames rewritten as
+// SUBMIT_COMPACT frames; other frames are copied in place, so the order the
+// pool sees (and its submit indexes) is unchanged. Writer goroutine only:
+// lastEn2 must follow exactly what the pool decodes.
+func (u *upConn) compact(dst, frames []byte) []byte {
+	if u.lastEn2 == nil {
+		u.lastEn2 = make(map[uint16]uint32)
+	}
+	le := binary.LittleEndian
+	start, count := -1, 0 // the open compact frame in dst
+	closeFrame := func() {
+		if start >= 0 {
+			le.PutUint16(dst[start+2:], uint16(len(dst)-start))
+			le.PutUint16(dst[start+9:], uint16(count))
+			start, count = -1, 0
+		}
+	}
+	var sub agent.Submit
+	for len(frames) > 0 { // each round consumes one frame
+		n, err := agent.Split(frames)
+		if err != nil || n == 0 {
+			closeFrame()
+			return append(dst, frames...) // cannot happen with the agent's own frames
+		}
+		f := frames[:n]
+		frames = frames[n:]
+		if agent.DecodeSubmit(f, &sub) != nil {
+			closeFrame()
+			dst = append(dst, f...)
+			continue
+		}
+		if start >= 0 && (len(dst)-start > compactMax || count == 0xFFFF) {
+			closeFrame()
+		}
+		if start < 0 {
+			start = len(dst)
+			dst = append(dst, agent.Magic, byte(cmdCompactSubmits), 0, 0, sub.JobID)
+			dst = le.AppendUint32(dst, sub.Time)
+			dst = append(dst, 0, 0)
+		}
+		baseJob, baseTime := dst[start+4], le.Uint32(dst[start+5:])
+		var fl byte
+		if sub.JobID != baseJob {
+			fl |= csJob
+		}
+		last, seen := u.lastEn2[sub.SessionID]
+		if seen && sub.ExtraNonce2 == last+1 {
+			fl |= csSeq
+		}
+		u.lastEn2[sub.SessionID] = sub.ExtraNonce2
+		if sub.HasTime {
+			fl |= csHasTime
+			if sub.Time != baseTime {
+				fl |= csTime
+			}
+		}
+		if sub.HasVersionMask {
+			fl |= csVer
+			if sub.VersionMask&^0x1fffe000 == 0 {
+				fl |= csVerC
+			}
+		}
+		dst = append(dst, fl)
+		dst = le.AppendUint16(dst, sub.SessionID)
+		if fl&csJob != 0 {
+			dst = append(dst, sub.JobID)
+		}
+		if fl&csSeq == 0 {
+			dst = le.AppendUint32(dst, sub.ExtraNonce2)
+		}
+		dst = le.AppendUint32(dst, sub.Nonce)
+		if fl&csTime != 0 {
+			dst = le.AppendUint32(dst, sub.Time)
+		}
+		switch {
+		case fl&csVerC != 0:
+			dst = le.AppendUint16(dst, uint16(sub.VersionMask>>13))
+		case fl&csVer != 0:
+			dst = le.AppendUint32(dst, sub.VersionMask)
+		}
+		count++
+	}
+	closeFrame()
+	return dst
+}

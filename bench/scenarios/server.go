@@ -1,0 +1,223 @@
+package scenarios
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// ServerStats is an enginesrv process's GET /stats answer.
+type ServerStats struct {
+	PID             int     `json:"pid"`
+	Impl            string  `json:"impl"`
+	ServerID        int     `json:"server_id"`
+	Height          int32   `json:"height"`
+	Sessions        int64   `json:"sessions"`
+	Authorized      int64   `json:"authorized"`
+	Accepted        int64   `json:"accepted"`
+	Rejected        int64   `json:"rejected"`
+	Solved          int64   `json:"solved"`
+	Broadcasts      int64   `json:"broadcasts"`
+	LastBroadcastUs int64   `json:"last_broadcast_us"`
+	RecordsConsumed int64   `json:"records_consumed"`
+	SolvedConsumed  int64   `json:"solved_consumed"`
+	EventsConsumed  int64   `json:"events_consumed"`
+	RefusedConns    int64   `json:"refused_conns"`
+	SlowClosed      int64   `json:"slow_closed"`
+	TimedOut        int64   `json:"timed_out"`
+	RSSKB           int64   `json:"rss_kb"`
+	CPUSeconds      float64 `json:"cpu_seconds"`
+	HeapInuse       uint64  `json:"heap_inuse"`
+	StackInuse      uint64  `json:"stack_inuse"`
+	Goroutines      int     `json:"goroutines"`
+	GC              bool    `json:"gc"`
+	Error           string  `json:"error,omitempty"`
+}
+
+// JobEvent is an enginesrv POST /job answer (and stdout line).
+type JobEvent struct {
+	Height      int32  `json:"height"`
+	Reason      string `json:"reason"`
+	BroadcastUs int64  `json:"broadcast_us"`
+	WaitedUs    int64  `json:"waited_us"`
+	Sessions    int64  `json:"sessions"`
+	RSSKB       int64  `json:"rss_kb"`
+	Error       string `json:"error,omitempty"`
+}
+
+// serverProc is a running enginesrv.
+type serverProc struct {
+	label   string
+	args    []string
+	cmd     *exec.Cmd
+	pid     int
+	control string // http://127.0.0.1:port
+	client  *http.Client
+	exited  chan struct{}
+	stderr  *bytes.Buffer
+	mu      sync.Mutex // guards stderr
+}
+
+// lockedWriter serialises writes to a buffer the process and we share.
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.b.Len() > 64<<10 { // keep the head: the first error is the useful one
+		return len(p), nil
+	}
+	return w.b.Write(p)
+}
+
+// startServer starts bin with args and waits (at most 30 s) for its ready
+// line. The process is killed when ctx ends.
+func startServer(ctx context.Context, label, bin string, args ...string) (*serverProc, error) {
+	p := &serverProc{label: label, args: args, exited: make(chan struct{}), stderr: new(bytes.Buffer),
+		client: &http.Client{Timeout: 60 * time.Second}}
+	p.cmd = exec.CommandContext(ctx, bin, args...)
+	p.cmd.Stderr = lockedWriter{&p.mu, p.stderr}
+	p.cmd.Cancel = func() error { return p.cmd.Process.Signal(syscall.SIGTERM) }
+	p.cmd.WaitDelay = 20 * time.Second
+	out, err := p.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("%s: start: %w", label, err)
+	}
+	ready := make(chan map[string]any, 1)
+	go func() {
+		// stdout: gnet's start banner, then JSON lines; read them all so
+		// the process never blocks on a full pipe.
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 4096), 1<<20)
+		sent := false
+		for sc.Scan() {
+			line := sc.Bytes()
+			if sent || !bytes.HasPrefix(line, []byte("{")) {
+				continue
+			}
+			var m map[string]any
+			if json.Unmarshal(line, &m) == nil && m["event"] == "ready" {
+				ready <- m
+				sent = true
+			}
+		}
+		io.Copy(io.Discard, out)
+	}()
+	go func() { p.cmd.Wait(); close(p.exited) }()
+	select {
+	case m := <-ready:
+		c, _ := m["control"].(string)
+		pid, _ := m["pid"].(float64)
+		if !strings.HasPrefix(c, "http://127.") || pid <= 0 {
+			p.stop()
+			return nil, fmt.Errorf("%s: bad ready line %v", label, m)
+		}
+		p.control, p.pid = c, int(pid)
+		return p, nil
+	case <-p.exited:
+		return nil, fmt.Errorf("%s exited at start: %s", label, p.stderrText())
+	case <-time.After(30 * time.Second):
+		p.stop()
+		return nil, fmt.Errorf("%s: no ready line within 30 s", label)
+	}
+}
+
+func (p *serverProc) stderrText() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.TrimSpace(p.stderr.String())
+}
+
+// stop sends SIGTERM and waits for the exit (the engine closes sessions
+// over its grace period); after 20 s the process is killed.
+func (p *serverProc) stop() {
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(20 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+// stats fetches GET /stats (gc: collect first, so RSS is live memory).
+func (p *serverProc) stats(ctx context.Context, gc bool) (ServerStats, error) {
+	var st ServerStats
+	u := p.control + "/stats"
+	if gc {
+		u += "?gc=1"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return st, err
+	}
+	err = p.do(req, &st)
+	return st, err
+}
+
+// publish asks for a new-block job and returns once every session has it.
+func (p *serverProc) publish(ctx context.Context) (JobEvent, error) {
+	var ev JobEvent
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.control+"/job", nil)
+	if err != nil {
+		return ev, err
+	}
+	if err := p.do(req, &ev); err != nil {
+		return ev, err
+	}
+	if ev.Error != "" {
+		return ev, errors.New(ev.Error)
+	}
+	return ev, nil
+}
+
+func (p *serverProc) do(req *http.Request, v any) error {
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s: %w", p.label, err)
+	}
+	defer resp.Body.Close()
+	return json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(v)
+}
+
+// fdCount is the number of open descriptors of pid (-1 if unreadable).
+func fdCount(pid int) int {
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return -1
+	}
+	return len(ents)
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}

@@ -1,0 +1,177 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrClosed is returned (or passed to a done callback) when a producer, consumer
+// or bus is used after Close, or when a record could not be delivered because of
+// the Close.
+var ErrClosed = errors.New("bus: closed")
+
+// Topics are the topic names the components use. The zero value is not usable;
+// start from DefaultTopics and override what the operator configured.
+type Topics struct {
+	RawGbt       string // block templates from gbtmaker (btcpool: rawgbt_topic)
+	Job          string // stratum jobs from jobmaker (job_topic)
+	Share        string // share records from sserver (share_topic)
+	SolvedShare  string // solved (block) shares from sserver (solved_share_topic)
+	CommonEvents string // worker events from sserver (common_events_topic)
+}
+
+// DefaultTopics returns btcpool HEAD's default topic names, so that hashpool and
+// btcpool components can share one Kafka cluster without extra configuration.
+func DefaultTopics() Topics {
+	return Topics{
+		RawGbt:       "BtcRawGbt",
+		Job:          "BtcJob",
+		Share:        "BtcShare",
+		SolvedShare:  "BtcSolvedShare",
+		CommonEvents: "BtcCommonEvents",
+	}
+}
+
+// All returns the non-empty topic names in a fixed order (RawGbt, Job, Share,
+// SolvedShare, CommonEvents), e.g. to create them.
+func (t Topics) All() []string {
+	out := make([]string, 0, 5)
+	for _, s := range []string{t.RawGbt, t.Job, t.Share, t.SolvedShare, t.CommonEvents} {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Validate reports an error naming every empty topic.
+func (t Topics) Validate() error {
+	var errs []error
+	for _, f := range []struct{ name, v string }{
+		{"RawGbt", t.RawGbt}, {"Job", t.Job}, {"Share", t.Share},
+		{"SolvedShare", t.SolvedShare}, {"CommonEvents", t.CommonEvents},
+	} {
+		if f.v == "" {
+			errs = append(errs, errors.New("bus: topic "+f.name+" is empty"))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Message is one record read from a topic.
+//
+// Key and Value belong to the bus: the consumer must not modify them, and they
+// are valid only until the next Poll on the same consumer (copy what must live
+// longer). Partition and Offset identify the record; Commit uses them.
+type Message struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Key       []byte
+	Value     []byte
+	Time      time.Time // when the record was published (Kafka CreateTime, ms precision)
+}
+
+// Producer sends records to topics. Its methods are safe for concurrent use.
+type Producer interface {
+	// Publish queues value for topic and returns at once. It takes ownership of
+	// key and value: the caller must not modify them afterwards. key may be nil.
+	//
+	// done, if not nil, is called exactly once with the delivery result: nil
+	// once the bus holds the record durably, otherwise why delivery could not
+	// be confirmed (delivery timeout, ErrClosed, a broker error). An error
+	// means "not confirmed": with Kafka the record may still have been
+	// written, so publishing it again may duplicate it. done is never called
+	// from inside Publish, may run on any goroutine, and must not block for
+	// long (and must not Publish on a full producer): it delays the results
+	// of later records. Records of one producer on one topic are delivered,
+	// and their done callbacks called, in Publish order.
+	//
+	// Publish blocks while the producer holds MaxBufferedRecords undelivered
+	// records.
+	Publish(topic string, key, value []byte, done func(error))
+
+	// PublishSync publishes one record and waits for its delivery result, or for
+	// ctx. If ctx ends first the record may still be delivered later. Use it for
+	// records that must not be lost, such as solved shares.
+	PublishSync(ctx context.Context, topic string, key, value []byte) error
+
+	// Flush waits until every record published before the call has its delivery
+	// result and its done callback has returned, or until ctx is done.
+	Flush(ctx context.Context) error
+
+	// Close flushes for a bounded time (the producer's delivery timeout), then
+	// fails every record still queued with ErrClosed, so that every done
+	// callback runs exactly once. Publish after Close reports ErrClosed to done.
+	Close() error
+}
+
+// Start says where a new consumer begins reading.
+type Start struct {
+	// Tail is how many records before the end to begin (btcpool's
+	// OFFSET_TAIL(N)): 0 reads only records published after NewConsumer
+	// returns; N > 0 also reads the last N records already on the topic (fewer
+	// if the topic holds fewer). With several partitions Tail applies to each.
+	Tail int64
+
+	// Group, when not empty, makes the consumer a member of a consumer group:
+	// it resumes after the last offset the group committed. A group with no
+	// committed offset begins as Tail says, counted when NewConsumer is called.
+	// Several members of one group share the partitions; a partition is read by
+	// one member at a time.
+	Group string
+}
+
+// Consumer reads one topic. Poll and Commit may be called from different
+// goroutines, but Poll must not be called concurrently with itself.
+type Consumer interface {
+	// Poll blocks until at least one record is available or ctx is done, and
+	// returns the records in offset order per partition. The returned slice
+	// and the messages' bytes are valid until the next Poll. When ctx ends it
+	// returns ctx.Err(); after Close (also a Close that interrupts a blocked
+	// Poll) it returns ErrClosed. Other errors, such as a broker's fetch
+	// error, are returned as they come; the consumer stays usable and the
+	// caller polls again. A consumer that has fallen behind the bus's
+	// retention skips to the oldest retained record.
+	Poll(ctx context.Context) ([]Message, error)
+
+	// Commit marks msgs as consumed for the consumer's group, so that a new
+	// member resumes after them. Call it only after the side effect of the
+	// messages is durable. Committing a message also commits every earlier
+	// offset of its partition; committing an offset lower than one already
+	// committed is ignored. For a consumer without a group Commit does nothing
+	// and returns nil.
+	Commit(ctx context.Context, msgs ...Message) error
+
+	// Close stops the consumer and, for a group member, hands its partitions
+	// to the other members. It does not commit.
+	Close() error
+}
+
+// ProducerOptions tune one producer. The zero value sends at once with the
+// implementation's default buffering and delivery timeout.
+type ProducerOptions struct {
+	// Linger is how long records may wait to be batched with others. 0 sends
+	// at once (templates, jobs, solved shares); share records use up to 1 s,
+	// like btcpool's queue.buffering.max.ms=1000.
+	Linger time.Duration
+
+	// MaxBufferedRecords bounds the records queued but not yet delivered;
+	// Publish blocks while the bound is reached (0: implementation default).
+	MaxBufferedRecords int
+
+	// DeliveryTimeout bounds how long a record is retried before its done
+	// callback gets an error (0: implementation default).
+	DeliveryTimeout time.Duration
+}
+
+// Bus creates producers and consumers on one bus. Its methods are safe for
+// concurrent use.
+type Bus interface {
+	NewProducer(opts ProducerOptions) (Producer, error)
+	NewConsumer(topic string, start Start) (Consumer, error)
+	// Close releases the bus. Producers and consumers should be closed first;
+	// any still open fail with ErrClosed.
+	Close() error
+}

@@ -1,0 +1,192 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/hashpool/hashpool/bus"
+)
+
+// NewConsumer resolves the starting offsets now (so Tail counts from the end
+// as of this call), then starts a franz-go client: direct partition consuming
+// without a group, a consumer group with auto-commit off with one.
+func (b *Bus) NewConsumer(topic string, start bus.Start) (bus.Consumer, error) {
+	if start.Tail < 0 {
+		return nil, errors.New("kafka: negative Start.Tail")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.RequestTimeout)
+	defer cancel()
+	ps, topicID, err := b.partitions(ctx, topic, start.Group != "")
+	if err != nil {
+		return nil, err
+	}
+	earliest, end, err := b.offsets(ctx, topic, ps)
+	if err != nil {
+		return nil, err
+	}
+	from := make(map[int32]int64, len(ps))
+	for _, p := range ps {
+		from[p] = max(end[p]-start.Tail, earliest[p])
+	}
+
+	kopts := append(b.cfg.baseOpts(),
+		kgo.FetchMaxWait(b.cfg.FetchMaxWait),
+		kgo.FetchMaxBytes(2*b.cfg.MaxMessageBytes),
+		kgo.FetchMaxPartitionBytes(b.cfg.MaxMessageBytes),
+		// Behind retention: continue at the oldest record kept.
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	)
+	if start.Group == "" {
+		offs := make(map[int32]kgo.Offset, len(ps))
+		for _, p := range ps {
+			offs[p] = kgo.NewOffset().At(from[p])
+		}
+		kopts = append(kopts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offs}))
+	} else {
+		have, err := b.committed(ctx, start.Group, topic, ps)
+		if err != nil {
+			return nil, err
+		}
+		missing := make(map[int32]int64)
+		for _, p := range ps {
+			if _, ok := have[p]; !ok {
+				missing[p] = from[p]
+			}
+		}
+		if len(missing) > 0 {
+			// Refused while the group has live members: they hold the
+			// positions then. Any other failure is reported.
+			err := b.commitStart(ctx, start.Group, topic, topicID, missing)
+			if err != nil && !errors.Is(err, kerr.UnknownMemberID) && !errors.Is(err, kerr.IllegalGeneration) &&
+				!errors.Is(err, kerr.RebalanceInProgress) {
+				return nil, fmt.Errorf("kafka: start offsets of new group %q on %q: %w", start.Group, topic, err)
+			}
+		}
+		kopts = append(kopts,
+			kgo.ConsumerGroup(start.Group),
+			kgo.ConsumeTopics(topic),
+			kgo.DisableAutoCommit(),
+		)
+	}
+	cl, err := kgo.NewClient(kopts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: %w", err)
+	}
+	return &consumer{b: b, cl: cl, topic: topic, group: start.Group, done: make(map[int32]int64)}, nil
+}
+
+type consumer struct {
+	b     *Bus
+	cl    *kgo.Client
+	topic string
+	group string
+
+	buf    []bus.Message // owned by Poll
+	closed atomic.Bool
+	once   sync.Once
+
+	mu   sync.Mutex
+	done map[int32]int64 // highest offset+1 committed per partition
+}
+
+func (c *consumer) Poll(ctx context.Context) ([]bus.Message, error) {
+	for {
+		if c.closed.Load() {
+			return nil, bus.ErrClosed
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		fs := c.cl.PollRecords(ctx, c.b.cfg.MaxPoll)
+		if fs.IsClientClosed() || c.closed.Load() {
+			return nil, bus.ErrClosed
+		}
+		clear(c.buf)
+		c.buf = c.buf[:0]
+		fs.EachRecord(func(r *kgo.Record) {
+			c.buf = append(c.buf, bus.Message{
+				Topic:     r.Topic,
+				Partition: r.Partition,
+				Offset:    r.Offset,
+				Key:       r.Key,
+				Value:     r.Value,
+				Time:      r.Timestamp,
+			})
+		})
+		if len(c.buf) > 0 {
+			return c.buf, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		for _, fe := range fs.Errors() {
+			if errors.Is(fe.Err, context.Canceled) || errors.Is(fe.Err, context.DeadlineExceeded) {
+				continue
+			}
+			return nil, fmt.Errorf("kafka: fetch %q partition %d: %w", fe.Topic, fe.Partition, fe.Err)
+		}
+	}
+}
+
+func (c *consumer) Commit(ctx context.Context, msgs ...bus.Message) error {
+	if c.group == "" {
+		return nil
+	}
+	if c.closed.Load() {
+		return bus.ErrClosed
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	offs := make(map[int32]kgo.EpochOffset)
+	for _, m := range msgs {
+		if m.Topic != c.topic || m.Offset+1 <= c.done[m.Partition] || m.Offset+1 <= offs[m.Partition].Offset {
+			continue
+		}
+		offs[m.Partition] = kgo.EpochOffset{Epoch: -1, Offset: m.Offset + 1}
+	}
+	if len(offs) == 0 {
+		return nil
+	}
+	var cerr error
+	c.cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{c.topic: offs},
+		func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+			if err != nil {
+				cerr = err
+				return
+			}
+			for _, t := range resp.Topics {
+				for _, p := range t.Partitions {
+					if err := kerr.ErrorForCode(p.ErrorCode); err != nil && cerr == nil {
+						cerr = fmt.Errorf("partition %d: %w", p.Partition, err)
+					}
+				}
+			}
+		})
+	if cerr != nil {
+		if errors.Is(cerr, kgo.ErrClientClosed) {
+			return fmt.Errorf("%w: %w", bus.ErrClosed, cerr)
+		}
+		return fmt.Errorf("kafka: commit group %q on %q: %w", c.group, c.topic, cerr)
+	}
+	for p, o := range offs {
+		c.done[p] = o.Offset
+	}
+	return nil
+}
+
+// Close leaves the group (if any) and closes the client; a blocked Poll
+// returns ErrClosed.
+func (c *consumer) Close() error {
+	c.once.Do(func() {
+		c.closed.Store(true)
+		c.cl.Close()
+	})
+	return nil
+}

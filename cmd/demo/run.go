@@ -1,0 +1,376 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/btcsuite/btcd/address/v2"
+	"github.com/btcsuite/btcd/chaincfg/v2"
+
+	"github.com/hashpool/hashpool/node"
+	"github.com/hashpool/hashpool/store"
+)
+
+// Summary is what a demo run achieved.
+type Summary struct {
+	Elapsed        time.Duration
+	StartHeight    int64
+	Height         int64
+	Blocks         int64 // found_blocks rows
+	Accepted       float64
+	Rejected       float64
+	Miners         float64
+	WorkDir        string
+	PayoutAddress  string
+	LoadgenSummary string
+}
+
+func (s *Summary) print(w io.Writer) {
+	fmt.Fprintf(w, "\n== demo summary\n")
+	fmt.Fprintf(w, "ran for          %s\n", s.Elapsed.Round(time.Second))
+	fmt.Fprintf(w, "chain height     %d → %d (+%d blocks, all mined by the pool's miners)\n", s.StartHeight, s.Height, s.Height-s.StartHeight)
+	fmt.Fprintf(w, "found_blocks     %d rows\n", s.Blocks)
+	fmt.Fprintf(w, "shares           %.0f accepted, %.0f rejected, from %.0f miners\n", s.Accepted, s.Rejected, s.Miners)
+	fmt.Fprintf(w, "payout address   %s\n", s.PayoutAddress)
+	if s.LoadgenSummary != "" {
+		fmt.Fprintf(w, "loadgen          %s\n", s.LoadgenSummary)
+	}
+	if s.WorkDir != "" {
+		fmt.Fprintf(w, "work dir         %s (logs: btcd.log, hashpool.log, loadgen.log)\n", s.WorkDir)
+	}
+}
+
+// proc is a child process in its own process group, killed with the demo.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func start(dir, name, bin string, args ...string) (*proc, error) {
+	logf, err := os.Create(filepath.Join(dir, name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
+	go func() { cmd.Wait(); logf.Close(); close(p.done) }()
+	return p, nil
+}
+
+// stop asks the process group to end (sig), then kills it after grace.
+func (p *proc) stop(sig syscall.Signal, grace time.Duration) {
+	if p == nil {
+		return
+	}
+	syscall.Kill(-p.cmd.Process.Pid, sig)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// moduleRoot is the directory of hashpool's go.mod, found from the working directory upwards.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.HasPrefix(string(b), "module github.com/hashpool/hashpool\n") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("run the demo inside the hashpool module (no go.mod of github.com/hashpool/hashpool above the working directory)")
+		}
+		dir = parent
+	}
+}
+
+func goBuild(ctx context.Context, root, out, pkg string) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOFLAGS=-buildvcs=false")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return nil
+}
+
+// regtestAddress returns a fresh regtest P2WPKH address (no key is kept: the demo's coins are
+// never spent).
+func regtestAddress() (string, error) {
+	h := make([]byte, 20)
+	rand.Read(h)
+	a, err := address.NewAddressWitnessPubKeyHash(h, &chaincfg.RegressionNetParams)
+	if err != nil {
+		return "", err
+	}
+	return a.EncodeAddress(), nil
+}
+
+// Run performs one demo.
+func Run(ctx context.Context, o Options) (*Summary, error) {
+	if o.Blocks < 1 || o.Miners < 1 || o.Miners > 5000 {
+		return nil, errors.New("want at least 1 block and 1..5000 miners")
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	began := time.Now()
+	dir := o.WorkDir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "hashpool-demo-")
+		if err != nil {
+			return nil, err
+		}
+		dir = d
+		if !o.Keep {
+			defer os.RemoveAll(dir)
+		}
+	}
+	sum := &Summary{}
+	if o.Keep || o.WorkDir != "" {
+		sum.WorkDir = dir
+	}
+	say := func(format string, args ...any) { fmt.Fprintf(o.Out, format+"\n", args...) }
+
+	say("== building hashpool, loadgen and btcd (from the btcd Go module)")
+	root, err := moduleRoot()
+	if err != nil {
+		return nil, err
+	}
+	bin := filepath.Join(dir, "bin")
+	for _, b := range []struct{ out, pkg string }{
+		{"hashpool", "./cmd/hashpool"}, {"loadgen", "./cmd/loadgen"}, {"btcd", "github.com/btcsuite/btcd"},
+	} {
+		if err := goBuild(ctx, root, filepath.Join(bin, b.out), b.pkg); err != nil {
+			return nil, err
+		}
+	}
+	ports := make([]int, 6)
+	for i := range ports {
+		p, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		ports[i] = p
+	}
+	rpcPort, p2pPort, stratumPort, statsPort, slPort, metricsPort := ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
+	payout, err := regtestAddress()
+	if err != nil {
+		return nil, err
+	}
+	sum.PayoutAddress = payout
+
+	say("== starting btcd in regtest on 127.0.0.1:%d", rpcPort)
+	btcd, err := start(dir, "btcd", filepath.Join(bin, "btcd"), "--regtest", "--notls", "--rpcuser=demo", "--rpcpass=demo",
+		fmt.Sprintf("--rpclisten=127.0.0.1:%d", rpcPort), fmt.Sprintf("--listen=127.0.0.1:%d", p2pPort), "--nodnsseed",
+		"--configfile=/dev/null", "--datadir="+filepath.Join(dir, "btcd"), "--logdir="+filepath.Join(dir, "btcd"),
+		"--miningaddr="+payout)
+	if err != nil {
+		return nil, err
+	}
+	defer btcd.stop(syscall.SIGINT, 10*time.Second)
+	client, err := node.NewClient(node.Options{URL: fmt.Sprintf("http://127.0.0.1:%d", rpcPort), User: "demo", Password: "demo", Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	for {
+		if h, err := client.GetBlockCount(ctx); err == nil {
+			sum.StartHeight, sum.Height = h, h
+			break
+		}
+		if btcd.exited() {
+			return nil, fmt.Errorf("btcd exited; see %s", filepath.Join(dir, "btcd.log"))
+		}
+		if !sleep(ctx, 200*time.Millisecond) {
+			return nil, fmt.Errorf("btcd did not answer: %w", ctx.Err())
+		}
+	}
+
+	say("== starting hashpool run (stratum 127.0.0.1:%d, stats :%d, share stats :%d, metrics :%d)", stratumPort, statsPort, slPort, metricsPort)
+	pool, err := start(dir, "hashpool", filepath.Join(bin, "hashpool"), "run", "-network", "regtest",
+		"-data-dir", filepath.Join(dir, "pool"), "-node", fmt.Sprintf("http://127.0.0.1:%d", rpcPort), "-node-auth", "demo:demo",
+		"-payout-address", payout, "-coinbase-info", "/hashpool-demo/", "-stratum", fmt.Sprintf("127.0.0.1:%d", stratumPort),
+		"-stats-http", fmt.Sprintf("127.0.0.1:%d", statsPort), "-slparser-http", fmt.Sprintf("127.0.0.1:%d", slPort),
+		"-metrics", fmt.Sprintf("127.0.0.1:%d", metricsPort), "-min-difficulty", "0.000001", "-default-difficulty", "0.000001")
+	if err != nil {
+		return nil, err
+	}
+	defer pool.stop(syscall.SIGTERM, 20*time.Second)
+	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
+	for {
+		if _, err := scrape(ctx, metricsURL); err == nil {
+			break
+		}
+		if pool.exited() {
+			return nil, fmt.Errorf("hashpool exited; see %s:\n%s", filepath.Join(dir, "hashpool.log"), tail(filepath.Join(dir, "hashpool.log")))
+		}
+		if !sleep(ctx, 200*time.Millisecond) {
+			return nil, fmt.Errorf("hashpool did not start: %w", ctx.Err())
+		}
+	}
+
+	say("== starting loadgen: %d miners grinding real shares", o.Miners)
+	report := filepath.Join(dir, "loadgen.json")
+	lg, err := start(dir, "loadgen", filepath.Join(bin, "loadgen"), "-url", fmt.Sprintf("127.0.0.1:%d", stratumPort),
+		"-miners", strconv.Itoa(o.Miners), "-duration", o.Timeout.String(), "-user", "demo", "-json", report)
+	if err != nil {
+		return nil, err
+	}
+	defer lg.stop(syscall.SIGINT, 10*time.Second)
+
+	say("== mining until btcd has accepted %d blocks from the pool (Ctrl-C stops early)", o.Blocks)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var last map[string]float64
+	for sum.Height-sum.StartHeight < int64(o.Blocks) {
+		select {
+		case <-ctx.Done():
+			sum.Elapsed = time.Since(began)
+			return sum, fmt.Errorf("stopped after %d of %d blocks: %w", sum.Height-sum.StartHeight, o.Blocks, ctx.Err())
+		case <-tick.C:
+		}
+		for _, p := range []*proc{pool, lg, btcd} {
+			if p.exited() {
+				sum.Elapsed = time.Since(began)
+				return sum, fmt.Errorf("%s exited; see %s:\n%s", p.name, filepath.Join(dir, p.name+".log"), tail(filepath.Join(dir, p.name+".log")))
+			}
+		}
+		if h, err := client.GetBlockCount(ctx); err == nil {
+			sum.Height = h
+		}
+		m, err := scrape(ctx, metricsURL)
+		if err != nil {
+			continue
+		}
+		acc := m[`hashpool_sserver_shares_total{status="accepted"}`] + m[`hashpool_sserver_shares_total{status="solved"}`]
+		rej := m[`hashpool_sserver_shares_total{status="stale"}`] + m[`hashpool_sserver_shares_total{status="duplicate"}`] +
+			m[`hashpool_sserver_shares_total{status="low_difficulty"}`] + m[`hashpool_sserver_shares_total{status="other"}`]
+		var accRate, rejRate float64
+		if last != nil {
+			accRate, rejRate = acc-last["acc"], rej-last["rej"]
+		}
+		last = map[string]float64{"acc": acc, "rej": rej}
+		sum.Accepted, sum.Rejected, sum.Miners = acc, rej, m["hashpool_sserver_sessions"]
+		say("[%4ds] miners %3.0f | shares/s %6.1f accepted %5.1f rejected | blocks %d/%d | height %d",
+			int(time.Since(began).Seconds()), sum.Miners, accRate, rejRate, sum.Height-sum.StartHeight, o.Blocks, sum.Height)
+	}
+
+	lg.stop(syscall.SIGINT, 10*time.Second)
+	pool.stop(syscall.SIGTERM, 20*time.Second)
+	sum.Elapsed = time.Since(began)
+	if b, err := os.ReadFile(report); err == nil {
+		sum.LoadgenSummary = fmt.Sprintf("report %d bytes in %s", len(b), report)
+	}
+	db, err := store.Open(context.Background(), "sqlite://"+filepath.Join(dir, "pool", "pool.db"))
+	if err != nil {
+		return sum, err
+	}
+	defer db.Close()
+	rows, err := db.FoundBlocks(context.Background(), 1000)
+	if err != nil {
+		return sum, err
+	}
+	sum.Blocks = int64(len(rows))
+	if sum.Blocks < int64(o.Blocks) {
+		return sum, fmt.Errorf("btcd accepted %d blocks but found_blocks has %d rows", sum.Height-sum.StartHeight, sum.Blocks)
+	}
+	return sum, nil
+}
+
+// scrape reads a Prometheus text page into name{labels} → value.
+func scrape(ctx context.Context, url string) (map[string]float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(io.LimitReader(resp.Body, 4<<20))
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+			out[line[:i]] = v
+		}
+	}
+	return out, sc.Err()
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(d):
+		return true
+	}
+}
+
+// tail returns the last lines of a log file for an error message.
+func tail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > 15 {
+		lines = lines[len(lines)-15:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,303 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hashpool/hashpool/blockmaker"
+	"github.com/hashpool/hashpool/bus"
+	"github.com/hashpool/hashpool/bus/kafka"
+	"github.com/hashpool/hashpool/bus/mem"
+	"github.com/hashpool/hashpool/engine"
+	"github.com/hashpool/hashpool/jobs/gbtmaker"
+	"github.com/hashpool/hashpool/jobs/jobmaker"
+	"github.com/hashpool/hashpool/node"
+	"github.com/hashpool/hashpool/sharelog/slparser"
+	"github.com/hashpool/hashpool/sharelog/statshttpd"
+	"github.com/hashpool/hashpool/store"
+)
+
+// pool holds what the components of one process share: the bus, the database, the registry.
+type pool struct {
+	cfg *Config
+	log *slog.Logger
+	bus bus.Bus
+	db  *store.Store
+	reg *prometheus.Registry
+
+	mu    sync.Mutex
+	tasks []task
+}
+
+// task is one long-running part of the process.
+type task struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// newPool opens the bus and (with needDB) the database. createTopics lets `hashpool run -kafka`
+// create btcpool's topics (with a message size large enough for main-net templates); separate
+// components expect them to exist (docs/OPERATIONS.md).
+func newPool(ctx context.Context, cfg *Config, log *slog.Logger, needDB, createTopics bool) (*pool, error) {
+	p := &pool{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
+	p.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if len(cfg.Kafka.Brokers) > 0 {
+		b, err := kafka.New(kafka.Config{Brokers: cfg.Kafka.Brokers, Topics: cfg.topics(), CreateTopics: createTopics})
+		if err != nil {
+			return nil, fmt.Errorf("kafka %v: %w", cfg.Kafka.Brokers, err)
+		}
+		p.bus = b
+	} else {
+		p.bus = mem.New(mem.Options{})
+	}
+	if needDB {
+		db, err := store.Open(ctx, cfg.dsn())
+		if err != nil {
+			p.bus.Close()
+			return nil, fmt.Errorf("database: %w", err)
+		}
+		p.db = db
+	}
+	return p, nil
+}
+
+func (p *pool) close() {
+	if p.db != nil {
+		p.db.Close()
+	}
+	p.bus.Close()
+}
+
+func (p *pool) add(name string, run func(ctx context.Context) error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.tasks = append(p.tasks, task{name, run})
+}
+
+// run starts every task and waits. The first task to fail stops the others; a clean stop
+// (ctx ended) waits for all of them to finish their shutdown.
+func (p *pool) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		name string
+		err  error
+	}
+	done := make(chan result, len(p.tasks))
+	for _, t := range p.tasks {
+		go func() { done <- result{t.name, t.run(ctx)} }()
+	}
+	var first error
+	for range p.tasks {
+		r := <-done
+		if r.err != nil && !errors.Is(r.err, context.Canceled) && first == nil {
+			first = fmt.Errorf("%s: %w", r.name, r.err)
+			p.log.Error("component failed; stopping", "component", r.name, "err", r.err)
+			cancel()
+		}
+	}
+	return first
+}
+
+// producer is a low-latency producer for templates, jobs and solved shares.
+func (p *pool) producer() (bus.Producer, error) { return p.bus.NewProducer(bus.ProducerOptions{}) }
+
+// checkNode says clearly when the node cannot be reached, before anything else starts.
+func checkNode(ctx context.Context, o node.Options) (int64, error) {
+	c, err := node.NewClient(o)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	h, err := c.GetBlockCount(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("cannot reach the node at %s: %w (check -node, -node-auth / -node-cookie, and that the node runs)", o.URL, err)
+	}
+	return h, nil
+}
+
+func (p *pool) addGbtMaker() error {
+	prod, err := p.producer()
+	if err != nil {
+		return err
+	}
+	o := p.cfg.gbtmakerOptions()
+	o.Logger = p.log.With("component", "gbtmaker")
+	m, err := gbtmaker.New(o, prod)
+	if err != nil {
+		prod.Close()
+		return err
+	}
+	p.add("gbtmaker", func(ctx context.Context) error { defer prod.Close(); return m.Run(ctx) })
+	return nil
+}
+
+func (p *pool) addJobMaker() error {
+	o := p.cfg.jobmakerOptions()
+	o.Logger = p.log.With("component", "jobmaker")
+	jm, err := jobmaker.New(p.bus, o)
+	if err != nil {
+		return err
+	}
+	p.add("jobmaker", jm.Run)
+	return nil
+}
+
+// addSServer starts the stratum server and returns it (for the run command's progress line).
+func (p *pool) addSServer() (*engine.Server, error) {
+	o, err := p.cfg.engineOptions()
+	if err != nil {
+		return nil, err
+	}
+	log := p.log.With("component", "sserver")
+	var users engine.Users
+	if p.cfg.Users.ListIDAPIURL != "" {
+		api := engine.NewAPIUsers(p.cfg.Users.ListIDAPIURL, o.Names, log)
+		p.add("userlist", func(ctx context.Context) error { api.Run(ctx); return nil })
+		users = api
+	} else {
+		emb, err := engine.OpenEmbeddedUsers(filepath.Join(p.cfg.DataDir, "users"))
+		if err != nil {
+			return nil, err
+		}
+		users = emb
+	}
+	prod, err := p.bus.NewProducer(bus.ProducerOptions{Linger: 100 * time.Millisecond})
+	if err != nil {
+		return nil, err
+	}
+	srv, err := engine.New(o, engine.Deps{Producer: prod, Bus: p.bus, Users: users, Log: log})
+	if err != nil {
+		prod.Close()
+		return nil, err
+	}
+	registerEngineMetrics(p.reg, srv.Metrics())
+	p.add("sserver", func(ctx context.Context) error {
+		defer prod.Close()
+		return srv.Serve(ctx)
+	})
+	return srv, nil
+}
+
+func (p *pool) addBlkMaker(onBlock func(blockmaker.Result)) (*blockmaker.Maker, error) {
+	o := p.cfg.blkmakerOptions()
+	o.Logger = p.log.With("component", "blkmaker")
+	o.OnBlock = onBlock
+	var rec blockmaker.Recorder
+	if p.db != nil {
+		rec = p.db
+	}
+	m, err := blockmaker.New(o, p.bus, rec)
+	if err != nil {
+		return nil, err
+	}
+	p.add("blkmaker", m.Run)
+	return m, nil
+}
+
+func (p *pool) addStatsHTTPD() (*statshttpd.Server, error) {
+	o := p.cfg.statshttpdOptions()
+	o.Logger = p.log.With("component", "statshttpd")
+	s, err := statshttpd.New(o, p.bus, p.db)
+	if err != nil {
+		return nil, err
+	}
+	p.add("statshttpd", s.Run)
+	return s, nil
+}
+
+func (p *pool) addSLParser() (*slparser.Parser, error) {
+	open, suffix := shareLogOpener(p.cfg.ShareLog.Compression)
+	o := p.cfg.slparserOptions(open, suffix)
+	o.Logger = p.log.With("component", "slparser")
+	var db slparser.StatsStore
+	if p.db != nil {
+		db = p.db
+	}
+	sp, err := slparser.New(o, db)
+	if err != nil {
+		return nil, err
+	}
+	p.add("slparser", sp.Run)
+	return sp, nil
+}
+
+// addMetrics serves the Prometheus registry when enabled.
+func (p *pool) addMetrics() {
+	m := p.cfg.Metrics
+	if !m.Enabled || m.Port <= 0 {
+		return
+	}
+	addr := fmt.Sprintf("%s:%d", m.Address, m.Port)
+	mux := http.NewServeMux()
+	mux.Handle(m.Path, promhttp.HandlerFor(p.reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Addr: addr, Handler: mux, ReadTimeout: 5 * time.Second, WriteTimeout: 10 * time.Second}
+	p.add("metrics", func(ctx context.Context) error {
+		go func() {
+			<-ctx.Done()
+			srv.Close()
+		}()
+		p.log.Info("metrics listening", "addr", "http://"+addr+m.Path)
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("metrics listen %s: %w", addr, err)
+		}
+		return nil
+	})
+}
+
+func registerEngineMetrics(reg *prometheus.Registry, m *engine.Metrics) {
+	gauge := func(name, help string, f func() float64) {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "hashpool", Subsystem: "sserver", Name: name, Help: help}, f))
+	}
+	counter := func(name, help string, f func() float64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "hashpool", Subsystem: "sserver", Name: name, Help: help}, f))
+	}
+	gauge("sessions", "Open stratum and agent connections.", func() float64 { return float64(m.Sessions.Load()) })
+	counter("authorized_total", "Sessions that authorized.", func() float64 { return float64(m.Authorized.Load()) })
+	counter("connections_refused_total", "Connections refused (session ids exhausted or draining).", func() float64 { return float64(m.Rejected.Load()) })
+	counter("slow_closed_total", "Sessions closed for not reading their output.", func() float64 { return float64(m.SlowClosed.Load()) })
+	counter("timed_out_total", "Sessions closed by a read timeout.", func() float64 { return float64(m.TimedOut.Load()) })
+	shares := prometheus.NewDesc("hashpool_sserver_shares_total", "Shares by status.", []string{"status"}, nil)
+	reg.MustRegister(collectorFunc{desc: shares, collect: func(ch chan<- prometheus.Metric) {
+		for _, s := range []struct {
+			status string
+			v      int64
+		}{{"accepted", m.SharesAccepted.Load()}, {"solved", m.SharesSolved.Load()}, {"stale", m.SharesStale.Load()},
+			{"duplicate", m.SharesDuplicate.Load()}, {"low_difficulty", m.SharesLowDiff.Load()}, {"other", m.SharesOther.Load()}} {
+			ch <- prometheus.MustNewConstMetric(shares, prometheus.CounterValue, float64(s.v), s.status)
+		}
+	}})
+	counter("broadcasts_total", "Job broadcasts.", func() float64 { return float64(m.Broadcasts.Load()) })
+	counter("broadcast_seconds_total", "Time spent broadcasting jobs to every session.", func() float64 { return float64(m.BroadcastNanos.Load()) / 1e9 })
+	gauge("last_broadcast_seconds", "Duration of the last job broadcast.", func() float64 { return float64(m.LastBroadcastNanos.Load()) / 1e9 })
+	counter("submit_seconds_total", "Event-loop time spent on submits.", func() float64 { return float64(m.SubmitNanos.Load()) / 1e9 })
+	counter("submits_total", "Submits handled.", func() float64 { return float64(m.SubmitCount.Load()) })
+	counter("records_published_total", "Share records accepted by the bus.", func() float64 { return float64(m.RecordsPublished.Load()) })
+	counter("records_failed_total", "Share records the bus failed to deliver.", func() float64 { return float64(m.RecordsFailed.Load()) })
+	counter("solved_published_total", "Solved shares acknowledged by the bus.", func() float64 { return float64(m.SolvedPublished.Load()) })
+}
+
+// collectorFunc is a prometheus.Collector reading values when scraped.
+type collectorFunc struct {
+	desc    *prometheus.Desc
+	collect func(chan<- prometheus.Metric)
+}
+
+func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }

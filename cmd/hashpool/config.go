@@ -1,0 +1,325 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hashpool/hashpool/blockmaker"
+	"github.com/hashpool/hashpool/bus"
+	"github.com/hashpool/hashpool/engine"
+	"github.com/hashpool/hashpool/jobs/gbtmaker"
+	"github.com/hashpool/hashpool/jobs/jobmaker"
+	"github.com/hashpool/hashpool/node"
+	"github.com/hashpool/hashpool/sharelog/slparser"
+	"github.com/hashpool/hashpool/sharelog/statshttpd"
+)
+
+// Config is the whole configuration file. Key names follow btcpool's .cfg files where btcpool
+// has the setting; durations are whole seconds, as there. Every section has its defaults in
+// defaultConfig; a file only needs the keys it changes. docs/CONFIG.md describes every key.
+type Config struct {
+	// Network is the chain: mainnet, testnet3, testnet4, signet or regtest.
+	Network string `toml:"network" comment:"mainnet, testnet3, testnet4, signet or regtest"`
+	// DataDir holds the SQLite database, share logs, the solved-share journal and the user list.
+	DataDir string    `toml:"data_dir" comment:"SQLite database, share logs, solved-share journal, embedded users"`
+	Log     LogConfig `toml:"log"`
+	// Kafka brokers; empty runs every component in one process on the in-process bus.
+	Kafka      KafkaConfig      `toml:"kafka"`
+	Topics     TopicsConfig     `toml:"topics"`
+	Node       NodeConfig       `toml:"bitcoind"`
+	DB         DBConfig         `toml:"pooldb"`
+	GbtMaker   GbtMakerConfig   `toml:"gbtmaker"`
+	JobMaker   JobMakerConfig   `toml:"jobmaker"`
+	SServer    SServerConfig    `toml:"sserver"`
+	Users      UsersConfig      `toml:"users"`
+	BlkMaker   BlkMakerConfig   `toml:"blkmaker"`
+	ShareLog   ShareLogConfig   `toml:"sharelog"`
+	SLParser   SLParserConfig   `toml:"slparserhttpd"`
+	StatsHTTPD StatsHTTPDConfig `toml:"statshttpd"`
+	Metrics    MetricsConfig    `toml:"prometheus"`
+
+	// SLParserOnce holds slparser's one-shot modes (flags only).
+	SLParserOnce SLParserOnce `toml:"-"`
+}
+
+// SLParserOnce are `hashpool slparser` flags: re-parse one day into the tables, or dump its shares.
+type SLParserOnce struct {
+	Date     string // YYYYMMDD; empty: follow today's file
+	DumpUser int64  // -1: no dump; 0: every user; >0: that puid
+}
+
+// LogConfig sets up logging.
+type LogConfig struct {
+	Level  string `toml:"level" comment:"debug, info, warn or error"`
+	Format string `toml:"format" comment:"text or json"`
+}
+
+// KafkaConfig names the brokers.
+type KafkaConfig struct {
+	Brokers []string `toml:"brokers" comment:"host:port list; empty = in-process bus (hashpool run only)"`
+}
+
+// TopicsConfig are the bus topic names (btcpool HEAD's defaults).
+type TopicsConfig struct {
+	RawGbt       string `toml:"rawgbt_topic"`
+	Job          string `toml:"job_topic"`
+	Share        string `toml:"share_topic"`
+	SolvedShare  string `toml:"solved_share_topic"`
+	CommonEvents string `toml:"common_events_topic"`
+}
+
+// NodeConfig reaches one Bitcoin node (bitcoind or btcd).
+type NodeConfig struct {
+	RPCAddr    string `toml:"rpc_addr" comment:"http://host:port of the node's JSON-RPC"`
+	RPCUserPwd string `toml:"rpc_userpwd" comment:"user:password (HTTP basic auth)"`
+	CookieFile string `toml:"cookie_file" comment:"bitcoind's .cookie file, used when rpc_userpwd is empty"`
+	ZMQAddr    string `toml:"zmq_addr" comment:"bitcoind -zmqpubhashblock endpoint, e.g. tcp://127.0.0.1:28332; empty = no ZMQ (btcd)"`
+	ZMQTimeout int    `toml:"zmq_timeout" comment:"seconds of ZMQ silence before reconnecting"`
+	LongPoll   bool   `toml:"longpoll" comment:"getblocktemplate long polling"`
+}
+
+// DBConfig is the pool database.
+type DBConfig struct {
+	DSN string `toml:"dsn" comment:"sqlite:///path/pool.db or mysql://user:pass@tcp(host:3306)/dbname; empty = SQLite in data_dir"`
+}
+
+// GbtMakerConfig is btcpool's gbtmaker section.
+type GbtMakerConfig struct {
+	RPCInterval int `toml:"rpcinterval" comment:"seconds between templates when nothing else triggers one"`
+}
+
+// JobMakerConfig is btcpool's job_workers entry.
+type JobMakerConfig struct {
+	ID               int    `toml:"id" comment:"jobmaker id 1..255, low byte of every job id"`
+	PayoutAddress    string `toml:"payout_address" comment:"receives the coinbase value"`
+	CoinbaseInfo     string `toml:"coinbase_info" comment:"ASCII tag in every coinbase"`
+	BlockVersion     int32  `toml:"block_version" comment:"0 = the template's version"`
+	JobInterval      int    `toml:"job_interval" comment:"seconds between jobs at the same height"`
+	GbtLifeTime      int    `toml:"gbt_life_time" comment:"seconds a template with transactions is usable"`
+	EmptyGbtLifeTime int    `toml:"empty_gbt_life_time" comment:"seconds a template without transactions is usable"`
+}
+
+// SServerConfig is btcpool's sserver section. Difficulties are decimal numbers (btcpool wrote
+// them in hex) so that test networks can use fractional ones.
+type SServerConfig struct {
+	ID                   int     `toml:"id" comment:"server id 1..255, top byte of every extranonce1; unique per sserver process"`
+	IP                   string  `toml:"ip"`
+	Port                 int     `toml:"port"`
+	ReusePort            bool    `toml:"reuse_port" comment:"SO_REUSEPORT: several sserver processes share the port"`
+	TCPReadTimeout       int     `toml:"tcp_read_timeout" comment:"seconds of silence before an authorized miner is dropped"`
+	ShareAvgSeconds      int64   `toml:"share_avg_seconds"`
+	DiffAdjustPeriod     int64   `toml:"diff_adjust_period"`
+	MaxJobLifetime       int64   `toml:"max_job_lifetime"`
+	MiningNotifyInterval int64   `toml:"mining_notify_interval"`
+	DefaultDifficulty    float64 `toml:"default_difficulty"`
+	MinDifficulty        float64 `toml:"min_difficulty" comment:"may be fractional (e.g. 0.001) on test networks"`
+	MaxDifficulty        float64 `toml:"max_difficulty"`
+	VersionMask          uint32  `toml:"version_mask" comment:"BIP310 mask miners may roll, e.g. 536862720 (0x1fffe000); 0 = none"`
+	ExtraNonce2Size      int     `toml:"extra_nonce2_size" comment:"4..8; agents need 8"`
+	ProxyProtocol        bool    `toml:"proxy_protocol" comment:"accept a PROXY protocol v1 line first"`
+	EnableSimulator      bool    `toml:"enable_simulator" comment:"accept low-difficulty shares (load tests only)"`
+	LongTimeoutAgent     string  `toml:"long_timeout_agent" comment:"regexp of miner agents given a 7-day timeout"`
+	ShutdownGracePeriod  int     `toml:"shutdown_grace_period" comment:"seconds over which sessions are closed on shutdown"`
+}
+
+// UsersConfig is btcpool's users section.
+type UsersConfig struct {
+	ListIDAPIURL        string `toml:"list_id_api_url" comment:"btcpool user list API; empty = accept every user (embedded ids)"`
+	CaseInsensitive     bool   `toml:"case_insensitive"`
+	StripUserSuffix     bool   `toml:"strip_user_suffix"`
+	UserSuffixSeparator string `toml:"user_suffix_separator"`
+}
+
+// BlkMakerConfig lists the nodes blocks go to.
+type BlkMakerConfig struct {
+	Nodes []NodeConfig `toml:"nodes" comment:"every node a found block is submitted to; empty = [bitcoind]"`
+}
+
+// ShareLogConfig is the sharelogger's sharelog_writers entry.
+type ShareLogConfig struct {
+	DataDir      string `toml:"data_dir" comment:"share-log files; empty = <data_dir>/sharelog"`
+	KafkaGroupID string `toml:"kafka_group_id"`
+	Compression  string `toml:"compression" comment:"gzip (btcpool's format) or zstd"`
+}
+
+// SLParserConfig is btcpool's slparserhttpd section.
+type SLParserConfig struct {
+	IP              string `toml:"ip"`
+	Port            int    `toml:"port"`
+	FlushDBInterval int    `toml:"flush_db_interval"`
+	AcceptStale     bool   `toml:"accept_stale"`
+}
+
+// StatsHTTPDConfig is btcpool's statshttpd section.
+type StatsHTTPDConfig struct {
+	IP                    string `toml:"ip"`
+	Port                  int    `toml:"port"`
+	FlushDBInterval       int    `toml:"flush_db_interval"`
+	ExpectedOnlineWorkers int    `toml:"expected_online_workers"`
+	FileLastFlushTime     string `toml:"file_last_flush_time"`
+}
+
+// MetricsConfig is the Prometheus endpoint.
+type MetricsConfig struct {
+	Enabled bool   `toml:"enabled"`
+	Address string `toml:"address"`
+	Port    int    `toml:"port"`
+	Path    string `toml:"path"`
+}
+
+func defaultConfig() Config {
+	eng := engine.NewOptions()
+	t := bus.DefaultTopics()
+	return Config{
+		Network: "mainnet",
+		DataDir: "./data",
+		Log:     LogConfig{Level: "info", Format: "text"},
+		Topics: TopicsConfig{RawGbt: t.RawGbt, Job: t.Job, Share: t.Share, SolvedShare: t.SolvedShare,
+			CommonEvents: t.CommonEvents},
+		Node:     NodeConfig{RPCAddr: "http://127.0.0.1:8332", ZMQTimeout: 1200, LongPoll: true},
+		GbtMaker: GbtMakerConfig{RPCInterval: 10},
+		JobMaker: JobMakerConfig{ID: 1, CoinbaseInfo: "/hashpool/", JobInterval: 20, GbtLifeTime: 90, EmptyGbtLifeTime: 15},
+		SServer: SServerConfig{ID: int(eng.ServerID), IP: "0.0.0.0", Port: 3333, ReusePort: true,
+			TCPReadTimeout: int(eng.TCPReadTimeout / time.Second), ShareAvgSeconds: eng.ShareAvgSeconds,
+			DiffAdjustPeriod: eng.DiffAdjustPeriod, MaxJobLifetime: eng.MaxJobLifetime, MiningNotifyInterval: eng.MiningNotifyPeriod,
+			DefaultDifficulty: eng.DefaultDifficulty, MinDifficulty: eng.MinDifficulty, MaxDifficulty: eng.MaxDifficulty,
+			ExtraNonce2Size: eng.ExtraNonce2Size, ShutdownGracePeriod: int(eng.GracePeriod / time.Second)},
+		ShareLog:   ShareLogConfig{KafkaGroupID: "sharelog_write_btc", Compression: "gzip"},
+		SLParser:   SLParserConfig{IP: "0.0.0.0", Port: 8081, FlushDBInterval: 15},
+		StatsHTTPD: StatsHTTPDConfig{IP: "0.0.0.0", Port: 8080, FlushDBInterval: 15, ExpectedOnlineWorkers: 100000},
+		Metrics:    MetricsConfig{Enabled: true, Address: "127.0.0.1", Port: 9100, Path: "/metrics"},
+
+		SLParserOnce: SLParserOnce{DumpUser: -1},
+	}
+}
+
+func secs(n int) time.Duration { return time.Duration(n) * time.Second }
+
+func (c *Config) topics() bus.Topics {
+	return bus.Topics{RawGbt: c.Topics.RawGbt, Job: c.Topics.Job, Share: c.Topics.Share, SolvedShare: c.Topics.SolvedShare,
+		CommonEvents: c.Topics.CommonEvents}
+}
+
+func (n NodeConfig) options() node.Options {
+	o := node.Options{URL: n.RPCAddr, CookieFile: n.CookieFile}
+	if n.RPCUserPwd != "" {
+		o.User, o.Password, _ = strings.Cut(n.RPCUserPwd, ":")
+	}
+	o.Validate() // fills the defaults; New reports the problems
+	return o
+}
+
+func (c *Config) gbtmakerOptions() gbtmaker.Options {
+	return gbtmaker.Options{Node: c.Node.options(), RPCInterval: secs(c.GbtMaker.RPCInterval), ZMQAddr: c.Node.ZMQAddr,
+		ZMQTimeout: secs(c.Node.ZMQTimeout), DisableLongPoll: !c.Node.LongPoll, RawGbtTopic: c.Topics.RawGbt}.WithDefaults()
+}
+
+func (c *Config) jobmakerOptions() jobmaker.Options {
+	j := c.JobMaker
+	return jobmaker.Options{ID: j.ID, Network: c.Network, PayoutAddress: j.PayoutAddress, CoinbaseInfo: j.CoinbaseInfo,
+		BlockVersion: j.BlockVersion, JobInterval: secs(j.JobInterval), GbtLifeTime: secs(j.GbtLifeTime),
+		EmptyGbtLifeTime: secs(j.EmptyGbtLifeTime), RawGbtTopic: c.Topics.RawGbt, JobTopic: c.Topics.Job}.WithDefaults()
+}
+
+func (c *Config) engineOptions() (engine.Options, error) {
+	s := c.SServer
+	o := engine.NewOptions()
+	if s.ID < 1 || s.ID > 255 {
+		return o, fmt.Errorf("sserver.id %d: want 1..255", s.ID)
+	}
+	o.ServerID = uint8(s.ID)
+	o.Listen = fmt.Sprintf("%s:%d", s.IP, s.Port)
+	o.ReusePort = s.ReusePort && s.Port != 0
+	o.TCPReadTimeout = secs(s.TCPReadTimeout)
+	o.ShareAvgSeconds = s.ShareAvgSeconds
+	o.DiffAdjustPeriod = s.DiffAdjustPeriod
+	o.MaxJobLifetime = s.MaxJobLifetime
+	o.MiningNotifyPeriod = s.MiningNotifyInterval
+	o.DefaultDifficulty = s.DefaultDifficulty
+	o.MinDifficulty = s.MinDifficulty
+	o.MaxDifficulty = math.Min(s.MaxDifficulty, math.Ldexp(1, 62))
+	o.VersionMask = s.VersionMask
+	o.ExtraNonce2Size = s.ExtraNonce2Size
+	o.ProxyProtocol = s.ProxyProtocol
+	o.Simulator = s.EnableSimulator
+	o.LongTimeoutAgent = s.LongTimeoutAgent
+	o.GracePeriod = secs(s.ShutdownGracePeriod)
+	o.Names = engine.NameRules{CaseInsensitive: c.Users.CaseInsensitive, StripSuffix: c.Users.StripUserSuffix,
+		SuffixSeparator: c.Users.UserSuffixSeparator}
+	o.Topics = c.topics()
+	o.DataDir = filepath.Join(c.DataDir, "sserver")
+	return o, o.Validate()
+}
+
+func (c *Config) blkmakerOptions() blockmaker.Options {
+	nodes := c.BlkMaker.Nodes
+	if len(nodes) == 0 {
+		nodes = []NodeConfig{c.Node}
+	}
+	o := blockmaker.Options{Topics: c.topics()}
+	for _, n := range nodes {
+		o.Nodes = append(o.Nodes, n.options())
+	}
+	return o
+}
+
+func (c *Config) shareLogDir() string {
+	if c.ShareLog.DataDir != "" {
+		return c.ShareLog.DataDir
+	}
+	return filepath.Join(c.DataDir, "sharelog")
+}
+
+func (c *Config) statshttpdOptions() statshttpd.Options {
+	s := c.StatsHTTPD
+	addr := ""
+	if s.Port > 0 {
+		addr = fmt.Sprintf("%s:%d", s.IP, s.Port)
+	}
+	return statshttpd.Options{Topics: c.topics(), ListenAddr: addr, ExpectedOnlineWorkers: s.ExpectedOnlineWorkers,
+		FlushInterval: secs(s.FlushDBInterval), FileLastFlushTime: s.FileLastFlushTime}
+}
+
+func (c *Config) slparserOptions(open slparser.OpenFunc, suffix string) slparser.Options {
+	s := c.SLParser
+	addr := ""
+	if s.Port > 0 {
+		addr = fmt.Sprintf("%s:%d", s.IP, s.Port)
+	}
+	interval := int32(210000)
+	if c.Network == "regtest" {
+		interval = 150
+	}
+	return slparser.Options{DataDir: c.shareLogDir(), Open: open, FileSuffix: suffix, ListenAddr: addr,
+		FlushInterval: secs(s.FlushDBInterval), AcceptStale: s.AcceptStale, SubsidyInterval: interval}
+}
+
+func (c *Config) dsn() string {
+	if c.DB.DSN != "" {
+		return c.DB.DSN
+	}
+	return "sqlite://" + filepath.Join(c.DataDir, "pool.db")
+}
+
+// validate checks what no component checks for itself.
+func (c *Config) validate() error {
+	var errs []error
+	switch c.Network {
+	case "mainnet", "testnet3", "testnet4", "signet", "regtest":
+	default:
+		errs = append(errs, fmt.Errorf("network %q: want mainnet, testnet3, testnet4, signet or regtest", c.Network))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data_dir is empty"))
+	}
+	switch c.ShareLog.Compression {
+	case "gzip", "zstd":
+	default:
+		errs = append(errs, fmt.Errorf("sharelog.compression %q: want gzip or zstd", c.ShareLog.Compression))
+	}
+	return errors.Join(errs...)
+}

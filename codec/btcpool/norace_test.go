@@ -1,0 +1,5 @@
+//go:build !race
+
+package btcpool
+
+const raceEnabled = false

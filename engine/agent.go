@@ -1,0 +1,277 @@
+package engine
+
+import (
+	"encoding/binary"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/hashpool/hashpool/codec/agent"
+	"github.com/hashpool/hashpool/codec/btcpool"
+)
+
+// handleFrame handles one BtcAgent ex-message (spec §5.3). Frames from
+// sessions that are not authorized agents are ignored, as are frames with a
+// wrong length or an unknown command (btcpool drops them silently).
+func (s *Session) handleFrame(frame []byte, now int64) {
+	if !s.isAgent || s.state != stateAuthorized {
+		return
+	}
+	switch agent.FrameCmd(frame) {
+	case agent.CmdSubmitShare, agent.CmdSubmitShareWithTime, agent.CmdSubmitShareWithVer, agent.CmdSubmitShareWithTimeVer:
+		s.agentSubmit(frame, now)
+	case agent.CmdRegisterWorker:
+		s.agentRegister(frame, now)
+	case CmdZstdBatch:
+		if s.zbatch {
+			s.agentZstdBatch(frame, now)
+		}
+	case CmdCompactSubmits:
+		if s.csub {
+			s.agentCompactSubmits(frame, now)
+		}
+	case agent.CmdUnregisterWorker:
+		id, err := agent.DecodeUnregisterWorker(frame)
+		if err != nil || id > agent.MaxSessionID {
+			return
+		}
+		if w, ok := s.workers[id]; ok {
+			delete(s.workers, id)
+			s.srv.out.event(btcpool.ActionMinerDead, btcpool.DescFromBtcAgent, s, w)
+		}
+	}
+}
+
+// CmdZstdBatch is hashpool's "zstd" extension frame (agent → pool): its body
+// is one self-contained zstd frame (no dictionary, no state carried between
+// batches, so it is decoded at once on the event loop) whose content is a
+// sequence of ordinary agent frames, handled in order as if sent plainly.
+const CmdZstdBatch agent.Cmd = 0x7E
+
+// maxZstdBatch bounds the decoded content of one ZSTD_BATCH frame.
+const maxZstdBatch = 256 << 10
+
+func (s *Session) agentZstdBatch(frame []byte, now int64) {
+	lp := s.lp
+	if lp.zdec == nil {
+		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxZstdBatch),
+			zstd.WithDecoderMaxWindow(maxZstdBatch))
+		if err != nil {
+			return
+		}
+		lp.zdec = d
+	}
+	out, err := lp.zdec.DecodeAll(frame[agent.HeaderLen:], lp.zbuf[:0])
+	if cap(out) <= maxZstdBatch {
+		lp.zbuf = out[:0]
+	}
+	if err != nil {
+		s.srv.metrics.BadLines.Add(1)
+		return
+	}
+	// Each round consumes one whole inner frame, so len(out) bounds the loop.
+	for len(out) >= agent.HeaderLen {
+		n, err := agent.Split(out)
+		if err != nil || n == 0 {
+			return // a truncated inner frame ends the batch
+		}
+		if agent.FrameCmd(out[:n]) != CmdZstdBatch { // no nesting
+			s.handleFrame(out[:n], now)
+		}
+		out = out[n:]
+	}
+}
+
+func (s *Session) agentRegister(frame []byte, now int64) {
+	var r agent.RegisterWorker
+	if agent.DecodeRegisterWorker(frame, &r) != nil || r.SessionID > agent.MaxSessionID {
+		return
+	}
+	if _, ok := s.workers[r.SessionID]; ok {
+		return // btcpool keeps the first registration (map emplace)
+	}
+	if s.workers == nil {
+		s.workers = make(map[uint16]*miner)
+	}
+	w := &miner{vd: NewVarDiff(&s.srv.vdcfg), agent: FilterAgent(string(r.ClientAgent))}
+	w.worker = FilterName(string(r.WorkerName))
+	if len(w.worker) > maxWorkerNameLen {
+		w.worker = w.worker[:maxWorkerNameLen]
+	}
+	if w.worker == "" {
+		w.worker = DefaultWorkerName
+	}
+	w.workerID = WorkerID(w.worker)
+	// The worker starts at the connection's current difficulty and is told
+	// its own with the next notify.
+	w.vd.Reset(s.m.vd.Exp())
+	// Until then its shares on the jobs already sent are credited at the
+	// connection's difficulty, which is what the agent told the miner (its
+	// default set_difficulty); without this they would be "job not found".
+	w.exps, w.has = s.m.exps, s.m.has
+	s.workers[r.SessionID] = w
+	s.srv.out.event(btcpool.ActionMinerConnect, btcpool.DescFromBtcAgent, s, w)
+}
+
+func (s *Session) agentSubmit(frame []byte, now int64) {
+	sub := &s.lp.asub
+	if agent.DecodeSubmit(frame, sub) != nil {
+		return
+	}
+	s.agentShare(sub, now)
+}
+
+// agentShare handles one decoded agent share (spec §5.3).
+func (s *Session) agentShare(sub *agent.Submit, now int64) {
+	if sub.SessionID > agent.MaxSessionID {
+		return
+	}
+	w, ok := s.workers[sub.SessionID]
+	if !ok {
+		return
+	}
+	index := s.submitIndex
+	s.submitIndex++
+	in := shareInput{
+		short:       sub.JobID,
+		en2:         sub.FullExtraNonce2() & s.srv.en2Mask,
+		ntime:       sub.Time,
+		nonce:       sub.Nonce,
+		versionMask: sub.VersionMask,
+	}
+	st := s.checkShare(w, &in, now)
+	switch {
+	case !s.subres:
+	case s.rejonly && st.IsAccepted():
+		s.ackPending, s.ackIndex = true, index
+	default:
+		s.ackPending = false
+		s.lp.out = agent.AppendSubmitResponse(s.lp.out, index, int32(st))
+	}
+}
+
+// agentDiffs recomputes every worker's difficulty for the local job at idx
+// and writes one MINING_SET_DIFF frame per new exponent for the workers whose
+// difficulty changed. The frame's exponent is a u8: fractional difficulties
+// are sent to agents as 1.
+func (s *Session) agentDiffs(idx uint8, now int64) {
+	groups := &s.lp.diffGroups
+	used := s.lp.usedExps[:0]
+	for id, w := range s.workers {
+		s.setMinerDiff(w, idx, now)
+		e := w.exps[idx]
+		if w.sentAny && w.sentExp == e {
+			continue
+		}
+		w.sentExp, w.sentAny = e, true
+		if e < 0 {
+			e = 0
+		}
+		if len(groups[e]) == 0 {
+			used = append(used, e)
+		}
+		groups[e] = append(groups[e], id)
+	}
+	for _, e := range used {
+		s.lp.out = agent.AppendSetDiff(s.lp.out, uint8(e), groups[e])
+		groups[e] = groups[e][:0]
+	}
+	s.lp.usedExps = used[:0]
+}
+
+// CmdCompactSubmits is hashpool's "csub" extension frame (agent → pool): a
+// run of shares in a compact, stateful form. Layout after the header:
+// base_job u8, base_time u32, count u16, then count records of
+//
+//	flags u8, session_id u16,
+//	[job u8 if flags&csJob], [extra_nonce2 u32 unless flags&csSeq],
+//	nonce u32, [ntime u32 if flags&csTime],
+//	[version_mask>>13 u16 if flags&csVerC | version_mask u32 if flags&csVer alone]
+//
+// csSeq means extra_nonce2 = 1 + the last one this connection sent for
+// that session id (in any form); csHasTime/csVer say whether the share
+// carries a time / version mask (as the four SUBMIT_SHARE commands do); an
+// absent job or time is the base one. Each record is then handled exactly
+// like the equivalent SUBMIT_SHARE frame (same submit index). A truncated
+// record ends the frame.
+const CmdCompactSubmits agent.Cmd = 0x7D
+
+// Compact record flags.
+const (
+	csSeq     = 0x01
+	csJob     = 0x02
+	csHasTime = 0x04
+	csTime    = 0x08
+	csVer     = 0x10
+	csVerC    = 0x20
+)
+
+func (s *Session) agentCompactSubmits(frame []byte, now int64) {
+	le := binary.LittleEndian
+	b := frame[agent.HeaderLen:]
+	if len(b) < 7 {
+		return
+	}
+	baseJob, baseTime, count := b[0], le.Uint32(b[1:5]), int(le.Uint16(b[5:7]))
+	b = b[7:]
+	if s.lastEn2 == nil {
+		s.lastEn2 = make(map[uint16]uint32)
+	}
+	sub := &s.lp.asub
+	for i := 0; i < count; i++ { // count ≤ 65535 and each record consumes ≥ 7 bytes
+		if len(b) < 7 {
+			return
+		}
+		f := b[0]
+		*sub = agent.Submit{SessionID: le.Uint16(b[1:3]), JobID: baseJob, Time: baseTime}
+		b = b[3:]
+		need := 4
+		if f&csJob != 0 {
+			need++
+		}
+		if f&csSeq == 0 {
+			need += 4
+		}
+		if f&csTime != 0 {
+			need += 4
+		}
+		switch {
+		case f&csVerC != 0:
+			need += 2
+		case f&csVer != 0:
+			need += 4
+		}
+		if len(b) < need {
+			return
+		}
+		if f&csJob != 0 {
+			sub.JobID, b = b[0], b[1:]
+		}
+		last, seen := s.lastEn2[sub.SessionID]
+		if f&csSeq != 0 {
+			if !seen {
+				return // the agent and the pool disagree: drop the rest
+			}
+			sub.ExtraNonce2 = last + 1
+		} else {
+			sub.ExtraNonce2, b = le.Uint32(b), b[4:]
+		}
+		s.lastEn2[sub.SessionID] = sub.ExtraNonce2
+		sub.Nonce, b = le.Uint32(b), b[4:]
+		if f&csTime != 0 {
+			sub.Time, b = le.Uint32(b), b[4:]
+		}
+		sub.HasTime = f&csHasTime != 0
+		if !sub.HasTime {
+			sub.Time = 0
+		}
+		switch {
+		case f&csVerC != 0:
+			sub.VersionMask, b = uint32(le.Uint16(b))<<13, b[2:]
+			sub.HasVersionMask = true
+		case f&csVer != 0:
+			sub.VersionMask, b = le.Uint32(b), b[4:]
+			sub.HasVersionMask = true
+		}
+		s.agentShare(sub, now)
+	}
+}

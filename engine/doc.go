@@ -1,0 +1,62 @@
+// Package engine is hashpool's stratum server, a replacement for btcpool's
+// sserver (spec/btcpool.md §4 and §5): gnet event loops, stratum and BtcAgent
+// sessions, session ids, vardiff, the job repository and broadcast, share
+// validation, and the share, solved-share and common-event outputs.
+//
+// It owns the miner-facing protocol state. It must never import another
+// component (jobs, blockmaker, sharelog, ...): it meets them on the bus. It
+// must never panic or block an event loop on input from the network, and it
+// must never lose a solved share: each is journaled (fsync'd) in DataDir and
+// published with acknowledgement and retries; the acknowledgement is
+// journaled too, and at start the shares the bus never acknowledged (a crash
+// or a dead bus) are published again before anything new.
+//
+// # Buffer lifetimes
+//
+//   - The bytes gnet's Conn.Peek returns are valid only inside OnTraffic.
+//     Sessions parse them in place (codec/stratum and codec/agent values
+//     alias them) and copy what they keep (names, agent strings).
+//   - loop.out collects the replies for the session being served and is
+//     written with Conn.Write before OnTraffic returns; gnet copies what the
+//     socket does not take at once, so the buffer is reused at once.
+//   - A Job's notify lines are built once and written unchanged to every
+//     session: never modify them.
+//   - A loop's share-record batch is handed to the publisher goroutine and
+//     never touched again by the loop; the bus takes ownership of each record.
+//
+// # Concurrency and lock order
+//
+// Sessions, their miners and the loop state belong to one event loop and are
+// touched only there (broadcasts and timers reach a loop through
+// EventLoop.Execute). Shared state is: JobRepo (its mutex; Job marks are
+// atomics), SessionIDs (its mutex), Server.loops (loopsMu), the user list and
+// the journal (their own mutexes). No code holds two of these locks at once,
+// so there is no lock order to respect; keep it that way.
+//
+// # Choices where btcpool is silent or worse
+//
+//   - Unknown methods are answered with error 26 "Illegal method" (HEAD
+//     btcpool stays silent); mining.extranonce.subscribe answers true;
+//     mining.suggest_difficulty is honoured in every state.
+//   - Difficulties are powers of two held as exponents from 2^-40 to 2^63, so
+//     test networks can use fractional minimums. Share records carry the
+//     credited difficulty, at least 1.
+//   - The §4.3 zero padding for extranonce2 sizes below 8 is used when the
+//     coinbase is rebuilt, so every size validates.
+//   - Agents that ask for them in agent.get_capabilities get two hashpool
+//     extensions (agent.go, session.go; the agent side is package agent):
+//     "rejonly" (SUBMIT_RESPONSE only for rejects, plus one cumulative
+//     accept per read) and "zstd" (ZSTD_BATCH frames of ordinary frames).
+//     A worker registered by an agent is credited on the jobs already sent
+//     at the connection's difficulty, instead of "job not found".
+//   - Duplicate shares are found by 128 bits of the share's header hash
+//     (which covers extranonce1/2, ntime, nonce and version), computed
+//     before the duplicate check; the answers keep btcpool's order. Only
+//     shares that meet their target are remembered, so a flood of shares
+//     without the work cannot fill a set to its bound (then replays would
+//     pass); such a share sent again is "low difficulty" again, not 22.
+//   - NiceHash clients (agent "nicehash/" in any case, or NiceHashForced)
+//     get now*256+short job ids; every submitted job id is read modulo 256,
+//     as btcpool's uint8 parse does. Their minimum is the configured
+//     NiceHashMinDifficulty (no ZooKeeper watch) unless they set their own.
+package engine

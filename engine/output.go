@@ -1,0 +1,413 @@
+package engine
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashpool/hashpool/bus"
+	"github.com/hashpool/hashpool/codec/btcpool"
+)
+
+// recordBatchSize is how many bytes of share records a loop gathers before
+// it hands them to the publisher (it also hands them over every tick).
+const recordBatchSize = 64 << 10
+
+// recordBatch is a loop's share records: buf holds them back to back, ends
+// the end offset of each. Once handed over the loop never touches it again,
+// so each record can be given to the bus (which takes ownership).
+type recordBatch struct {
+	buf  []byte
+	ends []int32
+}
+
+// record encodes a share record into the loop's batch. No allocation while
+// the batch has room.
+func (lp *loop) record(sh *btcpool.Share) {
+	if cap(lp.batch.buf)-len(lp.batch.buf) < btcpool.MaxShareProtoSize+4 {
+		lp.flushRecords()
+	}
+	lp.batch.buf = btcpool.AppendShareMessage(lp.batch.buf, sh)
+	lp.batch.ends = append(lp.batch.ends, int32(len(lp.batch.buf)))
+}
+
+// flushRecords hands the loop's batch to the publisher and starts a new one.
+// It never blocks the loop: when the publisher's queue is full (the bus has
+// stopped taking records) the batch is dropped and counted, as btcpool's
+// producer drops records on a full queue. Solved shares take their own path.
+func (lp *loop) flushRecords() {
+	if len(lp.batch.ends) == 0 {
+		return
+	}
+	b := lp.batch
+	select {
+	case lp.srv.out.records <- b:
+		lp.batch = recordBatch{buf: make([]byte, 0, recordBatchSize+btcpool.MaxShareProtoSize+4), ends: make([]int32, 0, 1024)}
+	default:
+		lp.srv.metrics.RecordsDropped.Add(int64(len(b.ends)))
+		lp.batch.buf, lp.batch.ends = b.buf[:0], b.ends[:0]
+	}
+}
+
+// outputs sends what the engine produces: share records (batched),
+// solved shares (at once, acknowledged, journaled), common events.
+type outputs struct {
+	prod    bus.Producer
+	topics  bus.Topics
+	metrics *Metrics
+	log     *slog.Logger
+
+	records chan recordBatch
+	solved  chan []byte
+	events  chan []byte
+
+	journalPath string
+	journalMu   sync.Mutex
+	journal     *os.File
+	journalSize int64 // append offset
+	unacked     int   // solved-share records in the journal not yet acknowledged
+
+	wg     sync.WaitGroup
+	stop   chan struct{}
+	doneFn func(error)
+}
+
+// journalFile is the solved-share journal inside the data dir. It is a
+// sequence of records, each u32 LE header, u32 LE CRC-32 (IEEE) of the
+// payload, payload:
+//
+//   - a solved share: header = payload length (< 2^31), payload = the
+//     SolvedShare message, fsync'd before it is published;
+//   - an acknowledgement: header = ackFlag|8, payload = the u64 LE file
+//     offset of the solved-share record the bus acknowledged.
+//
+// At start the journal is compacted to the shares without an
+// acknowledgement (crash between append and publish), which are published
+// again before anything new.
+const journalFile = "solved-shares.journal"
+
+// ackFlag marks an acknowledgement record's header.
+const ackFlag = 1 << 31
+
+// maxJournalSize bounds the journal read at start (a solved share is a few
+// KB and the journal is compacted at every start).
+const maxJournalSize = 256 << 20
+
+func newOutputs(prod bus.Producer, topics bus.Topics, dataDir string, m *Metrics, log *slog.Logger) (*outputs, error) {
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("engine data dir: %w", err)
+	}
+	path := filepath.Join(dataDir, journalFile)
+	pending, err := compactJournal(path)
+	if err != nil {
+		return nil, fmt.Errorf("solved-share journal: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("solved-share journal: %w", err)
+	}
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("solved-share journal: %w", err)
+	}
+	o := &outputs{prod: prod, topics: topics, metrics: m, log: log, journalPath: path, journal: f, journalSize: size, unacked: len(pending),
+		records: make(chan recordBatch, 1024), solved: make(chan []byte, 1024), events: make(chan []byte, 65536),
+		stop: make(chan struct{})}
+	o.doneFn = func(err error) {
+		if err != nil {
+			o.metrics.RecordsFailed.Add(1)
+		} else {
+			o.metrics.RecordsPublished.Add(1)
+		}
+	}
+	if len(pending) > 0 {
+		log.Warn("republishing solved shares the bus never acknowledged", "count", len(pending), "journal", path)
+	}
+	o.wg.Add(4)
+	publish := make(chan JournalEntry, 1024)
+	go o.runRecords()
+	go o.runJournal(publish)
+	go o.runPublish(pending, publish)
+	go o.runEvents()
+	return o, nil
+}
+
+func (o *outputs) runRecords() {
+	defer o.wg.Done()
+	for b := range o.records {
+		start := int32(0)
+		for _, end := range b.ends {
+			o.prod.Publish(o.topics.Share, nil, b.buf[start:end:end], o.doneFn)
+			start = end
+		}
+	}
+}
+
+func (o *outputs) runEvents() {
+	defer o.wg.Done()
+	for e := range o.events {
+		o.prod.Publish(o.topics.CommonEvents, nil, e, nil)
+	}
+}
+
+// runJournal journals each solved share as it comes (fsync'd, whatever
+// the state of the bus) and hands it to runPublish.
+func (o *outputs) runJournal(publish chan<- JournalEntry) {
+	defer o.wg.Done()
+	defer close(publish)
+	for msg := range o.solved {
+		off, err := o.appendJournal(msg)
+		if err != nil {
+			o.log.Error("solved share journal write failed; publishing anyway", "err", err)
+			off = -1
+		}
+		publish <- JournalEntry{Offset: off, Msg: msg}
+	}
+}
+
+// runPublish first publishes the journal's unacknowledged shares (pending,
+// already in the compacted journal), then each newly journaled one,
+// retrying until the bus acknowledges it or the server stops (the journal
+// still has it then, for the next start).
+func (o *outputs) runPublish(pending []JournalEntry, publish <-chan JournalEntry) {
+	defer o.wg.Done()
+	for _, e := range pending {
+		o.publishSolved(e.Msg, e.Offset)
+	}
+	for e := range publish {
+		o.publishSolved(e.Msg, e.Offset)
+	}
+}
+
+// publishSolved publishes one solved share until acknowledged (or the
+// server stops) and then journals the acknowledgement of the record at off
+// (off < 0: not journaled).
+func (o *outputs) publishSolved(msg []byte, off int64) {
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := o.prod.PublishSync(ctx, o.topics.SolvedShare, nil, msg)
+		cancel()
+		if err == nil {
+			o.metrics.SolvedPublished.Add(1)
+			if off >= 0 {
+				if err := o.ackJournal(off); err != nil {
+					o.log.Error("solved share ack not journaled (it will be published again at the next start)", "err", err)
+				}
+			}
+			return
+		}
+		o.metrics.SolvedRetries.Add(1)
+		o.log.Error("solved share publish failed, retrying", "attempt", attempt, "err", err, "journal", o.journalPath)
+		select {
+		case <-o.stop:
+			if attempt >= 3 {
+				o.log.Error("solved share left unpublished in the journal for the next start", "journal", o.journalPath)
+				return
+			}
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// journalTruncateAt is the size from which a journal whose every share is
+// acknowledged is emptied (test networks can solve a block with most
+// shares).
+const journalTruncateAt = 1 << 20
+
+// appendJournal appends and fsyncs a solved-share record and returns its
+// offset.
+func (o *outputs) appendJournal(msg []byte) (int64, error) {
+	if len(msg) >= ackFlag {
+		return -1, errors.New("solved share too large for the journal")
+	}
+	o.journalMu.Lock()
+	defer o.journalMu.Unlock()
+	off, err := o.writeJournal(uint32(len(msg)), msg)
+	if err == nil {
+		o.unacked++
+	}
+	return off, err
+}
+
+// ackJournal appends and fsyncs the acknowledgement of the record at off,
+// or empties the journal when that was the last unacknowledged share and
+// the journal is large.
+func (o *outputs) ackJournal(off int64) error {
+	o.journalMu.Lock()
+	defer o.journalMu.Unlock()
+	o.unacked--
+	if o.unacked == 0 && o.journalSize >= journalTruncateAt {
+		if err := o.journal.Truncate(0); err == nil {
+			o.journalSize = 0
+			return o.journal.Sync()
+		}
+	}
+	var p [8]byte
+	binary.LittleEndian.PutUint64(p[:], uint64(off))
+	_, err := o.writeJournal(ackFlag|8, p[:])
+	return err
+}
+
+// writeJournal appends one record and fsyncs it; journalMu is held. A
+// failed write is cut off again, so that a torn record never hides the
+// records written after it from ReadJournal.
+func (o *outputs) writeJournal(hdr uint32, payload []byte) (int64, error) {
+	rec := appendJournalRecord(make([]byte, 0, 8+len(payload)), hdr, payload)
+	off := o.journalSize
+	n, err := o.journal.Write(rec)
+	if err == nil {
+		err = o.journal.Sync()
+	}
+	if err != nil {
+		if n > 0 && o.journal.Truncate(off) != nil {
+			o.journalSize += int64(n) // the torn bytes stay; keep offsets true
+		}
+		return -1, err
+	}
+	o.journalSize += int64(n)
+	return off, nil
+}
+
+func appendJournalRecord(dst []byte, hdr uint32, payload []byte) []byte {
+	dst = binary.LittleEndian.AppendUint32(dst, hdr)
+	dst = binary.LittleEndian.AppendUint32(dst, crc32.ChecksumIEEE(payload))
+	return append(dst, payload...)
+}
+
+// JournalEntry is one solved share in the journal.
+type JournalEntry struct {
+	Offset int64  // of its record in the journal file
+	Msg    []byte // the SolvedShare message
+	Acked  bool   // the bus acknowledged it
+}
+
+// ReadJournal returns the solved shares in a journal file with their
+// acknowledgement, stopping at the first torn or corrupt record (a crash
+// mid-write). A missing file is an empty journal.
+func ReadJournal(path string) ([]JournalEntry, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxJournalSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxJournalSize {
+		return nil, fmt.Errorf("journal larger than %d bytes", maxJournalSize)
+	}
+	return parseJournal(b), nil
+}
+
+func parseJournal(b []byte) []JournalEntry {
+	var out []JournalEntry
+	at := map[int64]int{} // record offset -> index in out
+	off := int64(0)
+	for len(b) >= 8 {
+		hdr := binary.LittleEndian.Uint32(b[0:4])
+		n := hdr &^ ackFlag
+		if uint64(n) > uint64(len(b)-8) {
+			break
+		}
+		payload := b[8 : 8+n]
+		if crc32.ChecksumIEEE(payload) != binary.LittleEndian.Uint32(b[4:8]) {
+			break
+		}
+		if hdr&ackFlag == 0 {
+			at[off] = len(out)
+			out = append(out, JournalEntry{Offset: off, Msg: payload})
+		} else if n == 8 {
+			if i, ok := at[int64(binary.LittleEndian.Uint64(payload))]; ok {
+				out[i].Acked = true
+			}
+		}
+		off += 8 + int64(n)
+		b = b[8+n:]
+	}
+	return out
+}
+
+// compactJournal rewrites the journal at path to hold only its
+// unacknowledged solved shares (atomically: temporary file, fsync, rename,
+// fsync of the directory) and returns them with their new offsets.
+func compactJournal(path string) ([]JournalEntry, error) {
+	all, err := ReadJournal(path)
+	if err != nil {
+		return nil, err
+	}
+	var pending []JournalEntry
+	var buf []byte
+	for _, e := range all {
+		if !e.Acked {
+			pending = append(pending, JournalEntry{Offset: int64(len(buf)), Msg: e.Msg})
+			buf = appendJournalRecord(buf, uint32(len(e.Msg)), e.Msg)
+		}
+	}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	_, err = f.Write(buf)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return nil, err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return pending, nil
+}
+
+// close drains the queues and waits for the publishers; call it after every
+// loop flushed its records.
+func (o *outputs) close() {
+	close(o.stop)
+	close(o.records)
+	close(o.solved)
+	close(o.events)
+	o.wg.Wait()
+	o.journal.Close()
+}
+
+// event queues a worker_update common event (spec §4.15). Dropped, not
+// blocked, when the queue is full.
+func (o *outputs) event(action, desc string, s *Session, m *miner) {
+	e := btcpool.CommonEvent{
+		CreatedAt: time.Now(), Type: btcpool.EventTypeWorkerUpdate, Action: action,
+		UserID: s.userID, UserName: s.userName, WorkerID: m.workerID, WorkerName: m.worker,
+		MinerAgent: m.agent, IP: s.ip, SessionID: s.id, Desc: desc,
+	}
+	select {
+	case o.events <- btcpool.AppendCommonEvent(nil, &e):
+	default:
+	}
+}

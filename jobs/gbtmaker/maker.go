@@ -1,0 +1,272 @@
+package gbtmaker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashpool/hashpool/bus"
+	"github.com/hashpool/hashpool/codec/btcpool"
+	"github.com/hashpool/hashpool/node"
+)
+
+// Long-poll retry bounds after an error.
+const (
+	minRetry = time.Second
+	maxRetry = 30 * time.Second
+)
+
+// Maker fetches block templates from one node and publishes them as RawGbt messages.
+type Maker struct {
+	opts   Options
+	log    *slog.Logger
+	client *node.Client
+	prod   bus.Producer
+
+	// mu serialises publishing (btcpool's lock shared by the ZMQ and timer paths) and guards
+	// the fields below it.
+	mu         sync.Mutex
+	lastMake   time.Time // when the last RawGbt was acknowledged by the bus
+	height     int64     // height of the last published template
+	longPollID string    // from the last published template
+
+	trigger   chan struct{} // a hashblock arrived: make a template now (capacity 1)
+	lpChanged chan struct{} // longPollID changed (capacity 1)
+
+	published     atomic.Uint64
+	fetchErrors   atomic.Uint64
+	publishErrors atomic.Uint64
+	fetchFailing  atomic.Bool // the timer/ZMQ path is in a streak of errors (log once)
+}
+
+// Stats are counters since New.
+type Stats struct {
+	Published     uint64 // RawGbt messages acknowledged by the bus
+	FetchErrors   uint64 // getblocktemplate calls that failed or returned a bad template
+	PublishErrors uint64 // RawGbt messages the bus did not acknowledge in time
+	Height        int64  // height of the last published template
+}
+
+// New checks opts (after filling defaults) and returns a Maker publishing with prod. It does
+// not contact the node; Run does.
+func New(opts Options, prod bus.Producer) (*Maker, error) {
+	opts = opts.WithDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if prod == nil {
+		return nil, errors.New("gbtmaker: producer is nil")
+	}
+	_ = opts.Node.Validate() // already checked; this fills the node defaults (Timeout) into opts
+	nodeOpts := opts.Node
+	if nodeOpts.Logger == nil {
+		nodeOpts.Logger = opts.Logger
+	}
+	c, err := node.NewClient(nodeOpts)
+	if err != nil {
+		return nil, err
+	}
+	return &Maker{
+		opts:      opts,
+		log:       opts.Logger,
+		client:    c,
+		prod:      prod,
+		trigger:   make(chan struct{}, 1),
+		lpChanged: make(chan struct{}, 1),
+	}, nil
+}
+
+// Stats returns the counters.
+func (m *Maker) Stats() Stats {
+	m.mu.Lock()
+	h := m.height
+	m.mu.Unlock()
+	return Stats{
+		Published:     m.published.Load(),
+		FetchErrors:   m.fetchErrors.Load(),
+		PublishErrors: m.publishErrors.Load(),
+		Height:        h,
+	}
+}
+
+// Run checks the node (getnetworkinfo: result.connections must be an integer, as btcpool
+// requires), publishes a first template, then publishes one on every signal until ctx ends:
+// every hashblock from ZMQ, every long-poll answer, and whenever the last one is RPCInterval
+// old (checked every Tick). It returns nil when ctx ends, or an error if the node check fails.
+func (m *Maker) Run(ctx context.Context) error {
+	defer m.client.Close()
+	checkCtx, cancel := context.WithTimeout(ctx, m.opts.Node.Timeout)
+	ni, err := m.client.GetNetworkInfo(checkCtx)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("gbtmaker: node check (getnetworkinfo) at %s failed: %w", m.client.URL(), err)
+	}
+	m.log.Info("gbtmaker started", "node", m.client.URL(), "connections", ni.Connections,
+		"version", ni.Version, "rpcinterval", m.opts.RPCInterval, "zmq", m.opts.ZMQAddr, "longpoll", !m.opts.DisableLongPoll)
+
+	var wg sync.WaitGroup
+	if !m.opts.DisableLongPoll {
+		wg.Go(func() { m.longPoll(ctx) })
+	}
+	if m.opts.ZMQAddr != "" {
+		wg.Go(func() { m.zmq(ctx) })
+	}
+	defer wg.Wait()
+
+	m.make(ctx, "startup")
+	tick := time.NewTicker(m.opts.Tick)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-m.trigger:
+			m.make(ctx, "hashblock")
+		case <-tick.C:
+			m.mu.Lock()
+			// Half a tick of slack: lastMake is taken after the fetch and the bus's
+			// acknowledgement, so without it every interval would slip by one tick (btcpool
+			// compares whole seconds, which has the same effect as this slack).
+			due := !m.lastMake.Add(m.opts.RPCInterval - m.opts.Tick/2).After(m.opts.Now())
+			m.mu.Unlock()
+			if due {
+				m.make(ctx, "interval")
+			}
+		}
+	}
+}
+
+// Trigger asks Run to make a template at once, as a ZMQ hashblock does. It never blocks;
+// triggers that arrive while one is pending are merged.
+func (m *Maker) Trigger() {
+	select {
+	case m.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// make fetches a template and publishes it.
+func (m *Maker) make(ctx context.Context, reason string) {
+	t, err := m.client.GetBlockTemplate(ctx, "")
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		m.fetchErrors.Add(1)
+		if !m.fetchFailing.Swap(true) {
+			m.log.Warn("getblocktemplate failed; retrying every tick", "reason", reason, "err", err)
+		} else {
+			m.log.Debug("getblocktemplate failed", "reason", reason, "err", err)
+		}
+		return
+	}
+	if m.fetchFailing.Swap(false) {
+		m.log.Info("getblocktemplate works again", "height", t.Height)
+	}
+	m.publish(ctx, t, reason)
+}
+
+// publish sends t as a RawGbt and waits for the bus's acknowledgement.
+func (m *Maker) publish(ctx context.Context, t *node.Template, reason string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.opts.Now()
+	msg := btcpool.NewRawGbt(t.Raw, uint32(now.Unix()))
+	value := btcpool.AppendRawGbt(make([]byte, 0, len(msg.BlockTemplateBase64)+128), &msg)
+	pctx, cancel := context.WithTimeout(ctx, m.opts.PublishTimeout)
+	err := m.prod.PublishSync(pctx, m.opts.RawGbtTopic, nil, value)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			m.publishErrors.Add(1)
+			m.log.Warn("RawGbt not acknowledged by the bus", "topic", m.opts.RawGbtTopic, "height", t.Height, "err", err)
+		}
+		return
+	}
+	m.published.Add(1)
+	m.lastMake = now
+	if t.Height > m.height {
+		m.log.Info("new height", "height", t.Height, "prevhash", t.PreviousBlockHash,
+			"txs", len(t.Transactions), "reason", reason, "gbthash", msg.GbtHash)
+	}
+	m.log.Debug("RawGbt published", "height", t.Height, "txs", len(t.Transactions), "reason", reason,
+		"gbthash", msg.GbtHash, "bytes", len(t.Raw))
+	m.height = t.Height
+	if t.LongPollID != m.longPollID {
+		m.longPollID = t.LongPollID
+		select {
+		case m.lpChanged <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// longPoll keeps one getblocktemplate long poll open with the latest longpollid and
+// publishes every template it returns.
+func (m *Maker) longPoll(ctx context.Context) {
+	retry := minRetry
+	failing := false
+	for ctx.Err() == nil {
+		m.mu.Lock()
+		id := m.longPollID
+		m.mu.Unlock()
+		if id == "" { // no template yet, or the node does not offer long polling
+			select {
+			case <-ctx.Done():
+				return
+			case <-m.lpChanged:
+			}
+			continue
+		}
+		t, err := m.client.GetBlockTemplate(ctx, id)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil && errors.Is(err, context.DeadlineExceeded):
+			// Our own LongPollTimeout: nothing changed for that long. Ask again.
+			continue
+		case err != nil:
+			m.fetchErrors.Add(1)
+			if !failing {
+				m.log.Warn("long poll failed; retrying with backoff", "err", err)
+				failing = true
+			}
+			if !sleep(ctx, retry) {
+				return
+			}
+			retry = min(2*retry, maxRetry)
+			continue
+		}
+		if failing {
+			m.log.Info("long poll works again", "height", t.Height)
+			failing = false
+		}
+		retry = minRetry
+		m.publish(ctx, t, "longpoll")
+		if t.LongPollID == id {
+			// The node answered without a new id: wait a tick rather than spin.
+			if !sleep(ctx, m.opts.Tick) {
+				return
+			}
+		}
+	}
+}
+
+// sleep waits d or until ctx ends; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

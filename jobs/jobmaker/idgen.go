@@ -1,0 +1,35 @@
+package jobmaker
+
+// IDGenerator makes btcpool HEAD job ids (spec §3.5): the upper 32 bits are
+// the unix time in seconds (every consumer reads them as the job time), bits
+// 8..31 count the jobs made in that second and bits 0..7 are the jobmaker's
+// server id, so two jobmakers with different ids never collide.
+//
+// An IDGenerator is not safe for concurrent use.
+type IDGenerator struct {
+	lastTS uint32
+	low    uint32
+}
+
+// NewIDGenerator returns a generator for the jobmaker with the given server id.
+func NewIDGenerator(serverID uint8) *IDGenerator {
+	return &IDGenerator{low: uint32(serverID)}
+}
+
+// Next returns the id of a job made at unix time now.
+//
+// btcpool puts the current time in the id even when the clock went back;
+// that can repeat an id made before the step back. Here the time part never
+// goes backwards, so ids are strictly increasing (for fewer than 2^24 jobs a
+// second), and the time part still reads as the job's time while the clock
+// is sane.
+func (g *IDGenerator) Next(now uint32) uint64 {
+	if now <= g.lastTS {
+		g.low += 0x100
+		now = g.lastTS
+	} else {
+		g.low &= 0xff
+		g.lastTS = now
+	}
+	return uint64(now)<<32 | uint64(g.low)
+}

@@ -1,0 +1,36 @@
+// Package loadgen simulates stratum miners and BtcAgent farms against a
+// stratum server (hashpool's engine, btcpool's sserver, our btcagent or any
+// pool) and measures it.
+//
+// It owns the simulated clients and the measurements:
+//
+//   - stratum miners over real TCP: optional mining.configure (version
+//     rolling), subscribe, authorize (user.worker), set_difficulty and
+//     notify handling, and real shares: each miner builds the header from
+//     the notify (coinbase1 ‖ extranonce1 ‖ extranonce2 ‖ coinbase2, merkle
+//     branch, per-word swapped prevhash) and grinds nonces with package sha
+//     until the hash meets the share target of its difficulty. In
+//     SimulatorMode shares are sent without grinding, which only a server
+//     that skips the low-difficulty check accepts; the report's Mode says
+//     which was used;
+//   - agent farms: many miners behind one connection with btcagent's
+//     bootstrap and ex-message frames (spec/btcpool.md §5): REGISTER_WORKER
+//     per miner, SUBMIT_SHARE_WITH_TIME[_VER] with extranonce2 =
+//     agent session id << 32 | en2, MINING_SET_DIFF, SUBMIT_RESPONSE matched
+//     by the shared submit index;
+//   - bad-input clients that send garbage, oversize lines, bad params, stale
+//     job ids, duplicate and low-difficulty shares and check the error codes;
+//   - measurements: sessions up and connect rate, submit→response latency,
+//     notify fan-out latency, rejects by code, bytes and segments per
+//     direction from TCP_INFO with a wire estimate, and a server's RSS and
+//     CPU from /proc.
+//
+// Run runs a Scenario in this process or, above MaxConnsPerProc connections,
+// as several child processes (RunChild) whose reports are merged (Merge).
+//
+// loadgen must never connect outside 127.0.0.0/8 unless the scenario says
+// AllowRemote, never run unbounded (every loop is bounded in count and
+// time, the run by Duration ≤ MaxDuration), never import the engine or any
+// other component (it speaks to servers only over TCP), and never trust the
+// server's input: every line and frame is bounded and validated.
+package loadgen

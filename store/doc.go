@@ -1,0 +1,25 @@
+// Package store owns the pool's database: the schema of btcpool's tables
+// (found_blocks, found_nmc_blocks, mining_workers, stats_{pool,users,workers}_{hour,day};
+// spec §7.3), its versioned migrations, and typed reads and writes of those
+// tables on two engines:
+//
+//   - SQLite through modernc.org/sqlite (pure Go), the embedded default;
+//   - MySQL/MariaDB through go-sql-driver/mysql, with btcpool's column types,
+//     so an existing btcpool deployment's database can be used as it is.
+//
+// Writes follow btcpool: statistics and worker rows are upserted in bulk
+// (MySQL: CREATE TEMPORARY TABLE ... LIKE, multi-row INSERT, then INSERT ...
+// SELECT ... ON DUPLICATE KEY UPDATE; SQLite: INSERT ... ON CONFLICT DO
+// UPDATE), found blocks are inserted once per hash so re-processing a solved
+// share is harmless, and retention deletes old statistics like slparser does.
+//
+// All times are UTC and stored as "YYYY-MM-DD HH:MM:SS" (MySQL sessions run
+// with time_zone '+00:00'). Every string written is bounded to its column's
+// width and made valid UTF-8 first; values that cannot be stored faithfully
+// (a malformed block hash, a row whose key is out of range) are errors.
+//
+// The store must never decide pool policy (what a share is worth, when a
+// worker expires): components compute, the store persists. It must never
+// build SQL from input strings; values always go through placeholders, and
+// table names come from this package's constants only.
+package store
