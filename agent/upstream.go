@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net"
 	"strconv"
 	"sync"
@@ -66,6 +67,7 @@ type upConn struct {
 	zout     []byte
 	cout     []byte
 	lastEn2  map[uint16]uint32 // csub: last extranonce2 sent per session id
+	crecs    []compactRec      // csub: the frame being built
 }
 
 func newUpConn(s *slot, p Pool, c net.Conn) *upConn {
@@ -474,7 +476,7 @@ func (u *upConn) compress(dst, frames []byte) []byte {
 // CmdCompactSubmits, documents the layout).
 const cmdCompactSubmits agent.Cmd = 0x7D
 
-// Compact record flags (the engine's csSeq...).
+// Compact record flags (the engine's csSeq...), sent as 6 bits.
 const (
 	csSeq     = 0x01
 	csJob     = 0x02
@@ -484,9 +486,15 @@ const (
 	csVerC    = 0x20
 )
 
-// compactMax bounds one SUBMIT_COMPACT frame below the u16 length (a record
-// is at most 22 bytes).
-const compactMax = agent.MaxFrameLen - 32
+// compactHeaderLen is the fixed part of a SUBMIT_COMPACT frame: the frame
+// header, base_job u8, base_time u32, count u16, sid_bits u8.
+const compactHeaderLen = agent.HeaderLen + 8
+
+// compactRec is one share of the SUBMIT_COMPACT frame being built.
+type compactRec struct {
+	sub agent.Submit
+	fl  uint8 // csSeq...
+}
 
 // compact appends frames with every run of submit frames rewritten as
 // SUBMIT_COMPACT frames; other frames are copied in place, so the order the
@@ -496,51 +504,51 @@ func (u *upConn) compact(dst, frames []byte) []byte {
 	if u.lastEn2 == nil {
 		u.lastEn2 = make(map[uint16]uint32)
 	}
-	le := binary.LittleEndian
-	start, count := -1, 0 // the open compact frame in dst
-	closeFrame := func() {
-		if start >= 0 {
-			le.PutUint16(dst[start+2:], uint16(len(dst)-start))
-			le.PutUint16(dst[start+9:], uint16(count))
-			start, count = -1, 0
-		}
-	}
-	var sub agent.Submit
-	for len(frames) > 0 { // each round consumes one frame
-		n, err := agent.Split(frames)
-		if err != nil || n == 0 {
-			closeFrame()
-			return append(dst, frames...) // cannot happen with the agent's own frames
-		}
-		f := frames[:n]
-		frames = frames[n:]
-		if agent.DecodeSubmit(f, &sub) != nil {
-			closeFrame()
-			dst = append(dst, f...)
+	for len(frames) > 0 { // each round consumes at least one frame
+		used, sidBits := u.compactRun(frames)
+		if len(u.crecs) > 0 {
+			dst = appendCompact(dst, u.crecs, sidBits)
+			frames = frames[used:]
 			continue
 		}
-		if start >= 0 && (len(dst)-start > compactMax || count == 0xFFFF) {
-			closeFrame()
+		n, err := agent.Split(frames)
+		if err != nil || n == 0 {
+			return append(dst, frames...) // cannot happen with the agent's own frames
 		}
-		if start < 0 {
-			start = len(dst)
-			dst = append(dst, agent.Magic, byte(cmdCompactSubmits), 0, 0, sub.JobID)
-			dst = le.AppendUint32(dst, sub.Time)
-			dst = append(dst, 0, 0)
+		dst = append(dst, frames[:n]...)
+		frames = frames[n:]
+	}
+	return dst
+}
+
+// compactRun reads into u.crecs the submit frames at the front of frames
+// that fit in one SUBMIT_COMPACT frame (none when the first frame is not a
+// submit frame), with their flags against the first one's job and time,
+// and advances lastEn2 over them. It returns the bytes of frames it took
+// and the frame's sid_bits. The frame is closed before its length could
+// exceed agent.MaxFrameLen or its count 0xFFFF.
+func (u *upConn) compactRun(frames []byte) (used, sidBits int) {
+	recs := u.crecs[:0]
+	var sub agent.Submit
+	var maxSID uint16
+	bodyBits := 0 // every bit of the records but their session ids
+	prev := uint8(0xFF)
+	for used < len(frames) && len(recs) < 0xFFFF {
+		n, err := agent.Split(frames[used:])
+		if err != nil || n == 0 || agent.DecodeSubmit(frames[used:used+n], &sub) != nil {
+			break
 		}
-		baseJob, baseTime := dst[start+4], le.Uint32(dst[start+5:])
-		var fl byte
-		if sub.JobID != baseJob {
+		var fl uint8
+		if len(recs) > 0 && sub.JobID != recs[0].sub.JobID {
 			fl |= csJob
 		}
 		last, seen := u.lastEn2[sub.SessionID]
 		if seen && sub.ExtraNonce2 == last+1 {
 			fl |= csSeq
 		}
-		u.lastEn2[sub.SessionID] = sub.ExtraNonce2
 		if sub.HasTime {
 			fl |= csHasTime
-			if sub.Time != baseTime {
+			if len(recs) > 0 && sub.Time != recs[0].sub.Time {
 				fl |= csTime
 			}
 		}
@@ -550,26 +558,112 @@ func (u *upConn) compact(dst, frames []byte) []byte {
 				fl |= csVerC
 			}
 		}
-		dst = append(dst, fl)
-		dst = le.AppendUint16(dst, sub.SessionID)
-		if fl&csJob != 0 {
-			dst = append(dst, sub.JobID)
+		b := 1 + compactFieldBits(fl)
+		if fl != prev {
+			b += 6
 		}
-		if fl&csSeq == 0 {
-			dst = le.AppendUint32(dst, sub.ExtraNonce2)
+		sb := max(bits.Len16(max(maxSID, sub.SessionID)), 1)
+		if compactHeaderLen+(bodyBits+b+(len(recs)+1)*sb+7)/8 > agent.MaxFrameLen {
+			break
 		}
-		dst = le.AppendUint32(dst, sub.Nonce)
-		if fl&csTime != 0 {
-			dst = le.AppendUint32(dst, sub.Time)
+		recs = append(recs, compactRec{sub: sub, fl: fl})
+		u.lastEn2[sub.SessionID] = sub.ExtraNonce2
+		maxSID, bodyBits, sidBits, prev = max(maxSID, sub.SessionID), bodyBits+b, sb, fl
+		used += n
+	}
+	u.crecs = recs
+	return used, sidBits
+}
+
+// compactFieldBits is the size of a record's fields after its session id.
+func compactFieldBits(fl uint8) int {
+	n := 32 // nonce
+	if fl&csJob != 0 {
+		n += 8
+	}
+	if fl&csSeq == 0 {
+		n += 32
+	}
+	if fl&csTime != 0 {
+		n += 32
+	}
+	switch {
+	case fl&csVerC != 0:
+		n += 16
+	case fl&csVer != 0:
+		n += 32
+	}
+	return n
+}
+
+// appendCompact appends one SUBMIT_COMPACT frame holding recs (at least one,
+// as compactRun made them).
+func appendCompact(dst []byte, recs []compactRec, sidBits int) []byte {
+	le := binary.LittleEndian
+	start := len(dst)
+	base := &recs[0].sub
+	dst = append(dst, agent.Magic, byte(cmdCompactSubmits), 0, 0, base.JobID)
+	dst = le.AppendUint32(dst, base.Time)
+	dst = le.AppendUint16(dst, uint16(len(recs)))
+	dst = append(dst, byte(sidBits))
+	w := bitWriter{dst: dst}
+	prev := uint8(0xFF)
+	for i := range recs {
+		r := &recs[i]
+		if r.fl == prev {
+			w.write(1, 1)
+		} else {
+			w.write(0, 1)
+			w.write(uint32(r.fl), 6)
+		}
+		prev = r.fl
+		w.write(uint32(r.sub.SessionID), sidBits)
+		if r.fl&csJob != 0 {
+			w.write(uint32(r.sub.JobID), 8)
+		}
+		if r.fl&csSeq == 0 {
+			w.write(r.sub.ExtraNonce2, 32)
+		}
+		w.write(r.sub.Nonce, 32)
+		if r.fl&csTime != 0 {
+			w.write(r.sub.Time, 32)
 		}
 		switch {
-		case fl&csVerC != 0:
-			dst = le.AppendUint16(dst, uint16(sub.VersionMask>>13))
-		case fl&csVer != 0:
-			dst = le.AppendUint32(dst, sub.VersionMask)
+		case r.fl&csVerC != 0:
+			w.write(r.sub.VersionMask>>13, 16)
+		case r.fl&csVer != 0:
+			w.write(r.sub.VersionMask, 32)
 		}
-		count++
 	}
-	closeFrame()
+	dst = w.flush()
+	le.PutUint16(dst[start+2:], uint16(len(dst)-start))
 	return dst
+}
+
+// bitWriter appends a bitstream to a byte slice LSB first: bit i of the
+// stream is bit i%8 of byte i/8, and each value goes low bit first.
+type bitWriter struct {
+	dst []byte
+	acc uint64 // bits not yet appended, the low n of them
+	n   int
+}
+
+// write appends the low n bits of v (n ≤ 32).
+func (w *bitWriter) write(v uint32, n int) {
+	w.acc |= (uint64(v) & (1<<n - 1)) << w.n
+	w.n += n
+	for w.n >= 8 {
+		w.dst = append(w.dst, byte(w.acc))
+		w.acc >>= 8
+		w.n -= 8
+	}
+}
+
+// flush pads the stream with zero bits to a whole byte and returns it.
+func (w *bitWriter) flush() []byte {
+	if w.n > 0 {
+		w.dst = append(w.dst, byte(w.acc))
+		w.acc, w.n = 0, 0
+	}
+	return w.dst
 }

@@ -179,20 +179,28 @@ func (s *Session) agentDiffs(idx uint8, now int64) {
 }
 
 // CmdCompactSubmits is hashpool's "csub" extension frame (agent → pool): a
-// run of shares in a compact, stateful form. Layout after the header:
-// base_job u8, base_time u32, count u16, then count records of
+// run of shares in a bit-packed, stateful form. Layout after the header:
+// base_job u8, base_time u32 LE, count u16 LE, sid_bits u8 (1..16; every
+// session id in the frame fits in that many bits), then a bitstream of count
+// records, LSB first (bit i of the stream is bit i%8 of byte i/8), each
+// field written low bit first, zero-padded to a whole byte:
 //
-//	flags u8, session_id u16,
-//	[job u8 if flags&csJob], [extra_nonce2 u32 unless flags&csSeq],
-//	nonce u32, [ntime u32 if flags&csTime],
-//	[version_mask>>13 u16 if flags&csVerC | version_mask u32 if flags&csVer alone]
+//	same 1 bit: 1 = the previous record's flags (not on a frame's first record),
+//	[flags 6 bits if same is 0], session_id sid_bits,
+//	[job 8 if flags&csJob], [extra_nonce2 32 unless flags&csSeq],
+//	nonce 32, [ntime 32 if flags&csTime],
+//	[version_mask>>13 16 if flags&csVerC | version_mask 32 if flags&csVer alone]
 //
 // csSeq means extra_nonce2 = 1 + the last one this connection sent for
-// that session id (in any form); csHasTime/csVer say whether the share
+// that session id (in frame order); csHasTime/csVer say whether the share
 // carries a time / version mask (as the four SUBMIT_SHARE commands do); an
-// absent job or time is the base one. Each record is then handled exactly
-// like the equivalent SUBMIT_SHARE frame (same submit index). A truncated
-// record ends the frame.
+// absent job or time is the base one. A typical share (sequential
+// extranonce2, base job and time, version bits in 0x1fffe000) takes
+// 1+sid_bits+32+16 bits. Each record is then handled exactly like the
+// equivalent SUBMIT_SHARE frame (same submit index). A truncated or
+// malformed record (same on the first record, csSeq for a session id never
+// seen, records past the frame's end) ends the frame; a sid_bits outside
+// 1..16 drops it.
 const CmdCompactSubmits agent.Cmd = 0x7D
 
 // Compact record flags.
@@ -205,73 +213,113 @@ const (
 	csVerC    = 0x20
 )
 
+// compactFieldBits is the size of a compact record's fields after its
+// session id.
+func compactFieldBits(fl uint32) int {
+	n := 32 // nonce
+	if fl&csJob != 0 {
+		n += 8
+	}
+	if fl&csSeq == 0 {
+		n += 32
+	}
+	if fl&csTime != 0 {
+		n += 32
+	}
+	switch {
+	case fl&csVerC != 0:
+		n += 16
+	case fl&csVer != 0:
+		n += 32
+	}
+	return n
+}
+
 func (s *Session) agentCompactSubmits(frame []byte, now int64) {
 	le := binary.LittleEndian
 	b := frame[agent.HeaderLen:]
-	if len(b) < 7 {
+	if len(b) < 8 {
 		return
 	}
-	baseJob, baseTime, count := b[0], le.Uint32(b[1:5]), int(le.Uint16(b[5:7]))
-	b = b[7:]
+	baseJob, baseTime, count, sidBits := b[0], le.Uint32(b[1:5]), int(le.Uint16(b[5:7])), int(b[7])
+	if sidBits < 1 || sidBits > 16 {
+		return
+	}
+	r := bitReader{b: b[8:]}
 	if s.lastEn2 == nil {
 		s.lastEn2 = make(map[uint16]uint32)
 	}
 	sub := &s.lp.asub
-	for i := 0; i < count; i++ { // count ≤ 65535 and each record consumes ≥ 7 bytes
-		if len(b) < 7 {
+	var fl uint32
+	for i := 0; i < count; i++ { // count ≤ 65535 and each record consumes ≥ 34 bits
+		if r.left() < 1 {
 			return
 		}
-		f := b[0]
-		*sub = agent.Submit{SessionID: le.Uint16(b[1:3]), JobID: baseJob, Time: baseTime}
-		b = b[3:]
-		need := 4
-		if f&csJob != 0 {
-			need++
+		if r.read(1) == 0 {
+			if r.left() < 6 {
+				return
+			}
+			fl = r.read(6)
+		} else if i == 0 {
+			return // no previous flags
 		}
-		if f&csSeq == 0 {
-			need += 4
-		}
-		if f&csTime != 0 {
-			need += 4
-		}
-		switch {
-		case f&csVerC != 0:
-			need += 2
-		case f&csVer != 0:
-			need += 4
-		}
-		if len(b) < need {
+		if r.left() < sidBits+compactFieldBits(fl) {
 			return
 		}
-		if f&csJob != 0 {
-			sub.JobID, b = b[0], b[1:]
+		*sub = agent.Submit{SessionID: uint16(r.read(sidBits)), JobID: baseJob, Time: baseTime}
+		if fl&csJob != 0 {
+			sub.JobID = uint8(r.read(8))
 		}
 		last, seen := s.lastEn2[sub.SessionID]
-		if f&csSeq != 0 {
+		if fl&csSeq != 0 {
 			if !seen {
 				return // the agent and the pool disagree: drop the rest
 			}
 			sub.ExtraNonce2 = last + 1
 		} else {
-			sub.ExtraNonce2, b = le.Uint32(b), b[4:]
+			sub.ExtraNonce2 = r.read(32)
 		}
 		s.lastEn2[sub.SessionID] = sub.ExtraNonce2
-		sub.Nonce, b = le.Uint32(b), b[4:]
-		if f&csTime != 0 {
-			sub.Time, b = le.Uint32(b), b[4:]
+		sub.Nonce = r.read(32)
+		if fl&csTime != 0 {
+			sub.Time = r.read(32)
 		}
-		sub.HasTime = f&csHasTime != 0
+		sub.HasTime = fl&csHasTime != 0
 		if !sub.HasTime {
 			sub.Time = 0
 		}
 		switch {
-		case f&csVerC != 0:
-			sub.VersionMask, b = uint32(le.Uint16(b))<<13, b[2:]
-			sub.HasVersionMask = true
-		case f&csVer != 0:
-			sub.VersionMask, b = le.Uint32(b), b[4:]
-			sub.HasVersionMask = true
+		case fl&csVerC != 0:
+			sub.VersionMask, sub.HasVersionMask = r.read(16)<<13, true
+		case fl&csVer != 0:
+			sub.VersionMask, sub.HasVersionMask = r.read(32), true
 		}
 		s.agentShare(sub, now)
 	}
+}
+
+// bitReader reads a SUBMIT_COMPACT bitstream LSB first: bit i of the
+// stream is bit i%8 of byte i/8, and each value comes low bit first.
+type bitReader struct {
+	b   []byte
+	pos int // the next bit
+}
+
+// left returns the bits not yet read.
+func (r *bitReader) left() int { return len(r.b)*8 - r.pos }
+
+// read returns the next n bits (1 ≤ n ≤ 32); the caller checked left() ≥ n.
+func (r *bitReader) read(n int) uint32 {
+	i := r.pos >> 3
+	var v uint64
+	if i+8 <= len(r.b) {
+		v = binary.LittleEndian.Uint64(r.b[i:])
+	} else {
+		for j := len(r.b) - 1; j >= i; j-- {
+			v = v<<8 | uint64(r.b[j])
+		}
+	}
+	v >>= r.pos & 7
+	r.pos += n
+	return uint32(v & (1<<n - 1))
 }
