@@ -103,9 +103,10 @@ type Config struct {
 	// for a btcpool-compatible pool to treat the connection as an agent.
 	AgentString string `json:"agent_string"`
 	// BatchIntervalMs: upstream frames are written at most once per interval
-	// (50 ms: ≤ 20 writes/s and as many pool response segments whatever the
-	// share rate; miners do not wait for share answers).
-	BatchIntervalMs int `json:"batch_interval_ms"` // 50
+	// (100 ms: ≤ 10 writes/s and as many pool response segments whatever the
+	// share rate; miners do not wait for share answers, and a block-solving
+	// share waits at most this long, ~0.02% of a 10-minute block interval).
+	BatchIntervalMs int `json:"batch_interval_ms"` // 100
 	// Extensions lists the optional protocol extensions to ask for
 	// (["rejonly","zstd","csub"]); the pool must also list them in its capabilities.
 	Extensions []string `json:"extensions"`
@@ -114,18 +115,30 @@ type Config struct {
 	MinersPerUpstream int `json:"miners_per_upstream"`
 	MaxMiners         int `json:"max_miners"`  // 100000
 	EventLoops        int `json:"event_loops"` // 1
-	DialTimeoutSec    int `json:"dial_timeout_seconds"`
-	HandshakeTimeout  int `json:"handshake_timeout_seconds"`     // 10
-	ReconnectMinMs    int `json:"reconnect_min_ms"`              // 500
-	ReconnectMaxMs    int `json:"reconnect_max_ms"`              // 30000
-	MinerReadTimeout  int `json:"miner_read_timeout_seconds"`    // 600
-	AuthorizeTimeout  int `json:"authorize_timeout_seconds"`     // 15
-	NoPoolGraceSec    int `json:"no_pool_grace_seconds"`         // 120
-	UpstreamReadSec   int `json:"upstream_read_timeout_seconds"` // 180
+	// MinerPollCoalesceMs: after a round of miner traffic, an event loop
+	// waits until this long has passed since its previous round before it
+	// polls again, so a busy farm's shares are read and answered in
+	// batches (one poll per interval instead of one per share) at the cost
+	// of up to this much added answer latency. Jobs and difficulties from
+	// the pool end the wait at once. 0 polls at once.
+	MinerPollCoalesceMs int `json:"miner_poll_coalesce_ms"` // 100
+	DialTimeoutSec      int `json:"dial_timeout_seconds"`
+	HandshakeTimeout    int `json:"handshake_timeout_seconds"`     // 10
+	ReconnectMinMs      int `json:"reconnect_min_ms"`              // 500
+	ReconnectMaxMs      int `json:"reconnect_max_ms"`              // 30000
+	MinerReadTimeout    int `json:"miner_read_timeout_seconds"`    // 600
+	AuthorizeTimeout    int `json:"authorize_timeout_seconds"`     // 15
+	NoPoolGraceSec      int `json:"no_pool_grace_seconds"`         // 120
+	UpstreamReadSec     int `json:"upstream_read_timeout_seconds"` // 180
 	// PrimaryRetrySec: while on a later pool, an earlier one is dialed this
 	// often and, once it accepts a connection, the agent moves back to it
 	// (0: stay until the current pool fails).
 	PrimaryRetrySec int `json:"primary_retry_seconds"` // 60
+	// GCPercent is the Go garbage collector's target (GOGC) for cmd/btcagent
+	// when the GOGC environment variable is not set. The agent allocates
+	// little per share, so a low value costs almost no CPU and keeps the
+	// resident set near the live heap (routers have little memory).
+	GCPercent int `json:"gc_percent"` // 25
 	// MaxPending bounds shares awaiting a pool response per upstream connection.
 	MaxPending int `json:"max_pending"` // 65536
 	// MaxOutbound bounds bytes queued to one slow miner before it is closed.
@@ -149,11 +162,13 @@ func Defaults() Config {
 		DisconnectWhenLostAsicboost: true,
 		IPWorkerNameFormat:          "{1}x{2}x{3}x{4}",
 		AgentString:                 "btccom-agent/2.0.0-hashpool",
-		BatchIntervalMs:             50,
+		BatchIntervalMs:             100,
 		Extensions:                  []string{ExtRejOnly, ExtZstd, ExtCompact},
 		MinersPerUpstream:           0xFFFF,
 		MaxMiners:                   100000,
 		EventLoops:                  1,
+		MinerPollCoalesceMs:         100,
+		GCPercent:                   25,
 		DialTimeoutSec:              10,
 		HandshakeTimeout:            10,
 		ReconnectMinMs:              500,
@@ -275,6 +290,8 @@ func (c *Config) Validate() error {
 		}
 	}
 	rng("batch_interval_ms", c.BatchIntervalMs, 0, 1000)
+	rng("miner_poll_coalesce_ms", c.MinerPollCoalesceMs, 0, 100)
+	rng("gc_percent", c.GCPercent, 10, 1000)
 	rng("miners_per_upstream", c.MinersPerUpstream, 1, 0xFFFF)
 	rng("max_miners", c.MaxMiners, 1, 1_000_000)
 	rng("event_loops", c.EventLoops, 1, 64)

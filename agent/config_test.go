@@ -17,7 +17,8 @@ func TestParseConfig(t *testing.T) {
 				if len(c.Pools) != 2 || c.Pools[0] != (Pool{"cn.ss.btc.com", 1800, "kevin"}) || c.Listen() != "0.0.0.0:3333" {
 					t.Fatalf("%+v", c)
 				}
-				if c.SubmitResponseFromServer || !c.DisconnectWhenLostAsicboost || c.BatchIntervalMs != 50 || c.MinersPerUpstream != 0xFFFF {
+				if c.SubmitResponseFromServer || !c.DisconnectWhenLostAsicboost || c.BatchIntervalMs != 100 || c.MinersPerUpstream != 0xFFFF ||
+					c.MinerPollCoalesceMs != 100 || c.GCPercent != 25 {
 					t.Fatalf("defaults %+v", c)
 				}
 			}},

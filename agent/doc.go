@@ -33,7 +33,7 @@
 // # Bandwidth
 //
 // Upstream frames are batched: the writer sends everything queued once per
-// batch_interval_ms (50 ms by default) instead of one TCP segment per share.
+// batch_interval_ms (100 ms by default) instead of one TCP segment per share.
 // Three extensions, asked for in agent.get_capabilities and used only when the
 // pool lists them in its answer (only hashpool's engine does), cut bytes:
 //

@@ -27,6 +27,9 @@ import (
 // process for FARM_SECONDS (default 30) after a 10 s warm-up, against an
 // in-process engine in simulator mode, and prints the agent's upstream wire
 // kbps (TCP_INFO bytes + 52 × segments), RSS and CPU for each variant.
+// FARM_CONF is a JSON object of agent config keys that override the
+// variant's (e.g. {"miner_poll_coalesce_ms":0}); FARM_AGENT_ENV adds
+// environment variables to the agent process only (e.g. GOMAXPROCS=1).
 //
 //	go test -tags farmbench -run TestFarmMeasure -v -timeout 30m ./agent/
 func TestFarmMeasure(t *testing.T) {
@@ -52,7 +55,7 @@ func TestFarmMeasure(t *testing.T) {
 		{"E batched 20 ms, subres + rejonly + zstd", 20, true, []string{ExtRejOnly, ExtZstd}},
 		{"H batched 20 ms, subres + rejonly + csub", 20, true, []string{ExtRejOnly, ExtCompact}},
 		{"I batched 20 ms, subres + rejonly + zstd + csub", 20, true, []string{ExtRejOnly, ExtZstd, ExtCompact}},
-		{"J batched 50 ms, subres + rejonly + zstd + csub (default)", 50, true, []string{ExtRejOnly, ExtZstd, ExtCompact}},
+		{"J batched 100 ms, subres + rejonly + zstd + csub (default)", 100, true, []string{ExtRejOnly, ExtZstd, ExtCompact}},
 		{"F batched 50 ms, subres + rejonly + zstd", 50, true, []string{ExtRejOnly, ExtZstd}},
 		{"G batched 20 ms, no subres (BtcAgent's default) + zstd", 20, false, []string{ExtZstd}},
 		{"K batched 200 ms, subres + rejonly + csub", 200, true, []string{ExtRejOnly, ExtCompact}},
@@ -67,6 +70,11 @@ func TestFarmMeasure(t *testing.T) {
 			"pools":                       [][]any{{host, mustAtoi(port), "farm"}},
 			"submit_response_from_server": v.subres, "batch_interval_ms": v.batchMs, "extensions": v.exts,
 		}
+		if extra := os.Getenv("FARM_CONF"); extra != "" { // e.g. {"miner_poll_coalesce_ms":0}
+			if err := json.Unmarshal([]byte(extra), &conf); err != nil {
+				t.Fatalf("FARM_CONF: %v", err)
+			}
+		}
 		b, _ := json.Marshal(conf)
 		confPath := filepath.Join(dir, "conf.json")
 		os.WriteFile(confPath, b, 0o644)
@@ -76,7 +84,13 @@ func TestFarmMeasure(t *testing.T) {
 		if p := os.Getenv("FARM_CPUPROFILE"); p != "" {
 			args = append(args, "-cpuprofile", p)
 		}
+		if p := os.Getenv("FARM_MEMPROFILE"); p != "" {
+			args = append(args, "-memprofile", p)
+		}
 		cmd := exec.Command(bin, args...)
+		if env := os.Getenv("FARM_AGENT_ENV"); env != "" { // e.g. GOMAXPROCS=1, for the agent only
+			cmd.Env = append(os.Environ(), strings.Fields(env)...)
+		}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}

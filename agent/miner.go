@@ -32,6 +32,7 @@ type Miner struct {
 	ip     netip.Addr
 
 	// Event loop only.
+	nap      *loopNap // the loop's poll coalescing (nil: off)
 	state    uint8
 	vmShares int // shares with a version mask (ASICBoost detection)
 	agentStr string
@@ -51,11 +52,53 @@ type Miner struct {
 	closed     bool
 }
 
-// write queues a line to the miner from any goroutine. The slice must not
-// change afterwards (notify and difficulty lines are shared).
-func (m *Miner) write(b []byte) {
-	if m.conn.AsyncWrite(b, m.a.onWritten) == nil {
-		m.a.stats.DownBytesOut.Add(int64(len(b)))
+// lineTo is one line for one miner, sent from an upstream goroutine.
+// Lines are shared between miners and must not change afterwards.
+type lineTo struct {
+	m    *Miner
+	line []byte
+}
+
+// fanoutChunk bounds the lines one event-loop task writes, so a broadcast
+// to tens of thousands of miners interleaves with the miners' own traffic.
+const fanoutChunk = 512
+
+// writeAll sends lines from any goroutine: one task per event loop and
+// chunk of lines (instead of one AsyncWrite, with its task and wake-up,
+// per miner). Tasks of one loop run in order, so a miner receives its
+// lines in the order of ls and after anything queued before.
+func (a *Agent) writeAll(ls []lineTo) {
+	if len(ls) == 0 {
+		return
+	}
+	defer a.wakeLoops()
+	for len(ls) > 0 { // each round takes up to fanoutChunk lines of one loop
+		el := ls[0].m.conn.EventLoop()
+		mine := make([]lineTo, 0, min(len(ls), fanoutChunk))
+		rest := ls[:0]
+		for _, l := range ls {
+			if len(mine) < fanoutChunk && l.m.conn.EventLoop() == el {
+				mine = append(mine, l)
+			} else {
+				rest = append(rest, l)
+			}
+		}
+		ls = rest
+		_ = el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			for _, l := range mine {
+				if l.m.closed { // set by OnClose on this same loop
+					continue
+				}
+				c := l.m.conn
+				if _, err := c.Write(l.line); err == nil {
+					a.stats.DownBytesOut.Add(int64(len(l.line)))
+				}
+				if c.OutboundBuffered() > a.cfg.MaxOutbound {
+					_ = c.Close()
+				}
+			}
+			return nil
+		}))
 	}
 }
 

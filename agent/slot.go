@@ -229,24 +229,27 @@ func (s *slot) setVersionMask(mask uint32) {
 // miner's difficulty until the pool sends that miner its own.
 func (s *slot) setDefaultDiff(u *upConn, d float64) {
 	line := stratum.AppendSetDifficulty(nil, d)
+	var out []lineTo
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.defaultDiff = d
 	for _, m := range s.miners {
 		if m.authorized && m.diffExp == noDiff {
 			m.diffSent = true
-			m.write(line)
+			out = append(out, lineTo{m, line})
 		}
 	}
+	s.mu.Unlock()
+	s.a.writeAll(out)
 }
 
 // setMinerDiffs handles MINING_SET_DIFF: each listed miner gets
 // mining.set_difficulty 2^exp (the line is shared).
 func (s *slot) setMinerDiffs(u *upConn, d *agent.SetDiff) {
 	line := diffLine(d.DiffExp)
+	out := make([]lineTo, 0, d.Count())
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.up != u {
+		s.mu.Unlock()
 		return
 	}
 	for i := 0; i < d.Count(); i++ {
@@ -256,8 +259,10 @@ func (s *slot) setMinerDiffs(u *upConn, d *agent.SetDiff) {
 		}
 		m.diffExp = int16(d.DiffExp)
 		m.diffSent = true
-		m.write(line)
+		out = append(out, lineTo{m, line})
 	}
+	s.mu.Unlock()
+	s.a.writeAll(out)
 }
 
 // diffLines caches mining.set_difficulty 2^e for every exponent.
@@ -287,8 +292,8 @@ func (s *slot) relayNotify(u *upConn, m *stratum.Message) {
 	lines[0] = appendNotify(nil, m, u.en1, false)
 	lines[1] = appendNotify(make([]byte, 0, len(lines[0])+1), m, u.en1, true)
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.up != u {
+		s.mu.Unlock()
 		return
 	}
 	if s.forceClean {
@@ -299,20 +304,24 @@ func (s *slot) relayNotify(u *upConn, m *stratum.Message) {
 	if clean {
 		line = lines[1]
 	}
-	var def []byte
+	var defLine []byte // set_difficulty + line, for miners not yet told a difficulty
+	out := make([]lineTo, 0, len(s.miners))
 	for _, mi := range s.miners {
 		if !mi.authorized {
 			continue
 		}
+		l := line
 		if !mi.diffSent && s.defaultDiff > 0 {
-			if def == nil {
-				def = stratum.AppendSetDifficulty(nil, s.defaultDiff)
+			if defLine == nil {
+				defLine = append(stratum.AppendSetDifficulty(nil, s.defaultDiff), line...)
 			}
 			mi.diffSent = true
-			mi.write(def)
+			l = defLine
 		}
-		mi.write(line)
+		out = append(out, lineTo{mi, l})
 	}
+	s.mu.Unlock()
+	s.a.writeAll(out)
 	s.a.stats.Notifies.Add(1)
 }
 

@@ -65,6 +65,7 @@ type upConn struct {
 	spare    []byte // writer-only
 	zenc     *zstd.Encoder
 	zout     []byte
+	zused    time.Time // writer only: when zenc last compressed a batch
 	cout     []byte
 	lastEn2  map[uint16]uint32 // csub: last extranonce2 sent per session id
 	crecs    []compactRec      // csub: the frame being built
@@ -354,9 +355,13 @@ func (u *upConn) writeLoop() {
 			u.cout = u.compact(u.cout[:0], wire)
 			wire = u.cout
 		}
-		if zbatch {
+		switch {
+		case zbatch && worthCompressing(wire):
 			u.zout = u.compress(u.zout[:0], wire)
 			wire = u.zout
+			u.zused = time.Now()
+		case u.zenc != nil && time.Since(u.zused) > zstdIdle:
+			u.zenc = nil // ~5 MB of encoder state, needed again only for a burst
 		}
 		u.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
 		n, err := u.conn.Write(wire)
@@ -433,6 +438,37 @@ const cmdZstdBatch agent.Cmd = 0x7E
 // zstdChunk bounds the raw frames compressed into one ZSTD_BATCH frame, so
 // that even incompressible input fits the u16 frame length.
 const zstdChunk = 32 << 10
+
+// zstdMinRaw is how many bytes of frames other than SUBMIT_COMPACT a batch
+// needs before it is compressed, and zstdIdle how long an unused encoder is
+// kept. Compact submits are dense bit fields that zstd cannot shrink, so
+// with csub a farm's steady batches go out as they are (no encoder CPU, no
+// encoder memory); what compresses well are bursts of REGISTER_WORKER
+// frames when miners connect or move to another pool.
+const (
+	zstdMinRaw = 256
+	zstdIdle   = time.Minute
+)
+
+// worthCompressing reports whether frames hold at least zstdMinRaw bytes
+// of frames other than SUBMIT_COMPACT.
+func worthCompressing(frames []byte) bool {
+	other := 0
+	for len(frames) > 0 {
+		l, err := agent.Split(frames)
+		if err != nil || l == 0 {
+			return true // cannot happen with the agent's own frames
+		}
+		if agent.FrameCmd(frames[:l]) != cmdCompactSubmits {
+			other += l
+			if other >= zstdMinRaw {
+				return true
+			}
+		}
+		frames = frames[l:]
+	}
+	return false
+}
 
 // compress appends frames as ZSTD_BATCH frames, cutting at frame
 // boundaries every zstdChunk bytes; a chunk that does not shrink is

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -42,6 +43,7 @@ func run(args []string, stderr io.Writer) error {
 	checkOnly := fs.Bool("check", false, "validate the configuration and exit")
 	statsFile := fs.String("stats-file", "", "with -stats: also write the counters as JSON to this file (replaced each time)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until exit")
+	memProfile := fs.String("memprofile", "", "write a heap profile to this file at exit")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -78,6 +80,9 @@ func run(args []string, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "configuration ok")
 		return nil
 	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(cfg.GCPercent)
+	}
 	a, err := agent.New(cfg, log)
 	if err != nil {
 		return err
@@ -92,6 +97,19 @@ func run(args []string, stderr io.Writer) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *memProfile != "" {
+		defer func() {
+			f, err := os.Create(*memProfile)
+			if err != nil {
+				log.Warn("memprofile", "err", err)
+				return
+			}
+			defer f.Close()
+			if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+				log.Warn("memprofile", "err", err)
+			}
+		}()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
