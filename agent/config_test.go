@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 )
@@ -84,5 +86,54 @@ func TestWorkerName(t *testing.T) {
 	a.cfg.FixedWorkerName = "rack7"
 	if got := a.workerName("john.a001", netipAddr("10.1.2.3")); got != "rack7" {
 		t.Errorf("fixed worker %q", got)
+	}
+}
+
+// docs/CONFIG.md lists every key of the agent's config file with its
+// default, as Defaults has it.
+func TestConfigDocIsCurrent(t *testing.T) {
+	doc, err := os.ReadFile("../docs/CONFIG.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(doc), "## btcagent (agent_conf.json)")
+	if !ok {
+		t.Fatal("docs/CONFIG.md has no btcagent section")
+	}
+	defs, err := json.Marshal(Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want map[string]json.RawMessage
+	if err := json.Unmarshal(defs, &want); err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for _, line := range strings.Split(section, "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 4 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`") {
+			continue
+		}
+		keys := strings.Split(strings.TrimSpace(cells[1]), " / ")
+		vals := strings.Split(strings.TrimSpace(cells[2]), " / ")
+		for i, k := range keys {
+			k = strings.Trim(k, "`")
+			documented[k] = true
+			if k == "pools" {
+				continue
+			}
+			if i >= len(vals) {
+				t.Errorf("%s: no default documented", k)
+				continue
+			}
+			if got := strings.Trim(vals[i], "`"); got != string(want[k]) {
+				t.Errorf("%s: documented default %s, Defaults has %s", k, got, want[k])
+			}
+		}
+	}
+	for _, k := range reflectKeys() {
+		if !documented[k] {
+			t.Errorf("docs/CONFIG.md does not document %q", k)
+		}
 	}
 }
