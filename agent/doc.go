@@ -50,7 +50,7 @@
 //     (registration bursts) are compressed: compact submits do not shrink,
 //     and an encoder idle for a minute is dropped (~5 MB).
 //   - "csub": the writer rewrites each run of submit frames as
-//     SUBMIT_COMPACT frames (cmd 0x7D; layout in engine.CmdCompactSubmits):
+//     SUBMIT_COMPACT frames (cmd 0x7D; layout in codec/agent.CmdCompactSubmits):
 //     base job and time per frame, then a bitstream of records: a bit that
 //     says the flags repeat (else 6 flag bits), the session id in as many
 //     bits as the frame's largest one needs, the nonce, the version bits as

@@ -431,9 +431,8 @@ func (u *upConn) peekPending() (*pendingShare, bool) {
 	return &u.pending[u.phead], true
 }
 
-// cmdZstdBatch is the "zstd" extension's frame: its body is one zstd frame
-// whose content is ordinary agent frames (hashpool's engine, CmdZstdBatch).
-const cmdZstdBatch agent.Cmd = 0x7E
+// cmdZstdBatch is the "zstd" extension's frame (agent.CmdZstdBatch).
+const cmdZstdBatch = agent.CmdZstdBatch
 
 // zstdChunk bounds the raw frames compressed into one ZSTD_BATCH frame, so
 // that even incompressible input fits the u16 frame length.
@@ -508,18 +507,18 @@ func (u *upConn) compress(dst, frames []byte) []byte {
 	return dst
 }
 
-// cmdCompactSubmits is the "csub" extension's frame (hashpool's engine,
-// CmdCompactSubmits, documents the layout).
-const cmdCompactSubmits agent.Cmd = 0x7D
+// cmdCompactSubmits is the "csub" extension's frame (agent.CmdCompactSubmits
+// documents the layout).
+const cmdCompactSubmits = agent.CmdCompactSubmits
 
-// Compact record flags (the engine's csSeq...), sent as 6 bits.
+// Compact record flags (agent.Compact...), sent as 6 bits.
 const (
-	csSeq     = 0x01
-	csJob     = 0x02
-	csHasTime = 0x04
-	csTime    = 0x08
-	csVer     = 0x10
-	csVerC    = 0x20
+	csSeq     = agent.CompactSeq
+	csJob     = agent.CompactJob
+	csHasTime = agent.CompactHasTime
+	csTime    = agent.CompactTime
+	csVer     = agent.CompactVer
+	csVerC    = agent.CompactVerC
 )
 
 // compactHeaderLen is the fixed part of a SUBMIT_COMPACT frame: the frame
@@ -594,7 +593,7 @@ func (u *upConn) compactRun(frames []byte) (used, sidBits int) {
 				fl |= csVerC
 			}
 		}
-		b := 1 + compactFieldBits(fl)
+		b := 1 + agent.CompactFieldBits(fl)
 		if fl != prev {
 			b += 6
 		}
@@ -609,27 +608,6 @@ func (u *upConn) compactRun(frames []byte) (used, sidBits int) {
 	}
 	u.crecs = recs
 	return used, sidBits
-}
-
-// compactFieldBits is the size of a record's fields after its session id.
-func compactFieldBits(fl uint8) int {
-	n := 32 // nonce
-	if fl&csJob != 0 {
-		n += 8
-	}
-	if fl&csSeq == 0 {
-		n += 32
-	}
-	if fl&csTime != 0 {
-		n += 32
-	}
-	switch {
-	case fl&csVerC != 0:
-		n += 16
-	case fl&csVer != 0:
-		n += 32
-	}
-	return n
 }
 
 // appendCompact appends one SUBMIT_COMPACT frame holding recs (at least one,

@@ -41,11 +41,8 @@ func (s *Session) handleFrame(frame []byte, now int64) {
 	}
 }
 
-// CmdZstdBatch is hashpool's "zstd" extension frame (agent → pool): its body
-// is one self-contained zstd frame (no dictionary, no state carried between
-// batches, so it is decoded at once on the event loop) whose content is a
-// sequence of ordinary agent frames, handled in order as if sent plainly.
-const CmdZstdBatch agent.Cmd = 0x7E
+// CmdZstdBatch is hashpool's "zstd" extension frame (agent.CmdZstdBatch).
+const CmdZstdBatch = agent.CmdZstdBatch
 
 // maxZstdBatch bounds the decoded content of one ZSTD_BATCH frame.
 const maxZstdBatch = 256 << 10
@@ -178,62 +175,19 @@ func (s *Session) agentDiffs(idx uint8, now int64) {
 	s.lp.usedExps = used[:0]
 }
 
-// CmdCompactSubmits is hashpool's "csub" extension frame (agent → pool): a
-// run of shares in a bit-packed, stateful form. Layout after the header:
-// base_job u8, base_time u32 LE, count u16 LE, sid_bits u8 (1..16; every
-// session id in the frame fits in that many bits), then a bitstream of count
-// records, LSB first (bit i of the stream is bit i%8 of byte i/8), each
-// field written low bit first, zero-padded to a whole byte:
-//
-//	same 1 bit: 1 = the previous record's flags (not on a frame's first record),
-//	[flags 6 bits if same is 0], session_id sid_bits,
-//	[job 8 if flags&csJob], [extra_nonce2 32 unless flags&csSeq],
-//	nonce 32, [ntime 32 if flags&csTime],
-//	[version_mask>>13 16 if flags&csVerC | version_mask 32 if flags&csVer alone]
-//
-// csSeq means extra_nonce2 = 1 + the last one this connection sent for
-// that session id (in frame order); csHasTime/csVer say whether the share
-// carries a time / version mask (as the four SUBMIT_SHARE commands do); an
-// absent job or time is the base one. A typical share (sequential
-// extranonce2, base job and time, version bits in 0x1fffe000) takes
-// 1+sid_bits+32+16 bits. Each record is then handled exactly like the
-// equivalent SUBMIT_SHARE frame (same submit index). A truncated or
-// malformed record (same on the first record, csSeq for a session id never
-// seen, records past the frame's end) ends the frame; a sid_bits outside
-// 1..16 drops it.
-const CmdCompactSubmits agent.Cmd = 0x7D
+// CmdCompactSubmits is hashpool's "csub" extension frame; its layout is
+// documented at agent.CmdCompactSubmits.
+const CmdCompactSubmits = agent.CmdCompactSubmits
 
-// Compact record flags.
+// Compact record flags (agent.Compact...).
 const (
-	csSeq     = 0x01
-	csJob     = 0x02
-	csHasTime = 0x04
-	csTime    = 0x08
-	csVer     = 0x10
-	csVerC    = 0x20
+	csSeq     = agent.CompactSeq
+	csJob     = agent.CompactJob
+	csHasTime = agent.CompactHasTime
+	csTime    = agent.CompactTime
+	csVer     = agent.CompactVer
+	csVerC    = agent.CompactVerC
 )
-
-// compactFieldBits is the size of a compact record's fields after its
-// session id.
-func compactFieldBits(fl uint32) int {
-	n := 32 // nonce
-	if fl&csJob != 0 {
-		n += 8
-	}
-	if fl&csSeq == 0 {
-		n += 32
-	}
-	if fl&csTime != 0 {
-		n += 32
-	}
-	switch {
-	case fl&csVerC != 0:
-		n += 16
-	case fl&csVer != 0:
-		n += 32
-	}
-	return n
-}
 
 func (s *Session) agentCompactSubmits(frame []byte, now int64) {
 	le := binary.LittleEndian
@@ -263,7 +217,7 @@ func (s *Session) agentCompactSubmits(frame []byte, now int64) {
 		} else if i == 0 {
 			return // no previous flags
 		}
-		if r.left() < sidBits+compactFieldBits(fl) {
+		if r.left() < sidBits+agent.CompactFieldBits(uint8(fl)) {
 			return
 		}
 		*sub = agent.Submit{SessionID: uint16(r.read(sidBits)), JobID: baseJob, Time: baseTime}
