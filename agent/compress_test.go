@@ -112,13 +112,13 @@ func decodeCompact(t *testing.T, f []byte, last map[uint16]uint32) []byte {
 		}
 		s := agent.Submit{SessionID: uint16(get(sidBits)), JobID: job, Time: tm}
 		maxSID = max(maxSID, s.SessionID)
-		if fl&csJob != 0 {
+		if fl&agent.CompactJob != 0 {
 			s.JobID = uint8(get(8))
 		}
-		if fl&csSeq != 0 {
+		if fl&agent.CompactSeq != 0 {
 			l, seen := last[s.SessionID]
 			if !seen {
-				t.Fatalf("record %d: csSeq for unseen session %d", i, s.SessionID)
+				t.Fatalf("record %d: agent.CompactSeq for unseen session %d", i, s.SessionID)
 			}
 			s.ExtraNonce2 = l + 1
 		} else {
@@ -126,16 +126,16 @@ func decodeCompact(t *testing.T, f []byte, last map[uint16]uint32) []byte {
 		}
 		last[s.SessionID] = s.ExtraNonce2
 		s.Nonce = get(32)
-		if fl&csTime != 0 {
+		if fl&agent.CompactTime != 0 {
 			s.Time = get(32)
 		}
-		if s.HasTime = fl&csHasTime != 0; !s.HasTime {
+		if s.HasTime = fl&agent.CompactHasTime != 0; !s.HasTime {
 			s.Time = 0
 		}
 		switch {
-		case fl&csVerC != 0:
+		case fl&agent.CompactVerC != 0:
 			s.VersionMask, s.HasVersionMask = get(16)<<13, true
-		case fl&csVer != 0:
+		case fl&agent.CompactVer != 0:
 			s.VersionMask, s.HasVersionMask = get(32), true
 		}
 		out = agent.AppendSubmit(out, &s)
@@ -319,7 +319,7 @@ func TestCompactSplitsAtFrameLimit(t *testing.T) {
 		{"largest records", 20000, 20, func(i int) agent.Submit {
 			s := agent.Submit{JobID: uint8(i), SessionID: 65535 - uint16(i%2), ExtraNonce2: r.Uint32(), Nonce: r.Uint32(),
 				Time: r.Uint32(), HasTime: true, VersionMask: r.Uint32() | 1, HasVersionMask: true}
-			if i%3 == 0 { // changes the flags: a record without csJob
+			if i%3 == 0 { // changes the flags: a record without agent.CompactJob
 				s.JobID = 0
 			}
 			return s

@@ -511,16 +511,6 @@ func (u *upConn) compress(dst, frames []byte) []byte {
 // documents the layout).
 const cmdCompactSubmits = agent.CmdCompactSubmits
 
-// Compact record flags (agent.Compact...), sent as 6 bits.
-const (
-	csSeq     = agent.CompactSeq
-	csJob     = agent.CompactJob
-	csHasTime = agent.CompactHasTime
-	csTime    = agent.CompactTime
-	csVer     = agent.CompactVer
-	csVerC    = agent.CompactVerC
-)
-
 // compactHeaderLen is the fixed part of a SUBMIT_COMPACT frame: the frame
 // header, base_job u8, base_time u32, count u16, sid_bits u8.
 const compactHeaderLen = agent.HeaderLen + 8
@@ -528,7 +518,7 @@ const compactHeaderLen = agent.HeaderLen + 8
 // compactRec is one share of the SUBMIT_COMPACT frame being built.
 type compactRec struct {
 	sub agent.Submit
-	fl  uint8 // csSeq...
+	fl  uint8 // agent.CompactSeq...
 }
 
 // compact appends frames with every run of submit frames rewritten as
@@ -575,22 +565,22 @@ func (u *upConn) compactRun(frames []byte) (used, sidBits int) {
 		}
 		var fl uint8
 		if len(recs) > 0 && sub.JobID != recs[0].sub.JobID {
-			fl |= csJob
+			fl |= agent.CompactJob
 		}
 		last, seen := u.lastEn2[sub.SessionID]
 		if seen && sub.ExtraNonce2 == last+1 {
-			fl |= csSeq
+			fl |= agent.CompactSeq
 		}
 		if sub.HasTime {
-			fl |= csHasTime
+			fl |= agent.CompactHasTime
 			if len(recs) > 0 && sub.Time != recs[0].sub.Time {
-				fl |= csTime
+				fl |= agent.CompactTime
 			}
 		}
 		if sub.HasVersionMask {
-			fl |= csVer
+			fl |= agent.CompactVer
 			if sub.VersionMask&^0x1fffe000 == 0 {
-				fl |= csVerC
+				fl |= agent.CompactVerC
 			}
 		}
 		b := 1 + agent.CompactFieldBits(fl)
@@ -632,20 +622,20 @@ func appendCompact(dst []byte, recs []compactRec, sidBits int) []byte {
 		}
 		prev = r.fl
 		w.write(uint32(r.sub.SessionID), sidBits)
-		if r.fl&csJob != 0 {
+		if r.fl&agent.CompactJob != 0 {
 			w.write(uint32(r.sub.JobID), 8)
 		}
-		if r.fl&csSeq == 0 {
+		if r.fl&agent.CompactSeq == 0 {
 			w.write(r.sub.ExtraNonce2, 32)
 		}
 		w.write(r.sub.Nonce, 32)
-		if r.fl&csTime != 0 {
+		if r.fl&agent.CompactTime != 0 {
 			w.write(r.sub.Time, 32)
 		}
 		switch {
-		case r.fl&csVerC != 0:
+		case r.fl&agent.CompactVerC != 0:
 			w.write(r.sub.VersionMask>>13, 16)
-		case r.fl&csVer != 0:
+		case r.fl&agent.CompactVer != 0:
 			w.write(r.sub.VersionMask, 32)
 		}
 	}

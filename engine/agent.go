@@ -179,16 +179,6 @@ func (s *Session) agentDiffs(idx uint8, now int64) {
 // documented at agent.CmdCompactSubmits.
 const CmdCompactSubmits = agent.CmdCompactSubmits
 
-// Compact record flags (agent.Compact...).
-const (
-	csSeq     = agent.CompactSeq
-	csJob     = agent.CompactJob
-	csHasTime = agent.CompactHasTime
-	csTime    = agent.CompactTime
-	csVer     = agent.CompactVer
-	csVerC    = agent.CompactVerC
-)
-
 func (s *Session) agentCompactSubmits(frame []byte, now int64) {
 	le := binary.LittleEndian
 	b := frame[agent.HeaderLen:]
@@ -221,11 +211,11 @@ func (s *Session) agentCompactSubmits(frame []byte, now int64) {
 			return
 		}
 		*sub = agent.Submit{SessionID: uint16(r.read(sidBits)), JobID: baseJob, Time: baseTime}
-		if fl&csJob != 0 {
+		if fl&agent.CompactJob != 0 {
 			sub.JobID = uint8(r.read(8))
 		}
 		last, seen := s.lastEn2[sub.SessionID]
-		if fl&csSeq != 0 {
+		if fl&agent.CompactSeq != 0 {
 			if !seen {
 				return // the agent and the pool disagree: drop the rest
 			}
@@ -235,17 +225,17 @@ func (s *Session) agentCompactSubmits(frame []byte, now int64) {
 		}
 		s.lastEn2[sub.SessionID] = sub.ExtraNonce2
 		sub.Nonce = r.read(32)
-		if fl&csTime != 0 {
+		if fl&agent.CompactTime != 0 {
 			sub.Time = r.read(32)
 		}
-		sub.HasTime = fl&csHasTime != 0
+		sub.HasTime = fl&agent.CompactHasTime != 0
 		if !sub.HasTime {
 			sub.Time = 0
 		}
 		switch {
-		case fl&csVerC != 0:
+		case fl&agent.CompactVerC != 0:
 			sub.VersionMask, sub.HasVersionMask = r.read(16)<<13, true
-		case fl&csVer != 0:
+		case fl&agent.CompactVer != 0:
 			sub.VersionMask, sub.HasVersionMask = r.read(32), true
 		}
 		s.agentShare(sub, now)

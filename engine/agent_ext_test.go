@@ -170,20 +170,20 @@ func compactFrame(job uint8, tm uint32, count uint16, sidBits int, recs ...compa
 			w.put(uint64(r.fl), 6)
 		}
 		w.put(uint64(r.sid), sidBits)
-		if r.fl&csJob != 0 {
+		if r.fl&agent.CompactJob != 0 {
 			w.put(uint64(r.job), 8)
 		}
-		if r.fl&csSeq == 0 {
+		if r.fl&agent.CompactSeq == 0 {
 			w.put(uint64(r.en2), 32)
 		}
 		w.put(uint64(r.nonce), 32)
-		if r.fl&csTime != 0 {
+		if r.fl&agent.CompactTime != 0 {
 			w.put(uint64(r.time), 32)
 		}
 		switch {
-		case r.fl&csVerC != 0:
+		case r.fl&agent.CompactVerC != 0:
 			w.put(uint64(r.vmask>>13), 16)
-		case r.fl&csVer != 0:
+		case r.fl&agent.CompactVer != 0:
 			w.put(uint64(r.vmask), 32)
 		}
 	}
@@ -201,7 +201,7 @@ func compactFrame(job uint8, tm uint32, count uint16, sidBits int, recs ...compa
 // record worked out by hand (the agent's encoder has the same golden test).
 func TestCompactFrameGolden(t *testing.T) {
 	got := compactFrame(0, 0x01020304, 1, 3,
-		compactRec{fl: csHasTime | csVer | csVerC, sid: 7, en2: 5, nonce: 9, vmask: 0x2000})
+		compactRec{fl: agent.CompactHasTime | agent.CompactVer | agent.CompactVerC, sid: 7, en2: 5, nonce: 9, vmask: 0x2000})
 	// same 0, flags 0x34 (001011 low bit first), sid 111, en2 5, nonce 9, version 1.
 	want := mustHex("7f7d1800" + "00" + "04030201" + "0100" + "03" + "e817000000240000000400" + "00")
 	if !bytes.Equal(got, want) {
@@ -259,15 +259,15 @@ func TestAgentCompactSubmits(t *testing.T) {
 	const top = agent.MaxSessionID
 	c.conn.Write(compactFrame(0, job.Time, 6, 16,
 		// explicit en2 5, base time, version mask 0x2000 as 16 bits
-		compactRec{fl: csHasTime | csVer | csVerC, sid: 7, en2: 5, nonce: 9, vmask: 0x2000},
+		compactRec{fl: agent.CompactHasTime | agent.CompactVer | agent.CompactVerC, sid: 7, en2: 5, nonce: 9, vmask: 0x2000},
 		// sequential en2 (6), same nonce: not a duplicate
-		compactRec{fl: csSeq | csHasTime, sid: 7, nonce: 9},
+		compactRec{fl: agent.CompactSeq | agent.CompactHasTime, sid: 7, nonce: 9},
 		// same flags: sequential en2 (7)
-		compactRec{same: true, fl: csSeq | csHasTime, sid: 7, nonce: 9},
+		compactRec{same: true, fl: agent.CompactSeq | agent.CompactHasTime, sid: 7, nonce: 9},
 		// the top session id, en2 0xffffffff, a full version mask outside the pool's
-		compactRec{fl: csHasTime | csVer, sid: top, en2: 0xffffffff, nonce: 9, vmask: 0xffffffff},
+		compactRec{fl: agent.CompactHasTime | agent.CompactVer, sid: top, en2: 0xffffffff, nonce: 9, vmask: 0xffffffff},
 		// sequential en2 wraps to 0, explicit job 0 and a time too old
-		compactRec{fl: csSeq | csJob | csHasTime | csTime, sid: top, job: 0, nonce: 9, time: job.MinTime - 1},
+		compactRec{fl: agent.CompactSeq | agent.CompactJob | agent.CompactHasTime | agent.CompactTime, sid: top, job: 0, nonce: 9, time: job.MinTime - 1},
 		// no time, no version
 		compactRec{fl: 0, sid: 7, en2: 100, nonce: 10}))
 	c.expectResponses(0, btcpool.StatusAccept, btcpool.StatusAccept, btcpool.StatusAccept,
@@ -288,9 +288,9 @@ func TestAgentCompactSubmits(t *testing.T) {
 	// nonce 10 (explicitly), a duplicate.
 	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
 	body := enc.EncodeAll(compactFrame(0, 0, 3, 16,
-		compactRec{fl: csSeq, sid: 7, nonce: 10},
+		compactRec{fl: agent.CompactSeq, sid: 7, nonce: 10},
 		compactRec{fl: 0, sid: 7, en2: 100, nonce: 10},
-		compactRec{fl: csSeq | csHasTime | csTime, sid: top, nonce: 9, time: job.Time}), nil)
+		compactRec{fl: agent.CompactSeq | agent.CompactHasTime | agent.CompactTime, sid: top, nonce: 9, time: job.Time}), nil)
 	z := binary.LittleEndian.AppendUint16([]byte{agent.Magic, byte(CmdZstdBatch)}, uint16(4+len(body)))
 	c.conn.Write(append(z, body...))
 	c.expectResponses(6, btcpool.StatusAccept, btcpool.StatusDuplicateShare, btcpool.StatusAccept)
@@ -307,8 +307,8 @@ func TestAgentCompactMalformed(t *testing.T) {
 	if err := p.srv.AddJob(job); err != nil {
 		t.Fatal(err)
 	}
-	ok := compactRec{fl: csHasTime, sid: 7, en2: 1, nonce: 1}
-	ok2 := compactRec{fl: csHasTime, sid: 8, en2: 2, nonce: 2}
+	ok := compactRec{fl: agent.CompactHasTime, sid: 7, en2: 1, nonce: 1}
+	ok2 := compactRec{fl: agent.CompactHasTime, sid: 8, en2: 2, nonce: 2}
 	truncate := func(f []byte, n int) []byte {
 		f = f[:len(f)-n]
 		binary.LittleEndian.PutUint16(f[2:], uint16(len(f)))
@@ -320,8 +320,8 @@ func TestAgentCompactMalformed(t *testing.T) {
 		handled int
 	}{
 		{"valid", compactFrame(0, job.Time, 2, 4, ok, ok2), 2},
-		{"same on the first record", compactFrame(0, job.Time, 2, 4, compactRec{same: true, fl: csHasTime, sid: 7, en2: 1, nonce: 1}, ok2), 0},
-		{"csSeq for an unseen session", compactFrame(0, job.Time, 3, 4, ok, compactRec{fl: csSeq | csHasTime, sid: 8, nonce: 2}, ok2), 1},
+		{"same on the first record", compactFrame(0, job.Time, 2, 4, compactRec{same: true, fl: agent.CompactHasTime, sid: 7, en2: 1, nonce: 1}, ok2), 0},
+		{"agent.CompactSeq for an unseen session", compactFrame(0, job.Time, 3, 4, ok, compactRec{fl: agent.CompactSeq | agent.CompactHasTime, sid: 8, nonce: 2}, ok2), 1},
 		{"sid_bits 0", compactFrame(0, job.Time, 2, 0, ok, ok2), 0},
 		{"sid_bits 17", compactFrame(0, job.Time, 2, 17, ok, ok2), 0},
 		{"count beyond the records", compactFrame(0, job.Time, 9, 4, ok, ok2), 2},
@@ -377,25 +377,25 @@ func refCompact(body []byte, last map[uint16]uint32) []agent.Submit {
 		} else if i == 0 {
 			return out
 		}
-		s := agent.Submit{SessionID: uint16(get(sidBits, &ok)), JobID: job, Time: tm, HasTime: fl&csHasTime != 0}
-		if fl&csJob != 0 {
+		s := agent.Submit{SessionID: uint16(get(sidBits, &ok)), JobID: job, Time: tm, HasTime: fl&agent.CompactHasTime != 0}
+		if fl&agent.CompactJob != 0 {
 			s.JobID = uint8(get(8, &ok))
 		}
-		seq := fl&csSeq != 0
+		seq := fl&agent.CompactSeq != 0
 		if !seq {
 			s.ExtraNonce2 = get(32, &ok)
 		}
 		s.Nonce = get(32, &ok)
-		if fl&csTime != 0 {
+		if fl&agent.CompactTime != 0 {
 			s.Time = get(32, &ok)
 		}
 		if !s.HasTime {
 			s.Time = 0
 		}
 		switch {
-		case fl&csVerC != 0:
+		case fl&agent.CompactVerC != 0:
 			s.VersionMask, s.HasVersionMask = get(16, &ok)<<13, true
-		case fl&csVer != 0:
+		case fl&agent.CompactVer != 0:
 			s.VersionMask, s.HasVersionMask = get(32, &ok), true
 		}
 		if !ok {
@@ -420,12 +420,12 @@ func refCompact(body []byte, last map[uint16]uint32) []agent.Submit {
 // handled (one SUBMIT_RESPONSE each for the registered ids, in index
 // order), leaving the same extranonce2 counters.
 func FuzzAgentCompactSubmits(f *testing.F) {
-	ok := compactRec{fl: csHasTime | csVer | csVerC, sid: 1, en2: 5, nonce: 9, vmask: 0x2000}
-	seq := compactRec{same: true, fl: csHasTime | csVer | csVerC, sid: 1, nonce: 9, vmask: 0x4000}
+	ok := compactRec{fl: agent.CompactHasTime | agent.CompactVer | agent.CompactVerC, sid: 1, en2: 5, nonce: 9, vmask: 0x2000}
+	seq := compactRec{same: true, fl: agent.CompactHasTime | agent.CompactVer | agent.CompactVerC, sid: 1, nonce: 9, vmask: 0x4000}
 	for _, seed := range [][]byte{
 		compactFrame(0, 1, 2, 1, ok, ok),
-		compactFrame(0, 1, 3, 2, ok, compactRec{fl: csSeq | csHasTime | csVer | csVerC, sid: 1, nonce: 1}, seq),
-		compactFrame(1, 1, 2, 16, compactRec{fl: csJob | csTime | csHasTime | csVer, sid: 0xFFFE, job: 3, en2: 1, nonce: 2, time: 3, vmask: 4},
+		compactFrame(0, 1, 3, 2, ok, compactRec{fl: agent.CompactSeq | agent.CompactHasTime | agent.CompactVer | agent.CompactVerC, sid: 1, nonce: 1}, seq),
+		compactFrame(1, 1, 2, 16, compactRec{fl: agent.CompactJob | agent.CompactTime | agent.CompactHasTime | agent.CompactVer, sid: 0xFFFE, job: 3, en2: 1, nonce: 2, time: 3, vmask: 4},
 			compactRec{fl: 0, sid: 3, en2: 1, nonce: 2}),
 		compactFrame(0, 1, 2, 0, ok, ok),
 		compactFrame(0, 1, 9, 3, ok, seq),
@@ -503,7 +503,7 @@ func TestAgentCompactZeroAllocs(t *testing.T) {
 		`{"id":1,"method":"mining.subscribe","params":["btccom-agent/2.0"]}`+"\n"+`{"id":2,"method":"mining.authorize","params":["fuzz"]}`+"\n")
 	recs := make([]compactRec, 2000)
 	for i := range recs {
-		recs[i] = compactRec{same: i > 0, fl: csHasTime | csVer | csVerC, sid: uint16(i % 1000), en2: uint32(i), nonce: uint32(i), vmask: 0x2000}
+		recs[i] = compactRec{same: i > 0, fl: agent.CompactHasTime | agent.CompactVer | agent.CompactVerC, sid: uint16(i % 1000), en2: uint32(i), nonce: uint32(i), vmask: 0x2000}
 	}
 	fr := compactFrame(0, 1, uint16(len(recs)), 10, recs...)
 	s.handleFrame(fr, 1)
@@ -521,12 +521,12 @@ func TestAgentCompactZeroAllocs(t *testing.T) {
 // negotiated both extensions: never a panic, never more than the frame read.
 func FuzzAgentExtensionFrames(f *testing.F) {
 	le := binary.LittleEndian
-	rec := compactFrame(0, 0, 2, 1, compactRec{fl: csHasTime | csVer | csVerC, sid: 1, en2: 5, nonce: 9, vmask: 0x2000},
-		compactRec{same: true, fl: csHasTime | csVer | csVerC, sid: 1, en2: 6, nonce: 9, vmask: 0x2000})[agent.HeaderLen:]
+	rec := compactFrame(0, 0, 2, 1, compactRec{fl: agent.CompactHasTime | agent.CompactVer | agent.CompactVerC, sid: 1, en2: 5, nonce: 9, vmask: 0x2000},
+		compactRec{same: true, fl: agent.CompactHasTime | agent.CompactVer | agent.CompactVerC, sid: 1, en2: 6, nonce: 9, vmask: 0x2000})[agent.HeaderLen:]
 	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
 	sub := agent.AppendSubmit(nil, &agent.Submit{SessionID: 1, ExtraNonce2: 5, Nonce: 7, Time: 1, HasTime: true})
 	for _, seed := range [][]byte{rec, enc.EncodeAll(sub, nil), enc.EncodeAll(append(sub, 0x7f, 0x7e, 4, 0), nil),
-		enc.EncodeAll(append(sub, compactFrame(0, 0, 1, 1, compactRec{fl: csSeq, sid: 1, nonce: 1})...), nil), {}} {
+		enc.EncodeAll(append(sub, compactFrame(0, 0, 1, 1, compactRec{fl: agent.CompactSeq, sid: 1, nonce: 1})...), nil), {}} {
 		f.Add(seed, false)
 		f.Add(seed, true)
 	}
