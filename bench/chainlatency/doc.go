@@ -2,9 +2,9 @@
 // job: the time from a block connected on the node to the StratumJob for the
 // next height on the Job topic (issue 3, "Measure").
 //
-// It starts one btcd in regtest on free 127.0.0.1 ports (the binary from -btcd,
-// $HASHPOOL_BTCD, or `go build github.com/btcsuite/btcd` at the version go.mod
-// pins), then for each of four combinations — bus/mem or bus/kafka on franz-go's
+// It starts one btcd in regtest on free 127.0.0.1 ports with internal/btcdtest's
+// Launch (the binary from -btcd, $HASHPOOL_BTCD, or btcdtest's build of
+// github.com/btcsuite/btcd at the version go.mod pins), then for each of four combinations — bus/mem or bus/kafka on franz-go's
 // in-process cluster (kfake), gbtmaker with long polling or with 1 s polling
 // (long poll off, rpcinterval 1 s) — runs the real gbtmaker and jobmaker on a
 // fresh bus and mines -blocks blocks with `generate 1`, each after a random

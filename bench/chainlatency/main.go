@@ -70,17 +70,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	bin, err := btcdBinary(ctx, *btcd, dir)
+	n, version, err := startBtcd(ctx, *btcd, dir)
 	if err != nil {
 		return err
 	}
-	n, err := startBtcd(ctx, bin, dir)
-	if err != nil {
-		return err
-	}
-	defer n.stop()
+	defer n.Stop()
 
-	cfg := config{Node: n.rpc, Payout: n.payout, Blocks: *blocks, MaxPause: *maxPause,
+	cfg := config{Node: n.ClientOptions(), Payout: n.MiningAddress(), Blocks: *blocks, MaxPause: *maxPause,
 		PollMaxPause: *pollMaxPause,
 		Rand:         rand.New(rand.NewPCG(*seed, 0)), Progress: stderr}
 	started := time.Now()
@@ -99,7 +95,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		Command:  "go run ./bench/chainlatency " + strings.Join(args, " "),
 		Seed:     *seed,
 		MaxPause: *maxPause, PollMaxPause: *pollMaxPause,
-		Btcd:     n.version,
+		Btcd:     version,
 		Machine:  machine(),
 		LoadFrom: load, LoadTo: loadAvg(),
 	}, results)

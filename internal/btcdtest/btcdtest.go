@@ -22,18 +22,26 @@ import (
 	"github.com/hashpool/hashpool/node"
 )
 
-// Options configures [Start]. The zero value starts a lone regtest node.
+// Options configures [Start] and [Launch]. The zero value starts a lone regtest node.
 type Options struct {
 	// Peers are P2P addresses ("127.0.0.1:port", e.g. another Node's P2PAddr) the node keeps
 	// connections to (btcd --addpeer), for tests that need two nodes to relay blocks.
 	Peers []string
 	// ExtraArgs are appended to btcd's command line.
 	ExtraArgs []string
-	// StartTimeout bounds how long Start waits for RPC to answer (default 30 s).
+	// StartTimeout bounds how long the start waits for RPC to answer (default 30 s).
 	StartTimeout time.Duration
+	// Binary is the btcd to run (default: [Binary] for Start, [BuildBinary] for Launch).
+	Binary string
+	// Dir is where the node's data dir is made, a fresh directory that Stop removes (default:
+	// t.TempDir() for Start, os.TempDir() for Launch).
+	Dir string
+	// NoTxIndex leaves out --txindex, which is otherwise passed so that getrawtransaction finds
+	// any transaction.
+	NoTxIndex bool
 }
 
-// Node is a running btcd regtest node owned by one test.
+// Node is a running btcd regtest node owned by one test (or one program, see [Launch]).
 type Node struct {
 	// RPCURL is the node's JSON-RPC endpoint, "http://127.0.0.1:<port>".
 	RPCURL string
@@ -41,7 +49,8 @@ type Node struct {
 	RPCUser, RPCPass string
 	// P2PAddr is the node's peer-to-peer listen address.
 	P2PAddr string
-	// DataDir holds the chain and the node's log (DataDir/btcd.out has its stdout and stderr).
+	// DataDir holds the chain and the node's log (DataDir/btcd.out has its stdout and stderr);
+	// Stop removes it.
 	DataDir string
 
 	key      *btcec.PrivateKey
@@ -65,39 +74,69 @@ var Params = &chaincfg.RegressionNetParams
 // stopped when the test ends; a node that does not come up fails the test with its log.
 func Start(t testing.TB, opts Options) *Node {
 	t.Helper()
-	bin := Binary(t)
+	if opts.Binary == "" {
+		opts.Binary = Binary(t)
+	}
+	if opts.Dir == "" {
+		opts.Dir = t.TempDir()
+	}
+	n, err := Launch(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("btcdtest: %v", err)
+	}
+	t.Cleanup(n.Stop)
+	return n
+}
+
+// Launch is [Start] for code without a testing.TB (the programs under bench/): it returns
+// errors instead of failing a test, builds btcd with [BuildBinary] when opts.Binary is empty,
+// and gives up when ctx ends. The caller must call [Node.Stop]; the kernel kills btcd if the
+// process dies first. An error for a node that did not come up carries its log.
+func Launch(ctx context.Context, opts Options) (*Node, error) {
+	if opts.Binary == "" {
+		bin, err := BuildBinary()
+		if err != nil {
+			return nil, fmt.Errorf("build btcd: %w", err)
+		}
+		opts.Binary = bin
+	}
 	if opts.StartTimeout <= 0 {
 		opts.StartTimeout = 30 * time.Second
 	}
 	key, err := btcec.NewPrivateKey()
 	if err != nil {
-		t.Fatalf("btcdtest: new key: %v", err)
+		return nil, fmt.Errorf("new key: %w", err)
 	}
 	addr, err := address.NewAddressWitnessPubKeyHash(address.Hash160(key.PubKey().SerializeCompressed()), Params)
 	if err != nil {
-		t.Fatalf("btcdtest: address: %v", err)
+		return nil, fmt.Errorf("address: %w", err)
 	}
 	var lastErr error
 	// Free ports are found by binding port 0 and closing; another process can take one before
 	// btcd binds it, so a start that fails that way is tried again.
-	for attempt := 0; attempt < 3; attempt++ {
-		n, err := start(t, bin, opts, key, addr)
+	for attempt := 0; attempt < 3 && ctx.Err() == nil; attempt++ {
+		n, err := launch(ctx, opts, key, addr)
 		if err == nil {
-			return n
+			return n, nil
 		}
 		lastErr = err
 	}
-	t.Fatalf("btcdtest: start btcd: %v", lastErr)
-	return nil
+	if lastErr == nil {
+		lastErr = ctx.Err()
+	}
+	return nil, fmt.Errorf("start btcd: %w", lastErr)
 }
 
-func start(t testing.TB, bin string, opts Options, key *btcec.PrivateKey, addr *address.AddressWitnessPubKeyHash) (*Node, error) {
-	dir := t.TempDir()
+func launch(ctx context.Context, opts Options, key *btcec.PrivateKey, addr *address.AddressWitnessPubKeyHash) (*Node, error) {
 	rpcPort, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	p2pPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp(opts.Dir, "btcd-")
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +160,9 @@ func start(t testing.TB, bin string, opts Options, key *btcec.PrivateKey, addr *
 		"--nodnsseed", "--configfile=/dev/null",
 		"--datadir=" + filepath.Join(dir, "data"), "--logdir=" + filepath.Join(dir, "logs"),
 		"--miningaddr=" + addr.EncodeAddress(),
-		"--txindex",
+	}
+	if !opts.NoTxIndex {
+		args = append(args, "--txindex")
 	}
 	for _, p := range opts.Peers {
 		args = append(args, "--addpeer="+p)
@@ -129,14 +170,17 @@ func start(t testing.TB, bin string, opts Options, key *btcec.PrivateKey, addr *
 	args = append(args, opts.ExtraArgs...)
 	logf, err := os.Create(filepath.Join(dir, "btcd.out"))
 	if err != nil {
+		_ = os.RemoveAll(dir)
 		return nil, err
 	}
-	n.cmd = exec.Command(bin, args...)
+	n.cmd = exec.Command(opts.Binary, args...)
 	n.cmd.Stdout, n.cmd.Stderr = logf, logf
-	// The kernel kills btcd if the test process dies without running its cleanups.
+	// The kernel kills btcd if this process dies without stopping it (a test without running
+	// its cleanups).
 	n.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := n.cmd.Start(); err != nil {
 		logf.Close()
+		_ = os.RemoveAll(dir)
 		return nil, err
 	}
 	go func() {
@@ -144,31 +188,34 @@ func start(t testing.TB, bin string, opts Options, key *btcec.PrivateKey, addr *
 		logf.Close()
 		close(n.exited)
 	}()
-	t.Cleanup(n.Stop)
 
 	n.client, err = node.NewClient(node.Options{URL: n.RPCURL, User: n.RPCUser, Password: n.RPCPass, Timeout: 30 * time.Second})
 	if err != nil {
 		n.Stop()
 		return nil, err
 	}
-	if err := n.waitReady(opts.StartTimeout); err != nil {
+	if err := n.waitReady(ctx, opts.StartTimeout); err != nil {
+		n.halt()
+		err = fmt.Errorf("%w\n--- btcd output ---\n%s", err, n.logTail())
 		n.Stop()
-		return nil, fmt.Errorf("%w\n--- btcd output ---\n%s", err, n.logTail())
+		return nil, err
 	}
 	return n, nil
 }
 
-func (n *Node) waitReady(timeout time.Duration) error {
+func (n *Node) waitReady(ctx context.Context, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	var lastErr error
 	for time.Now().Before(deadline) {
 		select {
 		case <-n.exited:
 			return fmt.Errorf("btcd exited before answering RPC: %v", n.cmd.ProcessState)
+		case <-ctx.Done():
+			return ctx.Err()
 		default:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err := n.client.GetBlockCount(ctx)
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		_, err := n.client.GetBlockCount(cctx)
 		cancel()
 		if err == nil {
 			return nil
@@ -179,26 +226,32 @@ func (n *Node) waitReady(timeout time.Duration) error {
 	return fmt.Errorf("btcd RPC did not answer within %v: %v", timeout, lastErr)
 }
 
-// Stop stops the node (SIGINT, then SIGKILL after 10 s) and waits for the process to exit. It
-// is safe to call more than once; Start registers it with t.Cleanup.
+// Stop stops the node (SIGINT, then SIGKILL after 10 s), waits for the process to exit and
+// removes DataDir. It is safe to call more than once; Start registers it with t.Cleanup.
 func (n *Node) Stop() {
 	n.stopOnce.Do(func() {
-		if n.client != nil {
-			n.client.Close()
-		}
-		select {
-		case <-n.exited:
-			return
-		default:
-		}
-		_ = n.cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-n.exited:
-		case <-time.After(10 * time.Second):
-			_ = n.cmd.Process.Kill()
-			<-n.exited
-		}
+		n.halt()
+		_ = os.RemoveAll(n.DataDir)
 	})
+}
+
+// halt closes the client and stops the process, leaving DataDir (and the log) in place.
+func (n *Node) halt() {
+	if n.client != nil {
+		n.client.Close()
+	}
+	select {
+	case <-n.exited:
+		return
+	default:
+	}
+	_ = n.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-n.exited:
+	case <-time.After(10 * time.Second):
+		_ = n.cmd.Process.Kill()
+		<-n.exited
+	}
 }
 
 // Client returns a client for the node's RPC (owned by the node; do not Close it).

@@ -2,6 +2,8 @@ package btcdtest
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -84,6 +86,51 @@ func TestStopLeavesNoProcess(t *testing.T) {
 		t.Fatal("btcd still running after Stop")
 	}
 	n.Stop() // idempotent
+}
+
+func TestLaunchStopRemovesDataDir(t *testing.T) {
+	dir := t.TempDir()
+	n, err := Launch(context.Background(), Options{Binary: Binary(t), Dir: dir, NoTxIndex: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Stop()
+	if !strings.HasPrefix(n.DataDir, dir+string(os.PathSeparator)) {
+		t.Fatalf("data dir %q is not under %q", n.DataDir, dir)
+	}
+	if _, err := os.Stat(filepath.Join(n.DataDir, "btcd.out")); err != nil {
+		t.Fatalf("no btcd log: %v", err)
+	}
+	n.MineBlocks(t, 1)
+	n.Stop()
+	if n.Alive() {
+		t.Fatal("btcd still running after Stop")
+	}
+	if _, err := os.Stat(n.DataDir); !os.IsNotExist(err) {
+		t.Fatalf("data dir after Stop: %v, want it removed", err)
+	}
+}
+
+func TestLaunchFailureReturnsLogAndCleansUp(t *testing.T) {
+	dir := t.TempDir()
+	n, err := Launch(context.Background(), Options{Binary: Binary(t), Dir: dir, ExtraArgs: []string{"--nosuchflag"}})
+	if err == nil {
+		n.Stop()
+		t.Fatal("Launch with an unknown btcd flag succeeded")
+	}
+	if msg := err.Error(); !strings.Contains(msg, "--- btcd output ---") || !strings.Contains(msg, "nosuchflag") {
+		t.Fatalf("error %q does not carry btcd's output", msg)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Fatalf("%d data dirs left behind in %s", len(left), dir)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if n, err := Launch(ctx, Options{Binary: Binary(t), Dir: dir}); err == nil {
+		n.Stop()
+		t.Fatal("Launch with an ended context succeeded")
+	}
 }
 
 func TestTwoNodesRelayBlocks(t *testing.T) {

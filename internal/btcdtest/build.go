@@ -27,21 +27,29 @@ var build struct {
 	impossible bool
 }
 
-// Binary returns the path of a btcd binary, building it on the first call of the process. The
-// binary is cached under os.TempDir() in a directory named after btcd's module version, so
-// later test processes reuse it. $HASHPOOL_BTCD, when set, names a prebuilt binary to use
-// instead. The test is skipped (with the reason) only when no go command can be found or the
-// build fails outside CI; in CI ($CI=true) a failed build fails the test.
+// Binary returns the path of a btcd binary, building it on the first call of the process (see
+// [BuildBinary]). The test is skipped (with the reason) only when no go command can be found or
+// the build fails outside CI; in CI ($CI=true) a failed build fails the test.
 func Binary(t testing.TB) string {
 	t.Helper()
-	build.once.Do(func() { build.path, build.impossible, build.err = buildBinary() })
-	if build.err != nil {
+	path, err := BuildBinary()
+	if err != nil {
 		if build.impossible || os.Getenv("CI") != "true" {
-			t.Skipf("btcdtest: cannot build btcd, skipping test that needs a node: %v", build.err)
+			t.Skipf("btcdtest: cannot build btcd, skipping test that needs a node: %v", err)
 		}
-		t.Fatalf("btcdtest: cannot build btcd: %v", build.err)
+		t.Fatalf("btcdtest: cannot build btcd: %v", err)
 	}
-	return build.path
+	return path
+}
+
+// BuildBinary returns the path of a btcd binary, building it from the module pinned in go.mod
+// on the first call of the process (later calls return the first call's result). The binary is
+// cached under os.TempDir() in a directory named after btcd's module version, so later
+// processes reuse it. $HASHPOOL_BTCD, when set, names a prebuilt binary to use instead. The
+// build needs the go command and a working directory inside the hashpool module.
+func BuildBinary() (string, error) {
+	build.once.Do(func() { build.path, build.impossible, build.err = buildBinary() })
+	return build.path, build.err
 }
 
 func buildBinary() (path string, impossible bool, err error) {
