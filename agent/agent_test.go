@@ -28,7 +28,7 @@ func TestSharesThroughAgent(t *testing.T) {
 	}{{"plain", nil}, {"rejonly", []string{ExtRejOnly}}, {"zstd", []string{ExtZstd}}, {"csub", []string{ExtCompact}}, {"all", []string{ExtRejOnly, ExtZstd, ExtCompact}}} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := startEngine(t, 1)
-			job := p.addJob(false)
+			job := p.AddJob(false)
 			a := startAgent(t, func(c *Config) { c.Extensions = tc.exts }, p)
 			m := dialMiner(t, a, "john.a001")
 			w := m.waitJob(true)
@@ -46,8 +46,8 @@ func TestSharesThroughAgent(t *testing.T) {
 			// Accepted, with time and without a version mask.
 			nonce := m.findNonce(w, 0x11223344, w.ntime, 0, testExp, true)
 			expectRes(t, "valid share", m.submit(w, 0x11223344, w.ntime, nonce, nil), `"result":true`)
-			rec := p.nextShare()
-			uid, _ := p.users.UserID("kevin")
+			rec := p.NextShare()
+			uid, _ := p.Users.UserID("kevin")
 			if rec.UserID != uid || rec.WorkerHashID != engine.WorkerID("a001") || rec.Nonce != nonce || rec.Status != btcpool.Status(1798084231) {
 				t.Fatalf("share record %+v: want user kevin (%d), worker a001", rec, uid)
 			}
@@ -55,28 +55,28 @@ func TestSharesThroughAgent(t *testing.T) {
 			vm := uint32(0x00002000)
 			nonce = m.findNonce(w, 5, w.ntime, vm, testExp, true)
 			expectRes(t, "version-rolled share", m.submit(w, 5, w.ntime, nonce, &vm), `"result":true`)
-			p.nextShare()
+			p.NextShare()
 			// Rejects.
 			expectRes(t, "duplicate", m.submit(w, 5, w.ntime, nonce, &vm), `"error":[22,`)
 			low := m.findNonce(w, 6, w.ntime, 0, testExp, false)
 			expectRes(t, "low difficulty", m.submit(w, 6, w.ntime, low, nil), `"error":[23,`)
-			p.nextShare()
+			p.NextShare()
 			expectRes(t, "time too old", m.submit(w, 7, job.MinTime-1, 1, nil), `"error":[31,`)
-			p.nextShare()
+			p.NextShare()
 			expectRes(t, "time too new", m.submit(w, 8, job.Time+601, 1, nil), `"error":[32,`)
-			p.nextShare()
+			p.NextShare()
 			unknown := *w
 			unknown.jobID = "77"
 			expectRes(t, "unknown job", m.submit(&unknown, 9, w.ntime, 1, nil), `"error":[21,`)
 			bad := uint32(0xffffffff)
 			expectRes(t, "illegal version mask", m.submit(w, 10, w.ntime, 1, &bad), `"error":[33,`)
-			p.nextShare()
+			p.NextShare()
 			// A new height makes the old job stale.
-			p.addJob(false)
+			p.AddJob(false)
 			w2 := m.waitJob(true)
 			nonce = m.findNonce(w, 11, w.ntime, 0, testExp, true)
 			expectRes(t, "stale", m.submit(w, 11, w.ntime, nonce, nil), `"error":[21,`)
-			p.nextShare()
+			p.NextShare()
 			// Several shares in one batch: all answered, in order.
 			var lines []string
 			for i := uint32(0); i < 5; i++ {
@@ -104,7 +104,7 @@ func TestSharesThroughAgent(t *testing.T) {
 // share is a block; the engine publishes the solved share.
 func TestBlockThroughAgent(t *testing.T) {
 	p := startEngine(t, 1)
-	job := p.addJob(true)
+	job := p.AddJob(true)
 	a := startAgent(t, nil, p)
 	m := dialMiner(t, a, "john.a001")
 	w := m.waitJob(true)
@@ -112,7 +112,7 @@ func TestBlockThroughAgent(t *testing.T) {
 	expectRes(t, "block share", m.submit(w, 0xabcdef01, w.ntime, nonce, nil), `"result":true`)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	msgs, err := p.solved.Poll(ctx)
+	msgs, err := p.Solved.Poll(ctx)
 	if err != nil || len(msgs) != 1 {
 		t.Fatalf("solved shares: %d, %v", len(msgs), err)
 	}
@@ -136,8 +136,8 @@ func TestBlockThroughAgent(t *testing.T) {
 func TestFailover(t *testing.T) {
 	p1 := startEngine(t, 1)
 	p2 := startEngine(t, 2)
-	p1.addJob(false)
-	p2.addJob(false)
+	p1.AddJob(false)
+	p2.AddJob(false)
 	a := startAgent(t, nil, p1, p2)
 	m := dialMiner(t, a, "john.a001")
 	m2 := dialMiner(t, a, "mary.b002")
@@ -145,23 +145,23 @@ func TestFailover(t *testing.T) {
 	m2.waitJob(true)
 	nonce := m.findNonce(w, 1, w.ntime, 0, testExp, true)
 	expectRes(t, "share on pool 1", m.submit(w, 1, w.ntime, nonce, nil), `"result":true`)
-	p1.nextShare()
+	p1.NextShare()
 
-	p1.stop()
+	p1.Stop()
 	w = m.waitJob(true)
 	if w.cb1[len(w.cb1)-4] != 2 {
 		t.Fatalf("coinbase1 %x: want pool 2's extranonce1", w.cb1)
 	}
 	nonce = m.findNonce(w, 2, w.ntime, 0, testExp, true)
 	expectRes(t, "share on pool 2", m.submit(w, 2, w.ntime, nonce, nil), `"result":true`)
-	rec := p2.nextShare()
+	rec := p2.NextShare()
 	if rec.WorkerHashID != engine.WorkerID("a001") {
 		t.Fatalf("record on pool 2 %+v", rec)
 	}
 	w2 := m2.waitJob(true)
 	nonce = m2.findNonce(w2, 3, w2.ntime, 0, testExp, true)
 	expectRes(t, "second miner on pool 2", m2.submit(w2, 3, w2.ntime, nonce, nil), `"result":true`)
-	if rec := p2.nextShare(); rec.WorkerHashID != engine.WorkerID("b002") {
+	if rec := p2.NextShare(); rec.WorkerHashID != engine.WorkerID("b002") {
 		t.Fatalf("record on pool 2 %+v", rec)
 	}
 	if st := a.Stats(); st.Connects != 2 || st.Miners != 2 {
@@ -173,7 +173,7 @@ func TestFailover(t *testing.T) {
 // miners open 2 connections and the session ids restart at 0.
 func TestMoreMinersThanOneUpstream(t *testing.T) {
 	p := startEngine(t, 1)
-	p.addJob(false)
+	p.AddJob(false)
 	a := startAgent(t, func(c *Config) { c.MinersPerUpstream = 2; c.Extensions = nil }, p)
 	var ms []*miner
 	for _, login := range []string{"a.w1", "a.w2", "a.w3"} {
@@ -186,7 +186,7 @@ func TestMoreMinersThanOneUpstream(t *testing.T) {
 		w := m.waitJob(true)
 		n := m.findNonce(w, uint32(i), w.ntime, 0, testExp, true)
 		expectRes(t, "share", m.submit(w, uint32(i), w.ntime, n, nil), `"result":true`)
-		if rec := p.nextShare(); rec.WorkerHashID != engine.WorkerID([]string{"w1", "w2", "w3"}[i]) {
+		if rec := p.NextShare(); rec.WorkerHashID != engine.WorkerID([]string{"w1", "w2", "w3"}[i]) {
 			t.Fatalf("record %+v", rec)
 		}
 	}
@@ -198,13 +198,13 @@ func TestMoreMinersThanOneUpstream(t *testing.T) {
 // TestLocalAnswersWithoutSubres: BtcAgent's default answers true at once.
 func TestLocalAnswersWithoutSubres(t *testing.T) {
 	p := startEngine(t, 1)
-	p.addJob(false)
+	p.AddJob(false)
 	a := startAgent(t, func(c *Config) { c.SubmitResponseFromServer = false }, p)
 	m := dialMiner(t, a, "john")
 	w := m.waitJob(true)
 	low := m.findNonce(w, 6, w.ntime, 0, testExp, false)
 	expectRes(t, "low share answered locally", m.submit(w, 6, w.ntime, low, nil), `"result":true`)
-	if rec := p.nextShare(); rec.Status != 23 || rec.WorkerHashID != engine.WorkerID("john") {
+	if rec := p.NextShare(); rec.Status != 23 || rec.WorkerHashID != engine.WorkerID("john") {
 		t.Fatalf("record %+v", rec)
 	}
 }
@@ -213,25 +213,25 @@ func TestLocalAnswersWithoutSubres(t *testing.T) {
 // first and moves back once it listens again; miners stay connected.
 func TestBackToPrimary(t *testing.T) {
 	p1 := startEngine(t, 1)
-	addr1 := p1.addr
-	p1.stop()
+	addr1 := p1.Addr
+	p1.Stop()
 	p2 := startEngine(t, 2)
-	p2.addJob(false)
-	p1.addr = addr1
+	p2.AddJob(false)
+	p1.Addr = addr1
 	a := startAgent(t, func(c *Config) { c.PrimaryRetrySec = 1 }, p1, p2)
 	m := dialMiner(t, a, "john.a001")
 	if w := m.waitJob(true); w.cb1[len(w.cb1)-4] != 2 {
 		t.Fatalf("coinbase1 %x: want pool 2's extranonce1", w.cb1)
 	}
 	p1b := startEngineAt(t, 1, addr1)
-	p1b.addJob(false)
+	p1b.AddJob(false)
 	w := m.waitJob(true)
 	if w.cb1[len(w.cb1)-4] != 1 {
 		t.Fatalf("coinbase1 %x: want pool 1's extranonce1", w.cb1)
 	}
 	nonce := m.findNonce(w, 1, w.ntime, 0, testExp, true)
 	expectRes(t, "share on pool 1 again", m.submit(w, 1, w.ntime, nonce, nil), `"result":true`)
-	if rec := p1b.nextShare(); rec.WorkerHashID != engine.WorkerID("a001") {
+	if rec := p1b.NextShare(); rec.WorkerHashID != engine.WorkerID("a001") {
 		t.Fatalf("record %+v", rec)
 	}
 }

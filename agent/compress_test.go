@@ -20,6 +20,7 @@ import (
 	"github.com/hashpool/hashpool/codec/agent"
 	"github.com/hashpool/hashpool/codec/btcpool"
 	"github.com/hashpool/hashpool/codec/stratum"
+	"github.com/hashpool/hashpool/internal/enginetest"
 	"github.com/hashpool/hashpool/sha"
 )
 
@@ -384,9 +385,9 @@ type rawAgent struct {
 	short uint8  // the current job's short id
 }
 
-func dialRawAgent(t *testing.T, p *pool, caps string) *rawAgent {
+func dialRawAgent(t *testing.T, p *enginetest.Engine, caps string) *rawAgent {
 	t.Helper()
-	c, err := net.Dial("tcp", p.addr)
+	c, err := net.Dial("tcp", p.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -469,7 +470,7 @@ func (ra *rawAgent) submitResponse() (uint16, btcpool.Status) {
 // wrong turns an accept into "low difficulty".
 func TestCompactThroughEngine(t *testing.T) {
 	p := startEngine(t, 1)
-	jp := p.addJob(false)
+	jp := p.AddJob(false)
 	job := sha.NewJob(jp.Coinbase1, jp.Coinbase2, jp.Branch, jp.Version, jp.PrevHash, jp.Bits)
 	target := sha.DiffToTarget(math.Ldexp(1, testExp))
 	var h sha.Hasher

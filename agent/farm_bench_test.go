@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -16,9 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashpool/hashpool/bus"
-	"github.com/hashpool/hashpool/bus/mem"
 	"github.com/hashpool/hashpool/engine"
+	"github.com/hashpool/hashpool/internal/enginetest"
 	"github.com/hashpool/hashpool/loadgen"
 )
 
@@ -160,37 +158,16 @@ type StatsRecordT struct {
 }
 
 func startSimEngine(t *testing.T) string {
-	o := engine.NewOptions()
-	o.Listen = "127.0.0.1:0"
-	o.ReusePort = false
-	o.EventLoops = 1
-	o.DataDir = t.TempDir()
-	o.Simulator = true
-	o.MinDifficulty = math.Ldexp(1, -20)
-	o.DefaultDifficulty = math.Ldexp(1, -20)
-	o.VersionMask = 0x1fffe000
-	o.GracePeriod = 100 * time.Millisecond
-	b := mem.New(mem.Options{})
-	prod, _ := b.NewProducer(bus.ProducerOptions{})
-	users, _ := engine.OpenEmbeddedUsers(t.TempDir())
-	srv, err := engine.New(o, engine.Deps{Producer: prod, Users: users})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Drain share records so the in-memory bus does not grow.
-	sh, _ := b.NewConsumer(o.Topics.Share, bus.Start{})
+	e := enginetest.Start(t, func(o *engine.Options) { o.Simulator, o.GracePeriod = true, 100*time.Millisecond })
+	e.AddJob(false)
 	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	// Drain share records so the in-memory bus does not grow.
 	go func() {
 		for ctx.Err() == nil {
-			sh.Poll(ctx)
+			e.Shares.Poll(ctx)
 		}
 	}()
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	<-srv.Ready()
-	t.Cleanup(func() { cancel(); <-done; prod.Close(); b.Close() })
-	p := &pool{t: t, srv: srv, height: 100}
-	p.addJob(false)
 	go func() { // a new block every 60 s, like mainnet's pace scaled down
 		tk := time.NewTicker(60 * time.Second)
 		defer tk.Stop()
@@ -199,16 +176,11 @@ func startSimEngine(t *testing.T) string {
 			case <-ctx.Done():
 				return
 			case <-tk.C:
-				p.height++
-				jp := &engine.JobParams{ID: uint64(time.Now().Unix())<<32 | uint64(p.height), Height: p.height,
-					Coinbase1: mustHex("02000000010000000000000000000000000000000000000000000000000000000000000000ffffffff1e03000001"),
-					Coinbase2: mustHex("ffffffff0100f2052a010000001976a914000000000000000000000000000000000000000088ac00000000"),
-					Version:   0x20000000, Bits: 0x1d00ffff, Time: uint32(time.Now().Unix()), MinTime: uint32(time.Now().Unix()) - 3600}
-				srv.AddJob(jp)
+				e.Publish(false)
 			}
 		}
 	}()
-	return srv.Addr().String()
+	return e.Addr
 }
 
 func envInt(k string, def int) int {

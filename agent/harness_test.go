@@ -14,130 +14,26 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashpool/hashpool/bus"
-	"github.com/hashpool/hashpool/bus/mem"
-	"github.com/hashpool/hashpool/codec/btcpool"
 	"github.com/hashpool/hashpool/codec/stratum"
 	"github.com/hashpool/hashpool/engine"
+	"github.com/hashpool/hashpool/internal/enginetest"
 	"github.com/hashpool/hashpool/sha"
 )
 
-// testExp is the pool's share difficulty exponent: 2^-20, about 4096
-// hashes per share, so the test finds passing and failing nonces quickly.
-const testExp = -20
+// testExp is the pool's share difficulty exponent.
+const testExp = enginetest.DifficultyExp
 
-// pool is a real engine on 127.0.0.1 with an in-memory bus.
-type pool struct {
-	t      *testing.T
-	srv    *engine.Server
-	users  *engine.EmbeddedUsers
-	addr   string
-	shares bus.Consumer
-	solved bus.Consumer
-	stop   func()
-	height int32
-}
-
-func startEngine(t *testing.T, serverID uint8) *pool {
+// startEngine runs a real engine on 127.0.0.1 as pool serverID.
+func startEngine(t *testing.T, serverID uint8) *enginetest.Engine {
 	t.Helper()
 	return startEngineAt(t, serverID, "127.0.0.1:0")
 }
 
-func startEngineAt(t *testing.T, serverID uint8, listen string) *pool {
+func startEngineAt(t *testing.T, serverID uint8, listen string) *enginetest.Engine {
 	t.Helper()
-	o := engine.NewOptions()
-	o.ServerID = serverID
-	o.Listen = listen
-	o.ReusePort = false
-	o.EventLoops = 1
-	o.DataDir = t.TempDir()
-	o.MinDifficulty = math.Ldexp(1, testExp)
-	o.DefaultDifficulty = math.Ldexp(1, testExp)
-	o.VersionMask = 0x1fffe000
-	o.GracePeriod = 100 * time.Millisecond
-	b := mem.New(mem.Options{})
-	prod, err := b.NewProducer(bus.ProducerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	users, err := engine.OpenEmbeddedUsers(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	shares, _ := b.NewConsumer(o.Topics.Share, bus.Start{})
-	solved, _ := b.NewConsumer(o.Topics.SolvedShare, bus.Start{})
-	srv, err := engine.New(o, engine.Deps{Producer: prod, Users: users})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	select {
-	case <-srv.Ready():
-	case err := <-done:
-		t.Fatalf("engine Serve: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("engine not ready")
-	}
-	stopped := false
-	p := &pool{t: t, srv: srv, users: users, addr: srv.Addr().String(), shares: shares, solved: solved, height: 100}
-	p.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("engine did not stop")
-		}
-	}
-	t.Cleanup(func() { p.stop(); prod.Close(); b.Close() })
-	return p
-}
-
-// jobParams is a job at the next height; regtest bits make every valid
-// share a block.
-func (p *pool) addJob(regtest bool) *engine.JobParams {
-	p.t.Helper()
-	p.height++
-	h := p.height
-	now := time.Now()
-	jp := &engine.JobParams{
-		ID: uint64(now.Unix())<<32 | uint64(h), Height: h,
-		Coinbase1: mustHex("02000000010000000000000000000000000000000000000000000000000000000000000000ffffffff1e03" + fmt.Sprintf("%06x", h)),
-		Coinbase2: mustHex("ffffffff0100f2052a010000001976a914000000000000000000000000000000000000000088ac00000000"),
-		Version:   0x20000000, Bits: 0x1d00ffff, Time: uint32(now.Unix()), MinTime: uint32(now.Unix()) - 3600,
-		Branch: [][32]byte{{1, 2, 3}, {4, 5, 6}, {7, 8, 9}},
-	}
-	if regtest {
-		jp.Bits = 0x207fffff
-	}
-	jp.PrevHash[0], jp.PrevHash[31] = byte(h), 0x11
-	if err := p.srv.AddJob(jp); err != nil {
-		p.t.Fatal(err)
-	}
-	return jp
-}
-
-func (p *pool) nextShare() btcpool.Share {
-	p.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	msgs, err := p.shares.Poll(ctx)
-	if err != nil || len(msgs) == 0 {
-		p.t.Fatalf("share topic: %v", err)
-	}
-	var s btcpool.Share
-	if err := btcpool.DecodeShareMessage(msgs[0].Value, &s); err != nil {
-		p.t.Fatal(err)
-	}
-	if len(msgs) > 1 {
-		p.t.Fatalf("%d share records at once, want 1", len(msgs))
-	}
-	return s
+	return enginetest.Start(t, func(o *engine.Options) {
+		o.ServerID, o.Listen, o.GracePeriod = serverID, listen, 100*time.Millisecond
+	})
 }
 
 func mustHex(s string) []byte {
@@ -149,12 +45,12 @@ func mustHex(s string) []byte {
 }
 
 // startAgent runs an agent for the pools with cfg tweaked.
-func startAgent(t *testing.T, tweak func(*Config), pools ...*pool) *Agent {
+func startAgent(t *testing.T, tweak func(*Config), pools ...*enginetest.Engine) *Agent {
 	t.Helper()
 	cfg := Defaults()
 	cfg.ListenIP, cfg.ListenPort = "127.0.0.1", 0
 	for _, p := range pools {
-		host, port, _ := net.SplitHostPort(p.addr)
+		host, port, _ := net.SplitHostPort(p.Addr)
 		n, _ := strconv.Atoi(port)
 		cfg.Pools = append(cfg.Pools, Pool{Host: host, Port: n, User: "kevin"})
 	}

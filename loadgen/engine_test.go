@@ -2,19 +2,15 @@ package loadgen
 
 import (
 	"context"
-	"encoding/hex"
 	"fmt"
-	"math"
 	"os"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/hashpool/hashpool/bus"
-	"github.com/hashpool/hashpool/bus/mem"
 	"github.com/hashpool/hashpool/engine"
+	"github.com/hashpool/hashpool/internal/enginetest"
 )
 
 // TestMain lets the test binary act as a loadgen child process.
@@ -29,101 +25,25 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// testDiff is the share difficulty of the test pool: 2^-20, about 4096
-// hashes per share.
-var testDiff = math.Ldexp(1, -20)
-
-// pool is a real engine on 127.0.0.1 with an in-memory bus.
-type pool struct {
-	srv    *engine.Server
-	addr   string
-	height atomic.Int32
-}
-
-func startEngine(t *testing.T, tweak func(*engine.Options)) *pool {
+// startEngine runs a real engine on 127.0.0.1 with one job published.
+func startEngine(t *testing.T, tweak func(*engine.Options)) *enginetest.Engine {
 	t.Helper()
-	o := engine.NewOptions()
-	o.Listen = "127.0.0.1:0"
-	o.ReusePort = false
-	o.EventLoops = 2
-	o.DataDir = t.TempDir()
-	o.MinDifficulty = testDiff
-	o.DefaultDifficulty = testDiff
-	o.VersionMask = 0x1fffe000
-	// Re-send the job every second: agent miners may submit only after
-	// the first notify that follows their registration.
-	o.MiningNotifyPeriod = 1
-	if tweak != nil {
-		tweak(&o)
-	}
-	b := mem.New(mem.Options{})
-	prod, err := b.NewProducer(bus.ProducerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	users, err := engine.OpenEmbeddedUsers(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := engine.New(o, engine.Deps{Producer: prod, Users: users})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	select {
-	case <-srv.Ready():
-	case err := <-done:
-		t.Fatalf("Serve: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("engine not ready")
-	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("engine did not stop")
+	p := enginetest.Start(t, func(o *engine.Options) {
+		o.EventLoops = 2
+		// Re-send the job every second: agent miners may submit only after
+		// the first notify that follows their registration.
+		o.MiningNotifyPeriod = 1
+		if tweak != nil {
+			tweak(o)
 		}
-		prod.Close()
-		b.Close()
 	})
-	p := &pool{srv: srv, addr: srv.Addr().String()}
-	p.height.Store(100)
-	if err := p.publish(); err != nil {
-		t.Fatal(err)
-	}
+	p.AddJob(false)
 	return p
 }
 
-func mustHex(s string) []byte {
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
-
-// publish adds a new clean job at the next height (a new block), as the
-// jobmaker would on regtest: mainnet-like bits so no share solves a block.
-func (p *pool) publish() error {
-	h := p.height.Add(1)
-	now := time.Now()
-	jp := &engine.JobParams{
-		ID: uint64(now.Unix())<<32 | uint64(h), Height: h,
-		Coinbase1: mustHex("02000000010000000000000000000000000000000000000000000000000000000000000000ffffffff1e03" + fmt.Sprintf("%06x", h)),
-		Coinbase2: mustHex("ffffffff0100f2052a010000001976a914000000000000000000000000000000000000000088ac00000000"),
-		Version:   0x20000000, Bits: 0x1d00ffff, Time: uint32(now.Unix()), MinTime: uint32(now.Unix()) - 3600,
-		Branch: [][32]byte{{1, 2, 3}, {4, 5, 6}, {7, 8, 9}},
-	}
-	jp.PrevHash[0], jp.PrevHash[31] = byte(h), 0x11
-	return p.srv.AddJob(jp)
-}
-
-func testScenario(p *pool) Scenario {
+func testScenario(p *enginetest.Engine) Scenario {
 	s := DefaultScenario()
-	s.URL = p.addr
+	s.URL = p.Addr
 	s.Miners = 0
 	s.Duration = 2 * time.Second
 	s.ResponseTimeout = 5 * time.Second
@@ -162,7 +82,9 @@ func TestMinersGrindRealShares(t *testing.T) {
 	s.VersionRolling = true
 	s.SourceIPs = []string{"127.0.0.2-127.0.0.5"}
 	s.PID = os.Getpid() // the engine runs in this process
-	s.Publish = func(ctx context.Context, n int) error { return p.publish() }
+	// A new clean job at the next height (a new block), as the jobmaker
+	// would on regtest: mainnet-like bits so no share solves a block.
+	s.Publish = func(ctx context.Context, n int) error { _, err := p.Publish(false); return err }
 	s.PublishEvery = 500 * time.Millisecond
 	rep := run(t, s)
 
@@ -185,7 +107,7 @@ func TestMinersGrindRealShares(t *testing.T) {
 	if got := rep.Shares.Accepted + totalRejects(rep) + rep.Shares.Unanswered; got != rep.Shares.Submitted {
 		t.Errorf("accepted+rejected+unanswered = %d, submitted %d", got, rep.Shares.Submitted)
 	}
-	if got := p.srv.Metrics().SharesAccepted.Load(); got != rep.Shares.Accepted {
+	if got := p.Server.Metrics().SharesAccepted.Load(); got != rep.Shares.Accepted {
 		t.Errorf("engine counted %d accepted shares, loadgen %d", got, rep.Shares.Accepted)
 	}
 	if rep.Shares.Latency.Count != uint64(rep.Shares.Accepted+totalRejects(rep)) {
@@ -226,7 +148,7 @@ func TestAgentFarmSubmitResponses(t *testing.T) {
 	if rep.Shares.Accepted < 50 || totalRejects(rep) != 0 {
 		t.Errorf("accepted %d, rejected %v: want ≥ 50 accepted SUBMIT_RESPONSEs and no rejects", rep.Shares.Accepted, rep.Shares.Rejected)
 	}
-	if got := p.srv.Metrics().SharesAccepted.Load(); got != rep.Shares.Accepted {
+	if got := p.Server.Metrics().SharesAccepted.Load(); got != rep.Shares.Accepted {
 		t.Errorf("engine counted %d accepted shares, loadgen %d", got, rep.Shares.Accepted)
 	}
 	if rep.Shares.AgentSetDiff == 0 {
@@ -335,7 +257,7 @@ func TestMultiProcess(t *testing.T) {
 	if rep.Shares.Accepted == 0 || totalRejects(rep) != 0 {
 		t.Errorf("accepted %d, rejected %v", rep.Shares.Accepted, rep.Shares.Rejected)
 	}
-	if got := p.srv.Metrics().SharesAccepted.Load(); got != rep.Shares.Accepted {
+	if got := p.Server.Metrics().SharesAccepted.Load(); got != rep.Shares.Accepted {
 		t.Errorf("engine counted %d accepted shares, merged report %d", got, rep.Shares.Accepted)
 	}
 	if rep.Net.Conns != 11 || rep.Shares.Latency.Count != uint64(rep.Shares.Accepted+totalRejects(rep)) {

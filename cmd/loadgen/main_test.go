@@ -2,18 +2,14 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/hashpool/hashpool/bus"
-	"github.com/hashpool/hashpool/bus/mem"
 	"github.com/hashpool/hashpool/engine"
+	"github.com/hashpool/hashpool/internal/enginetest"
 	"github.com/hashpool/hashpool/loadgen"
 )
 
@@ -27,42 +23,12 @@ func TestMain(m *testing.M) {
 
 func startEngine(t *testing.T) string {
 	t.Helper()
-	o := engine.NewOptions()
-	o.Listen, o.ReusePort, o.EventLoops, o.DataDir = "127.0.0.1:0", false, 2, t.TempDir()
-	o.MinDifficulty, o.DefaultDifficulty = math.Ldexp(1, -20), math.Ldexp(1, -20)
-	o.MiningNotifyPeriod = 1
-	b := mem.New(mem.Options{})
-	prod, err := b.NewProducer(bus.ProducerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	users, err := engine.OpenEmbeddedUsers(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := engine.New(o, engine.Deps{Producer: prod, Users: users})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	select {
-	case <-srv.Ready():
-	case err := <-done:
-		t.Fatal(err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("engine not ready")
-	}
-	t.Cleanup(func() { cancel(); <-done; prod.Close(); b.Close() })
-	now := time.Now()
-	jp := &engine.JobParams{ID: uint64(now.Unix())<<32 | 1, Height: 1,
-		Coinbase1: bytes.Repeat([]byte{1}, 42), Coinbase2: bytes.Repeat([]byte{2}, 40),
-		Version: 0x20000000, Bits: 0x1d00ffff, Time: uint32(now.Unix()), MinTime: uint32(now.Unix()) - 3600}
-	if err := srv.AddJob(jp); err != nil {
-		t.Fatal(err)
-	}
-	return srv.Addr().String()
+	e := enginetest.Start(t, func(o *engine.Options) {
+		o.EventLoops, o.MiningNotifyPeriod = 2, 1
+		o.VersionMask = 0 // the engine's default: no version rolling offered
+	})
+	e.AddJob(false)
+	return e.Addr
 }
 
 func TestCommandTwoProcesses(t *testing.T) {
