@@ -344,7 +344,7 @@ enabled = false
 	}
 	// The block went sserver → Kafka → blkmaker → btcd; btcd's long poll → gbtmaker → Kafka →
 	// jobmaker → Kafka → sserver brings the next height as a clean job.
-	m.waitJob(true)
+	m.waitCleanJobAfter(job1)
 	if h, err := n.Client().GetBlockCount(ctx); err != nil || h != startHeight+1 {
 		t.Fatalf("height %d (%v) after the first block, want %d", h, err, startHeight+1)
 	}

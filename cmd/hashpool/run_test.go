@@ -44,6 +44,7 @@ type testMiner struct {
 	en1    []byte
 	diff   float64
 	job    *minerJob
+	clean  *minerJob // the newest job that came with clean_jobs
 	nextID int
 	en2    uint64
 }
@@ -83,7 +84,7 @@ func dialMiner(t *testing.T, addr, user string) *testMiner {
 	if r := m.reply(2); r["result"] != true {
 		t.Fatalf("authorize: %v", r)
 	}
-	m.waitJob(false)
+	m.waitJob()
 	return m
 }
 
@@ -108,6 +109,9 @@ func (m *testMiner) next() map[string]any {
 			m.diff = v["params"].([]any)[0].(float64)
 		case "mining.notify":
 			m.job = m.parseNotify(v["params"].([]any))
+			if m.job.clean {
+				m.clean = m.job
+			}
 		}
 		return v
 	case <-time.After(30 * time.Second):
@@ -126,13 +130,23 @@ func (m *testMiner) reply(id int) map[string]any {
 	}
 }
 
-// waitJob waits for a notify (a clean one when clean is set).
-func (m *testMiner) waitJob(clean bool) {
+// waitJob waits for a notify.
+func (m *testMiner) waitJob() {
 	m.t.Helper()
 	for {
-		if v := m.next(); v["method"] == "mining.notify" && (!clean || m.job.clean) {
+		if v := m.next(); v["method"] == "mining.notify" {
 			return
 		}
+	}
+}
+
+// waitCleanJobAfter waits until a clean job other than old has arrived; it
+// may already have come while the miner waited for a reply (a block's next
+// height often overtakes the answer to the following submit).
+func (m *testMiner) waitCleanJobAfter(old *minerJob) {
+	m.t.Helper()
+	for m.clean == nil || m.clean == old {
+		m.next()
 	}
 }
 
@@ -308,7 +322,7 @@ enabled = false
 		t.Fatalf("duplicate share: code %d, want 22", code)
 	}
 	// On regtest that share was a block: the next height brings a clean job, and the old job is stale.
-	m.waitJob(true)
+	m.waitCleanJobAfter(job1)
 	if code := m.submit(m.share(job1, false)); code != 21 {
 		t.Fatalf("stale share: code %d, want 21", code)
 	}
