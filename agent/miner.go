@@ -59,47 +59,59 @@ type lineTo struct {
 	line []byte
 }
 
-// fanoutChunk bounds the lines one event-loop task writes, so a broadcast
+// fanoutChunk bounds the items one event-loop task writes, so a broadcast
 // to tens of thousands of miners interleaves with the miners' own traffic.
 const fanoutChunk = 512
 
-// writeAll sends lines from any goroutine: one task per event loop and
-// chunk of lines (instead of one AsyncWrite, with its task and wake-up,
-// per miner). Tasks of one loop run in order, so a miner receives its
-// lines in the order of ls and after anything queued before.
-func (a *Agent) writeAll(ls []lineTo) {
-	if len(ls) == 0 {
-		return
-	}
-	defer a.wakeLoops()
-	for len(ls) > 0 { // each round takes up to fanoutChunk lines of one loop
-		el := ls[0].m.conn.EventLoop()
-		mine := make([]lineTo, 0, min(len(ls), fanoutChunk))
-		rest := ls[:0]
-		for _, l := range ls {
-			if len(mine) < fanoutChunk && l.m.conn.EventLoop() == el {
-				mine = append(mine, l)
+// onLoops writes items from any goroutine, each on its miner's event loop:
+// one task per loop and chunk of items (instead of one AsyncWrite, with its
+// task and wake-up, per miner). Tasks of one loop run in order, so a miner
+// receives its items in the order given and after anything queued before.
+// line returns an item's bytes (it may build them in *scratch, which the
+// task reuses); miners closed meanwhile are skipped and one that stops
+// reading is closed.
+func onLoops[T any](a *Agent, items []T, miner func(*T) *Miner, line func(scratch *[]byte, it *T) []byte) {
+	for len(items) > 0 { // each round takes up to fanoutChunk items of one loop
+		el := miner(&items[0]).conn.EventLoop()
+		mine := make([]T, 0, min(len(items), fanoutChunk))
+		rest := items[:0]
+		for i := range items {
+			if len(mine) < fanoutChunk && miner(&items[i]).conn.EventLoop() == el {
+				mine = append(mine, items[i])
 			} else {
-				rest = append(rest, l)
+				rest = append(rest, items[i])
 			}
 		}
-		ls = rest
+		items = rest
 		_ = el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-			for _, l := range mine {
-				if l.m.closed { // set by OnClose on this same loop
+			var scratch []byte
+			for i := range mine {
+				m := miner(&mine[i])
+				if m.closed { // set by OnClose on this same loop
 					continue
 				}
-				c := l.m.conn
-				if _, err := c.Write(l.line); err == nil {
-					a.stats.DownBytesOut.Add(int64(len(l.line)))
+				b := line(&scratch, &mine[i])
+				if _, err := m.conn.Write(b); err == nil {
+					a.stats.DownBytesOut.Add(int64(len(b)))
 				}
-				if c.OutboundBuffered() > a.cfg.MaxOutbound {
-					_ = c.Close()
+				if m.conn.OutboundBuffered() > a.cfg.MaxOutbound {
+					_ = m.conn.Close()
 				}
 			}
 			return nil
 		}))
 	}
+}
+
+// writeAll sends shared lines (jobs, difficulties) from any goroutine and
+// ends the loops' naps so they go out at once.
+func (a *Agent) writeAll(ls []lineTo) {
+	if len(ls) == 0 {
+		return
+	}
+	onLoops(a, ls, func(l *lineTo) *Miner { return l.m },
+		func(_ *[]byte, l *lineTo) []byte { return l.line })
+	a.wakeLoops()
 }
 
 // answer is the result of one share for its miner.
@@ -116,44 +128,21 @@ func appendAnswer(dst []byte, an *answer) []byte {
 	return stratum.AppendError(dst, an.id, an.st.WireCode())
 }
 
-// answerAll sends share results from any goroutine: one task per event
-// loop writes them (instead of one AsyncWrite, with its wake-up, per share).
+// answerAll sends share results from any goroutine (they wait for the
+// loops' naps: miners do not wait on answers).
 func (a *Agent) answerAll(answers []answer) {
-	for len(answers) > 0 { // each round takes every answer of one loop
-		el := answers[0].m.conn.EventLoop()
-		var mine, rest []answer
-		for _, an := range answers {
-			if an.st.IsAccepted() {
-				a.stats.Accepted.Add(1)
-			} else {
-				a.stats.Rejected.Add(1)
-			}
-			if an.m.conn.EventLoop() == el {
-				mine = append(mine, an)
-			} else {
-				rest = append(rest, an)
-			}
+	for i := range answers {
+		if answers[i].st.IsAccepted() {
+			a.stats.Accepted.Add(1)
+		} else {
+			a.stats.Rejected.Add(1)
 		}
-		answers = rest
-		_ = el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-			var buf []byte
-			for i := range mine {
-				an := &mine[i]
-				if an.m.closed { // set by OnClose on this same loop
-					continue
-				}
-				buf = appendAnswer(buf[:0], an)
-				c := an.m.conn
-				if _, err := c.Write(buf); err == nil {
-					a.stats.DownBytesOut.Add(int64(len(buf)))
-				}
-				if c.OutboundBuffered() > a.cfg.MaxOutbound {
-					_ = c.Close()
-				}
-			}
-			return nil
-		}))
 	}
+	onLoops(a, answers, func(an *answer) *Miner { return an.m },
+		func(scratch *[]byte, an *answer) []byte {
+			*scratch = appendAnswer((*scratch)[:0], an)
+			return *scratch
+		})
 }
 
 // feed handles the complete lines at the front of buf, appending replies
