@@ -14,9 +14,9 @@ build: ## build every command into ./bin
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-test: ## go vet + the whole test suite under the race detector (what CI runs)
-	$(GO) vet $(PKGS)
+test: lint ## lint, the whole suite under the race detector, then the allocation tests without it (what CI runs)
 	$(GO) test -race -timeout 25m $(PKGS)
+	$(GO) test -count=1 -run Alloc $(PKGS)
 
 test-short: ## quick tests without the race detector (skips the slow ones)
 	$(GO) test -short $(PKGS)

@@ -2,6 +2,8 @@
 
 package sha
 
+//go:generate go run gen_shani.go
+
 // merkleSHANI starts from the SHA-256 state h, compresses nblocks 64-byte
 // blocks at p (already padded), hashes the resulting 32-byte digest again,
 // then for each of the nbranch hashes at branch replaces the result r with

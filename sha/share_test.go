@@ -11,6 +11,8 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/v2"
 	"github.com/btcsuite/btcd/chainhash/v2"
 	"github.com/btcsuite/btcd/wire/v2"
+
+	"github.com/hashpool/hashpool/internal/alloctest"
 )
 
 func mustDisplay(tb testing.TB, s string) [32]byte {
@@ -340,23 +342,17 @@ func TestShareHashRandom(t *testing.T) {
 }
 
 func TestShareHashAllocs(t *testing.T) {
-	if raceEnabled {
-		t.Skip("allocation counts are meaningless under -race")
-	}
 	cb1, cb2 := coinbaseParts(rand.New(rand.NewPCG(19, 20)), 40)
 	branch := make([][32]byte, 12)
 	j := NewJob(cb1, cb2, branch, 0x20000000, [32]byte{1}, 0x17034219)
 	var h Hasher
 	en1, en2 := []byte{1, 2, 3, 4}, []byte{1, 2, 3, 4, 5, 6, 7, 8}
 	var sink [32]byte
-	allocs := testing.AllocsPerRun(1000, func() {
+	alloctest.Zero(t, "ShareHash + DiffToTarget + HashMeetsTarget", 1000, func() {
 		sink = h.ShareHash(j, en1, en2, 1, 2, 0x2000)
 		tgt := DiffToTarget(0.001)
 		if HashMeetsTarget(&sink, &tgt) {
 			sink[0]++
 		}
 	})
-	if allocs != 0 {
-		t.Fatalf("ShareHash + DiffToTarget + HashMeetsTarget: %v allocs per run, want 0", allocs)
-	}
 }

@@ -16,6 +16,8 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/dynamicpb"
+
+	"github.com/hashpool/hashpool/internal/alloctest"
 )
 
 // goldenShare and goldenShareMsg were computed independently (a 20-line Python varint/zigzag
@@ -453,26 +455,17 @@ func TestNetworkDifficultyAndScore(t *testing.T) {
 }
 
 func TestShareZeroAlloc(t *testing.T) {
-	if raceEnabled {
-		t.Skip("allocation counts are not meaningful under -race")
-	}
 	buf := make([]byte, 0, 4+MaxShareProtoSize)
 	shares := []Share{goldenShare, goldenStaleShare}
 	shares = append(shares, goldenShare)
 	shares[2].IP = netip.MustParseAddr("2001:db8::dead:beef")
 	for _, s := range shares {
-		if n := testing.AllocsPerRun(100, func() { buf = AppendShareMessage(buf[:0], &s) }); n != 0 {
-			t.Errorf("AppendShareMessage: %v allocs", n)
-		}
-		if n := testing.AllocsPerRun(100, func() { buf = AppendShareLogRecord(buf[:0], &s) }); n != 0 {
-			t.Errorf("AppendShareLogRecord: %v allocs", n)
-		}
+		alloctest.Zero(t, "AppendShareMessage", 100, func() { buf = AppendShareMessage(buf[:0], &s) })
+		alloctest.Zero(t, "AppendShareLogRecord", 100, func() { buf = AppendShareLogRecord(buf[:0], &s) })
 	}
 	msg := AppendShareMessage(nil, &goldenShare)
 	var out Share
-	if n := testing.AllocsPerRun(100, func() { _ = DecodeShareMessage(msg, &out) }); n != 0 {
-		t.Errorf("DecodeShareMessage: %v allocs", n)
-	}
+	alloctest.Zero(t, "DecodeShareMessage", 100, func() { _ = DecodeShareMessage(msg, &out) })
 }
 
 func BenchmarkShareRecordEncode(b *testing.B) {

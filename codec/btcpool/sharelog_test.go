@@ -9,6 +9,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"testing/iotest"
+
+	"github.com/hashpool/hashpool/internal/alloctest"
 )
 
 func shareLogStream(t testing.TB, shares []Share) []byte {
@@ -207,20 +209,15 @@ func TestDecodeShareLogRecord(t *testing.T) {
 }
 
 func TestShareLogReaderZeroAlloc(t *testing.T) {
-	if raceEnabled {
-		t.Skip("allocation counts are not meaningful under -race")
-	}
 	stream := shareLogStream(t, someShares(1))
 	br := bytes.NewReader(stream)
 	r := NewShareLogReader(br)
 	var s Share
-	if n := testing.AllocsPerRun(100, func() {
+	alloctest.Zero(t, "ShareLogReader.Next", 100, func() {
 		br.Reset(stream)
 		r.Reset(br)
 		if err := r.Next(&s); err != nil {
 			t.Fatal(err)
 		}
-	}); n != 0 {
-		t.Fatalf("%v allocs per record", n)
-	}
+	})
 }

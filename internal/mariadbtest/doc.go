@@ -11,7 +11,7 @@
 //	func TestMain(m *testing.M) { os.Exit(mariadbtest.Main(m)) }
 //
 // Policy: when the MariaDB binaries are missing, NewDatabase skips the test,
-// unless the environment variable CI is set, in which case the test fails.
+// unless CI is set (internal/ci), in which case the test fails.
 // When the binaries exist but the server cannot start, the test fails with the
 // reason and the tail of the server's log. A test never passes silently
 // without a database.

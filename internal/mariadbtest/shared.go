@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hashpool/hashpool/internal/ci"
 )
 
 // shared is the one server of this test process.
@@ -64,10 +66,7 @@ func NewDatabase(t testing.TB) string {
 	t.Helper()
 	srv, err := Shared()
 	if errors.Is(err, ErrNotInstalled) {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%v; CI is set, so MariaDB must be installed (.ci/run installs it)", err)
-		}
-		t.Skipf("%v; skipped because CI is not set", err)
+		ci.Need(t, "%v", err)
 	}
 	if err != nil {
 		t.Fatalf("mariadbtest: cannot start MariaDB: %v", err)

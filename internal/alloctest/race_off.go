@@ -1,5 +1,5 @@
 //go:build !race
 
-package stratum
+package alloctest
 
 const raceEnabled = false

@@ -1,5 +1,0 @@
-//go:build !race
-
-package btcpool
-
-const raceEnabled = false

@@ -1,7 +1,0 @@
-//go:build race
-
-package stratum
-
-// raceEnabled is true under -race, where the detector's bookkeeping
-// allocates; allocation assertions are skipped then.
-const raceEnabled = true

@@ -1,5 +1,0 @@
-//go:build !race
-
-package sha
-
-const raceEnabled = false
