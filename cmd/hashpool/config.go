@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -106,25 +107,49 @@ type JobMakerConfig struct {
 // SServerConfig is btcpool's sserver section. Difficulties are decimal numbers (btcpool wrote
 // them in hex) so that test networks can use fractional ones.
 type SServerConfig struct {
-	ID                   int     `toml:"id" comment:"server id 1..255, top byte of every extranonce1; unique per sserver process"`
-	IP                   string  `toml:"ip"`
-	Port                 int     `toml:"port"`
-	ReusePort            bool    `toml:"reuse_port" comment:"SO_REUSEPORT: several sserver processes share the port"`
-	TCPReadTimeout       int     `toml:"tcp_read_timeout" comment:"seconds of silence before an authorized miner is dropped"`
-	ShareAvgSeconds      int64   `toml:"share_avg_seconds"`
-	DiffAdjustPeriod     int64   `toml:"diff_adjust_period"`
-	MaxJobLifetime       int64   `toml:"max_job_lifetime"`
-	MiningNotifyInterval int64   `toml:"mining_notify_interval"`
-	DefaultDifficulty    float64 `toml:"default_difficulty"`
-	MinDifficulty        float64 `toml:"min_difficulty" comment:"may be fractional (e.g. 0.001) on test networks"`
-	MaxDifficulty        float64 `toml:"max_difficulty"`
-	VersionMask          uint32  `toml:"version_mask" comment:"BIP310 mask miners may roll, e.g. 536862720 (0x1fffe000); 0 = none"`
-	ExtraNonce2Size      int     `toml:"extra_nonce2_size" comment:"4..8; agents need 8"`
-	ProxyProtocol        bool    `toml:"proxy_protocol" comment:"accept a PROXY protocol v1 line first"`
-	EnableSimulator      bool    `toml:"enable_simulator" comment:"accept low-difficulty shares (load tests only)"`
-	LongTimeoutAgent     string  `toml:"long_timeout_agent" comment:"regexp of miner agents given a 7-day timeout"`
-	ShutdownGracePeriod  int     `toml:"shutdown_grace_period" comment:"seconds over which sessions are closed on shutdown"`
+	ID                   int         `toml:"id" comment:"server id 1..255, top byte of every extranonce1; unique per sserver process"`
+	IP                   string      `toml:"ip"`
+	Port                 int         `toml:"port"`
+	ReusePort            bool        `toml:"reuse_port" comment:"SO_REUSEPORT: several sserver processes share the port"`
+	TCPReadTimeout       int         `toml:"tcp_read_timeout" comment:"seconds of silence before an authorized miner is dropped"`
+	ShareAvgSeconds      int64       `toml:"share_avg_seconds"`
+	DiffAdjustPeriod     int64       `toml:"diff_adjust_period"`
+	MaxJobLifetime       int64       `toml:"max_job_lifetime"`
+	MiningNotifyInterval int64       `toml:"mining_notify_interval"`
+	DefaultDifficulty    float64     `toml:"default_difficulty"`
+	MinDifficulty        float64     `toml:"min_difficulty" comment:"may be fractional (e.g. 0.001) on test networks"`
+	MaxDifficulty        float64     `toml:"max_difficulty"`
+	VersionMask          VersionMask `toml:"version_mask" comment:"BIP310 mask miners may roll (version rolling, ASICBoost): '0x1fffe000', a TOML integer, or 0 = none"`
+	ExtraNonce2Size      int         `toml:"extra_nonce2_size" comment:"4..8; agents need 8"`
+	ProxyProtocol        bool        `toml:"proxy_protocol" comment:"accept a PROXY protocol v1 line first"`
+	EnableSimulator      bool        `toml:"enable_simulator" comment:"accept low-difficulty shares (load tests only)"`
+	LongTimeoutAgent     string      `toml:"long_timeout_agent" comment:"regexp of miner agents given a 7-day timeout"`
+	ShutdownGracePeriod  int         `toml:"shutdown_grace_period" comment:"seconds over which sessions are closed on shutdown"`
 }
+
+// DefaultVersionMask is the version-rolling mask offered by default: BIP320's general-purpose
+// bits, what every current ASIC rolls (ckpool's default too). Without it ASICBoost is off.
+const DefaultVersionMask = 0x1fffe000
+
+// VersionMask is a BIP310 mask. In TOML it is a hex string ('0x1fffe000' or '1fffe000', as
+// miners and ckpool write it) or an integer (0x1fffe000 and 536862720 are the same TOML
+// integer); it is written back as the hex string.
+type VersionMask uint32
+
+// UnmarshalText reads the hex string form.
+func (m *VersionMask) UnmarshalText(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X")
+	v, err := strconv.ParseUint(s, 16, 32)
+	if err != nil || s == "" {
+		return fmt.Errorf("version_mask %q: want a 32-bit hex mask such as '0x1fffe000'", b)
+	}
+	*m = VersionMask(v)
+	return nil
+}
+
+// MarshalText writes the mask as '0x' and 8 hex digits.
+func (m VersionMask) MarshalText() ([]byte, error) { return fmt.Appendf(nil, "0x%08x", uint32(m)), nil }
 
 // UsersConfig is btcpool's users section.
 type UsersConfig struct {
@@ -187,7 +212,7 @@ func defaultConfig() Config {
 			TCPReadTimeout: int(eng.TCPReadTimeout / time.Second), ShareAvgSeconds: eng.ShareAvgSeconds,
 			DiffAdjustPeriod: eng.DiffAdjustPeriod, MaxJobLifetime: eng.MaxJobLifetime, MiningNotifyInterval: eng.MiningNotifyPeriod,
 			DefaultDifficulty: eng.DefaultDifficulty, MinDifficulty: eng.MinDifficulty, MaxDifficulty: eng.MaxDifficulty,
-			ExtraNonce2Size: eng.ExtraNonce2Size, ShutdownGracePeriod: int(eng.GracePeriod / time.Second)},
+			VersionMask: DefaultVersionMask, ExtraNonce2Size: eng.ExtraNonce2Size, ShutdownGracePeriod: int(eng.GracePeriod / time.Second)},
 		ShareLog:   ShareLogConfig{KafkaGroupID: "sharelog_write_btc", Compression: "gzip"},
 		SLParser:   SLParserConfig{IP: "0.0.0.0", Port: 8081, FlushDBInterval: 15},
 		StatsHTTPD: StatsHTTPDConfig{IP: "0.0.0.0", Port: 8080, FlushDBInterval: 15, ExpectedOnlineWorkers: 100000},
@@ -242,7 +267,7 @@ func (c *Config) engineOptions() (engine.Options, error) {
 	o.DefaultDifficulty = s.DefaultDifficulty
 	o.MinDifficulty = s.MinDifficulty
 	o.MaxDifficulty = math.Min(s.MaxDifficulty, math.Ldexp(1, 62))
-	o.VersionMask = s.VersionMask
+	o.VersionMask = uint32(s.VersionMask)
 	o.ExtraNonce2Size = s.ExtraNonce2Size
 	o.ProxyProtocol = s.ProxyProtocol
 	o.Simulator = s.EnableSimulator

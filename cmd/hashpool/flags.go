@@ -42,7 +42,7 @@ func bindFlags(fs *flag.FlagSet, name string) *flags {
 	fs.IntVar(&f.serverID, "server-id", 0, "sserver id 1..255 (unique per sserver process)")
 	fs.Float64Var(&f.minDiff, "min-difficulty", 0, "lowest share difficulty (fractional on test networks)")
 	fs.Float64Var(&f.defaultDiff, "default-difficulty", 0, "starting share difficulty")
-	fs.UintVar(&f.versionMask, "version-mask", 0, "BIP310 version-rolling mask (e.g. 0x1fffe000)")
+	fs.UintVar(&f.versionMask, "version-mask", DefaultVersionMask, "BIP310 version-rolling mask (hex with 0x, or decimal); 0 = none")
 	fs.BoolVar(&f.simulator, "simulator", false, "accept low-difficulty shares (load tests only)")
 	fs.StringVar(&f.statsHTTP, "stats-http", "", "statshttpd listen address ip:port")
 	fs.StringVar(&f.slparserHTTP, "slparser-http", "", "slparser listen address ip:port")
@@ -87,7 +87,7 @@ func (f *flags) apply(fs *flag.FlagSet, cfg *Config) {
 		case "default-difficulty":
 			cfg.SServer.DefaultDifficulty = f.defaultDiff
 		case "version-mask":
-			cfg.SServer.VersionMask = uint32(f.versionMask)
+			cfg.SServer.VersionMask = VersionMask(f.versionMask)
 		case "simulator":
 			cfg.SServer.EnableSimulator = f.simulator
 		case "stats-http":

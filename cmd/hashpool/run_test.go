@@ -480,3 +480,29 @@ func lastLines(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestVersionMaskForms: version rolling is on by default, and the mask can be written the way
+// miners and ckpool write it.
+func TestVersionMaskForms(t *testing.T) {
+	if def := defaultConfig(); def.SServer.VersionMask != 0x1fffe000 {
+		t.Fatalf("default version_mask %#x, want 0x1fffe000", uint32(def.SServer.VersionMask))
+	}
+	for text, want := range map[string]uint32{
+		"version_mask = 0x1fffe000": 0x1fffe000, "version_mask = 536862720": 0x1fffe000,
+		"version_mask = '0x1fffe000'": 0x1fffe000, "version_mask = '1FFFE000'": 0x1fffe000, "version_mask = 0": 0,
+	} {
+		cfg := defaultConfig()
+		if err := config.Decode([]byte("[sserver]\n"+text+"\n"), &cfg); err != nil {
+			t.Fatalf("%s: %v", text, err)
+		}
+		if got := uint32(cfg.SServer.VersionMask); got != want {
+			t.Errorf("%s: %#x, want %#x", text, got, want)
+		}
+	}
+	for _, bad := range []string{"version_mask = 'zz'", "version_mask = ''", "version_mask = '0x1fffe0000'"} {
+		cfg := defaultConfig()
+		if err := config.Decode([]byte("[sserver]\n"+bad+"\n"), &cfg); err == nil {
+			t.Errorf("%s: accepted", bad)
+		}
+	}
+}
