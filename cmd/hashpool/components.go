@@ -310,7 +310,9 @@ func (p *pool) addBlkMaker(onBlock func(blockmaker.Result)) (*blockmaker.Maker, 
 	return m, nil
 }
 
-func (p *pool) addStatsHTTPD() (*statshttpd.Server, error) {
+// addStatsHTTPD adds statshttpd with its HTTP API and the dashboard; srv is the engine when it
+// runs in this process (nil in split mode).
+func (p *pool) addStatsHTTPD(srv *engine.Server) (*statshttpd.Server, error) {
 	o := p.cfg.statshttpdOptions()
 	o.Logger = p.log.With("component", "statshttpd")
 	s, err := statshttpd.New(o, p.bus, p.db)
@@ -318,6 +320,9 @@ func (p *pool) addStatsHTTPD() (*statshttpd.Server, error) {
 		return nil, err
 	}
 	p.add("statshttpd", s.Run)
+	if err := p.addStatsHTTP(s, srv); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
