@@ -94,7 +94,7 @@ func (o Options) Validate() error {
 	if o.ChainName == "" {
 		errs = append(errs, errors.New("auxmaker: chain name is empty"))
 	} else if len(o.ChainName) > MaxChainNameLen || strings.IndexFunc(o.ChainName, badNameRune) >= 0 {
-		errs = append(errs, fmt.Errorf("auxmaker: chain name %q: want 1 to %d characters of A-Z a-z 0-9 _ - .", o.ChainName, MaxChainNameLen))
+		errs = append(errs, fmt.Errorf("auxmaker: chain name %q: want 1 to %d letters, digits or _ - . characters", o.ChainName, MaxChainNameLen))
 	}
 	nodeOpts := o.Node
 	if err := nodeOpts.Validate(); err != nil {
