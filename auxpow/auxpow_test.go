@@ -357,11 +357,11 @@ func TestRSKSubmitParams(t *testing.T) {
 		t.Fatal("params 2 and 3: header and coinbase hex")
 	}
 	hs := strings.Split(p[3], " ")
-	if len(hs) != 1+len(branch) || hs[0] != sha.DisplayHex(sha.DoubleSHA256(a.CoinbaseTx)) {
+	if len(hs) != 1+len(branch) || hs[0] != hexHash(sha.DoubleSHA256(a.CoinbaseTx)) {
 		t.Fatalf("param 4: %q", p[3])
 	}
 	for i, s := range hs[1:] {
-		if s != sha.DisplayHex(branch[i]) {
+		if s != hexHash(branch[i]) {
 			t.Fatalf("param 4 hash %d", i+1)
 		}
 	}
@@ -372,3 +372,6 @@ func TestRSKSubmitParams(t *testing.T) {
 		t.Fatalf("lone coinbase: %q %q", p[3], p[4])
 	}
 }
+
+// hexHash is a hash in memory (internal-order) hex.
+func hexHash(h [32]byte) string { return hex.EncodeToString(h[:]) }

@@ -50,19 +50,23 @@ func AppendRSKOutput(dst []byte, hash *[32]byte) []byte {
 //  1. the parent block hash in display hex (RSK only logs it);
 //  2. the 80-byte parent header in hex;
 //  3. the parent coinbase transaction in hex (the exact bytes hashed, no witness);
-//  4. the merkle hashes, space separated, each in display hex: the coinbase txid first, then
-//     the coinbase's merkle branch lowest level first (RSK rebuilds a partial merkle tree
-//     whose only matched leaf is the coinbase from them);
+//  4. the merkle hashes, space separated, each in memory (internal-order) hex, as btcpool's
+//     blkmaker writes them (Bin2Hex of the uint256 bytes): the coinbase txid first, then the
+//     coinbase's merkle branch lowest level first (RSK rebuilds a partial merkle tree whose
+//     only matched leaf is the coinbase from them);
 //  5. the parent block's transaction count, coinbase included, in lower-case hex.
+//
+// btcpool sends them as JSON-RPC 2.0 ({"jsonrpc":"2.0","id":"1",...}) and at most 2
+// submissions a second per RSK node.
 func RSKSubmitParams(header *[80]byte, coinbaseTx []byte, branch [][32]byte, txCount int) [5]string {
 	blockHash := sha.DoubleSHA256(header[:])
 	txid := sha.DoubleSHA256(coinbaseTx)
 	var m strings.Builder
 	m.Grow(65 * (1 + len(branch)))
-	m.WriteString(sha.DisplayHex(txid))
+	m.WriteString(hex.EncodeToString(txid[:]))
 	for i := range branch {
 		m.WriteByte(' ')
-		m.WriteString(sha.DisplayHex(branch[i]))
+		m.WriteString(hex.EncodeToString(branch[i][:]))
 	}
 	return [5]string{
 		sha.DisplayHex(blockHash),

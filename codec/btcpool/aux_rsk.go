@@ -8,19 +8,19 @@ import (
 // RskSolvedShareDataSize is the size of btcpool's RskSolvedShareData struct that starts an
 // RskSolvedShare message.
 //
-// Layout (x86-64, little-endian, no padding), from btcpool's src/rsk/RskSolvedShareData.h;
-// the spec (§1.1, §9) names the struct without listing its fields, so this layout is
-// UNCONFIRMED against a running btcpool:
+// Layout (x86-64, little-endian, no padding), read from btcpool HEAD's
+// src/rsk/RskSolvedShareData.h (headerData_ is the 80-byte header in Bitcoin builds); the
+// spec (§1.1, §9) names the struct without its fields, and no btcpool runs here to confirm it:
 //
 //	0   jobId          uint64
 //	8   workerId       int64
 //	16  userId         int32
 //	20  height         int32
 //	24  header80       [80]byte
-//	104 feesForMiner   char[80]
-//	184 rpcAddress     char[80]
-//	264 rpcUserPwd     char[80]
-//	344 workerFullName char[40]
+//	104 workerFullName char[40]
+//	144 feesForMiner   char[80]
+//	224 rpcAddress     char[80]
+//	304 rpcUserPwd     char[80]
 const RskSolvedShareDataSize = 384
 
 const rskStringField = 80
@@ -51,10 +51,10 @@ func AppendRskSolvedShare(dst []byte, m *RskSolvedShare) []byte {
 	dst = le.AppendUint32(dst, uint32(m.UserID))
 	dst = le.AppendUint32(dst, uint32(m.Height))
 	dst = append(dst, m.Header[:]...)
+	dst = appendCString(dst, m.WorkerFullName, workerFullNameSize)
 	dst = appendCString(dst, m.FeesForMiner, rskStringField)
 	dst = appendCString(dst, m.RPCAddress, rskStringField)
 	dst = appendCString(dst, m.RPCUserPwd, rskStringField)
-	dst = appendCString(dst, m.WorkerFullName, workerFullNameSize)
 	return append(dst, m.Coinbase...)
 }
 
@@ -97,10 +97,10 @@ func DecodeRskSolvedShare(b []byte, m *RskSolvedShare) error {
 	m.UserID = int32(le.Uint32(b[16:]))
 	m.Height = int32(le.Uint32(b[20:]))
 	m.Header = [80]byte(b[24:104])
-	m.FeesForMiner = cString(b[104:184])
-	m.RPCAddress = cString(b[184:264])
-	m.RPCUserPwd = cString(b[264:344])
-	m.WorkerFullName = cString(b[344:384])
+	m.WorkerFullName = cString(b[104:144])
+	m.FeesForMiner = cString(b[144:224])
+	m.RPCAddress = cString(b[224:304])
+	m.RPCUserPwd = cString(b[304:384])
 	m.Coinbase = append(m.Coinbase[:0], b[RskSolvedShareDataSize:]...)
 	return nil
 }

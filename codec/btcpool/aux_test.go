@@ -150,8 +150,9 @@ func TestRskSolvedShareLayout(t *testing.T) {
 		t.Fatalf("length %d", len(b))
 	}
 	if b[0] != 8 || b[8] != 0xfe || b[16] != 7 || b[24] != 0xaa || b[103] != 0xbb ||
-		string(b[104:109]) != "12345" || b[109] != 0 || string(b[184:205]) != "http://127.0.0.1:4444" ||
-		string(b[264:267]) != "u:p" || b[344] != 'w' || b[383] != 0 || !bytes.Equal(b[384:], []byte{1, 2, 3}) {
+		b[104] != 'w' || b[142] != 'w' || b[143] != 0 || string(b[144:149]) != "12345" || b[149] != 0 ||
+		string(b[224:245]) != "http://127.0.0.1:4444" || string(b[304:307]) != "u:p" || b[383] != 0 ||
+		!bytes.Equal(b[384:], []byte{1, 2, 3}) {
 		t.Fatalf("layout: %x", b)
 	}
 	var back RskSolvedShare
