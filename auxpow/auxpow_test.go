@@ -375,3 +375,43 @@ func TestRSKSubmitParams(t *testing.T) {
 
 // hexHash is a hash in memory (internal-order) hex.
 func hexHash(h [32]byte) string { return hex.EncodeToString(h[:]) }
+
+func TestMerge(t *testing.T) {
+	a, err := NewWork("nmc", 1, strings.Repeat("11", 32), "207fffff", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := NewWork("b", 2, strings.Repeat("22", 32), "1d00ffff", 6)
+	if a.Bits != 0x207fffff || a.Target != sha.CompactToTarget(0x207fffff) || a.Hash[0] != 0x11 {
+		t.Fatalf("NewWork = %+v", a)
+	}
+	m, err := Merge([]Work{a, b}, TreeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Targets.Len() != 2 || m.Targets.Target(1) != b.Target || m.Tree.Size() != 2 {
+		t.Fatalf("merged %+v", m)
+	}
+	for i, w := range m.Works {
+		if BranchRoot(w.Hash, m.Branch(i), m.Slot(i)) != m.Tree.Root() {
+			t.Fatalf("chain %d's branch misses the root", i)
+		}
+	}
+	if got := m.AppendCommitment(nil); !bytes.Equal(got, m.Tree.AppendCommitment(nil)) || len(got) != CommitmentSize {
+		t.Fatal("commitment")
+	}
+	if _, err := Merge(nil, TreeOptions{}); err == nil {
+		t.Fatal("no work: want an error")
+	}
+	if _, err := Merge([]Work{a, a}, TreeOptions{}); err == nil {
+		t.Fatal("same chain twice: want an error")
+	}
+	if _, err := Merge([]Work{{Name: "z", ChainID: 3}}, TreeOptions{}); err == nil {
+		t.Fatal("zero target: want an error")
+	}
+	for _, bad := range [][2]string{{"xx", "207fffff"}, {strings.Repeat("11", 32), "00000000"}} {
+		if _, err := NewWork("x", 1, bad[0], bad[1], 0); err == nil {
+			t.Errorf("NewWork(%q, %q): want an error", bad[0], bad[1])
+		}
+	}
+}
