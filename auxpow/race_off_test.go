@@ -1,0 +1,5 @@
+//go:build !race
+
+package auxpow
+
+const raceEnabled = false
