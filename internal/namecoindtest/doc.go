@@ -16,7 +16,7 @@
 //	n := namecoindtest.Start(t, namecoindtest.Options{})
 //	blk, err := n.Client().CreateAuxBlock(ctx, n.Address)
 //
-// When the binary is missing or cannot run, a test is skipped with the reason, unless CI is
+// When the binary is missing or cannot run, a test is skipped with the reason, unless CI (internal/ci) is
 // set: there it fails, because .ci/run installs the runtime package (apt-get install libzmq5).
 //
 // It must never: be imported by non-test code other than programs that measure against a

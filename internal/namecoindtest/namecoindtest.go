@@ -10,13 +10,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hashpool/hashpool/node"
+
+	"github.com/hashpool/hashpool/internal/ci"
 )
 
 // DefaultAddress is a valid regtest witness v0 address (bech32 prefix ncrt) that the node
@@ -129,22 +130,9 @@ func Require(t testing.TB) string {
 	t.Helper()
 	p, err := Binary()
 	if err != nil {
-		if ciEnabled() {
-			t.Fatalf("%v; CI is set, so namecoind must run here (.ci/run installs libzmq5)", err)
-		}
-		t.Skipf("%v; skipped because CI is not set", err)
+		ci.Need(t, "%v", err)
 	}
 	return p
-}
-
-// ciEnabled is main's internal/ci rule (CI set to anything but "", 0, false, no); Require
-// should call ci.Need once both are on one branch.
-func ciEnabled() bool {
-	switch strings.ToLower(strings.TrimSpace(os.Getenv("CI"))) {
-	case "", "0", "false", "no":
-		return false
-	}
-	return true
 }
 
 // Start starts a node for t (see [Launch]) and stops it when t ends. A missing binary skips

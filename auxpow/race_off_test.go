@@ -1,5 +1,0 @@
-//go:build !race
-
-package auxpow
-
-const raceEnabled = false

@@ -1,6 +1,0 @@
-//go:build race
-
-package auxpow
-
-// raceEnabled skips allocation assertions: the race detector allocates on its own.
-const raceEnabled = true
