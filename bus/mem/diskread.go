@@ -1,0 +1,134 @@
+package mem
+
+import (
+	"errors"
+	"time"
+
+	"github.com/hashpool/hashpool/bus"
+)
+
+// position is where a consumer's last read of a segment file stopped: the
+// record with offset off starts at byte pos of seg.
+type position struct {
+	seg *segment
+	pos int64
+	off int64
+}
+
+// readChunk is how many bytes one Poll reads from a segment file (more when a
+// single record is larger).
+const readChunk = 1 << 20
+
+// readDisk reads records from c.next on out of the segment files. It is
+// called with t.mu held and releases it. ok is false when it read nothing
+// (c.next moved past a gap or a corrupt part); the caller then looks again.
+func (c *consumer) readDisk() (msgs []bus.Message, ok bool) {
+	t := c.t
+	segs := t.segs
+	i := len(segs) - 1
+	for i > 0 && segs[i].base > c.next {
+		i--
+	}
+	if i < 0 {
+		c.next = t.base
+		t.mu.Unlock()
+		return nil, false
+	}
+	s := segs[i]
+	if c.next >= s.end {
+		// A gap left by a cut segment: go on with the next one.
+		if i+1 < len(segs) {
+			c.next = segs[i+1].base
+		} else {
+			c.next = t.next
+		}
+		t.mu.Unlock()
+		return nil, false
+	}
+	start := c.cur
+	if start.seg != s || start.off != c.next {
+		start = position{seg: s, off: c.next}
+		e := s.lookup(c.next)
+		start.off, start.pos = e.off, e.pos
+	}
+	limitPos := s.size
+	limitOff := min(s.end, t.base) // what the cache holds is read from it
+	if limitOff <= c.next {
+		limitOff = s.end
+	}
+	s.refs++
+	t.mu.Unlock()
+
+	msgs, err := c.readFrames(s, start, limitPos, limitOff)
+	t.mu.Lock()
+	s.refs--
+	closeIt := s.refs == 0
+	if err != nil {
+		// Checked at open, so this is a disk fault or a file changed under
+		// us: skip the rest of the segment rather than fail forever.
+		c.b.log.Error("bus segment unreadable; skipping the rest of it", "topic", t.name, "file", s.path,
+			"offset", c.next, "skipped_to", s.end, "err", err)
+		c.next = s.end
+		msgs = nil
+	}
+	t.mu.Unlock()
+	if closeIt {
+		s.f.Close()
+	}
+	return msgs, len(msgs) > 0
+}
+
+// readFrames preads records of s from start until limitPos/limitOff, MaxPoll
+// records or about readChunk bytes, skipping those before c.next.
+func (c *consumer) readFrames(s *segment, start position, limitPos, limitOff int64) ([]bus.Message, error) {
+	clear(c.buf)
+	c.buf = c.buf[:0]
+	pos, off := start.pos, start.off
+	maxPoll := c.b.opts.MaxPoll
+	for off < limitOff && len(c.buf) == 0 {
+		want := min(int64(readChunk), limitPos-pos)
+		if want < frameHeaderSize {
+			return nil, errors.New("mem: segment ends inside a record")
+		}
+		if int64(cap(c.dbuf)) < want {
+			c.dbuf = make([]byte, want)
+		}
+		buf := c.dbuf[:want]
+		if _, err := s.f.ReadAt(buf, pos); err != nil {
+			return nil, err
+		}
+		for p := 0; off < limitOff && len(c.buf) < maxPoll; {
+			fr, err := parseFrame(buf[p:], off)
+			if errors.Is(err, errShort) {
+				if p == 0 {
+					if fr.n == 0 || int64(fr.n) > limitPos-pos {
+						return nil, errors.New("mem: segment ends inside a record")
+					}
+					// One record larger than the chunk: read it whole.
+					c.dbuf = make([]byte, fr.n)
+					buf = c.dbuf
+					if _, err := s.f.ReadAt(buf, pos); err != nil {
+						return nil, err
+					}
+					continue
+				}
+				break
+			}
+			if err != nil {
+				return nil, err
+			}
+			if off >= c.next {
+				c.buf = append(c.buf, bus.Message{Topic: c.t.name, Offset: off, Key: fr.key, Value: fr.value,
+					Time: time.Unix(0, fr.nanos)})
+			}
+			p += fr.n
+			pos += int64(fr.n)
+			off++
+		}
+	}
+	if len(c.buf) > 0 {
+		c.next = off
+	}
+	c.cur = position{seg: s, pos: pos, off: off}
+	return c.buf, nil
+}
