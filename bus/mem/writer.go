@@ -9,7 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
 )
 
 // disk is the durable half of a Bus: the lock, the group offsets file, and the
@@ -523,4 +522,3 @@ func (b *Bus) Stats() Stats {
 	sort.Slice(st.Topics, func(i, j int) bool { return st.Topics[i].Name < st.Topics[j].Name })
 	return st
 }
-
