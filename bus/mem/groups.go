@@ -76,6 +76,9 @@ func parseGroups(r io.Reader) (map[groupKey]int64, int64, error) {
 		if size < 12 || size > groupsMaxBody {
 			return out, valid, corrupt(valid, "offset record size %d out of bounds", size)
 		}
+		if cap(body) < int(size) {
+			body = make([]byte, size)
+		}
 		body = body[:size]
 		if m, err := io.ReadFull(br, body); err != nil {
 			return out, valid, corrupt(valid+8+int64(m), "torn offset record")

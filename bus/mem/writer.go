@@ -36,6 +36,11 @@ type disk struct {
 	writerEnd chan struct{}
 	complEnd  chan struct{}
 
+	// writeAt and sync are the file operations of the writer; tests replace
+	// them to inject disk errors.
+	writeAt func(f *os.File, b []byte, off int64) (int, error)
+	sync    func(f *os.File) error
+
 	// stats
 	records, bytes, fsyncs, fsyncNanos, writeErrors atomic.Uint64
 }
@@ -70,7 +75,8 @@ type topicWriter struct {
 
 func newDisk(b *Bus, dir string, lock *os.File) *disk {
 	return &disk{b: b, dir: dir, lock: lock, kick: make(chan struct{}, 1), ckick: make(chan struct{}, 1),
-		writerEnd: make(chan struct{}), complEnd: make(chan struct{})}
+		writerEnd: make(chan struct{}), complEnd: make(chan struct{}),
+		writeAt: (*os.File).WriteAt, sync: fdatasync}
 }
 
 func (d *disk) start() {
@@ -185,7 +191,7 @@ func (d *disk) writeTopic(t *topic, reqs []writeReq) error {
 			start = upto
 			return nil
 		}
-		if _, err := w.active.f.WriteAt(w.buf, pos); err != nil {
+		if _, err := d.writeAt(w.active.f, w.buf, pos); err != nil {
 			w.broken = true
 			if terr := w.active.f.Truncate(pos); terr != nil {
 				d.b.log.Error("bus segment could not be cut back after a failed write", "file", w.active.path, "err", terr)
@@ -311,7 +317,7 @@ func (d *disk) syncTopic(t *topic) error {
 	var errs []error
 	sync := func(f *os.File, name string) {
 		start := time.Now()
-		err := fdatasync(f)
+		err := d.sync(f)
 		d.fsyncs.Add(1)
 		d.fsyncNanos.Add(uint64(time.Since(start)))
 		if err != nil {
