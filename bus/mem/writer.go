@@ -11,11 +11,15 @@ import (
 	"time"
 )
 
-// disk is the durable half of a Bus: the lock, the group offsets file, and the
-// writer and completer goroutines. Publish appends a writeReq to queue; the
-// writer takes the whole queue, writes it, makes it visible, fsyncs every file
-// it dirtied and hands the batch to the completer, which runs the done
-// callbacks in Publish order while the writer goes on with the next batch.
+// disk is the durable half of a Bus: the lock, the group offsets file, and
+// three goroutines in a pipeline. Publish appends a writeReq to queue; the
+// writer takes the whole queue, writes it and makes it visible to consumers,
+// and hands the batch to the syncer; the syncer takes every batch written
+// since its last round, fsyncs each file they dirtied (group commit) and hands
+// them to the completer, which runs the done callbacks in Publish order. So
+// the writer writes the next batch while the previous one is being fsynced:
+// a record's visibility never waits for someone else's fsync, and its
+// acknowledgement waits for at most two.
 type disk struct {
 	b    *Bus
 	dir  string
@@ -29,11 +33,16 @@ type disk struct {
 	wclosing bool
 	kick     chan struct{} // wakes the writer; capacity 1
 
+	smu       sync.Mutex
+	squeue    []written
+	sclosing  bool
+	skick     chan struct{}
 	cmu       sync.Mutex
 	cqueue    []batch
 	cclosing  bool
 	ckick     chan struct{}
 	writerEnd chan struct{}
+	syncEnd   chan struct{}
 	complEnd  chan struct{}
 
 	// writeAt and sync are the file operations of the writer; tests replace
@@ -54,11 +63,26 @@ type writeReq struct {
 	p          *producer
 }
 
-// batch is what the writer hands the completer: the records in Publish order
+// batch is what the syncer hands the completer: the records in Publish order
 // and the result for all of them.
 type batch struct {
 	reqs []writeReq
 	err  error
+}
+
+// written is a batch the writer wrote, with what the syncer must fsync
+// before it is acknowledged. Each segment in segs has a reference taken for
+// the syncer.
+type written struct {
+	reqs []writeReq
+	err  error
+	segs []dirtySeg
+	dirs []string
+}
+
+type dirtySeg struct {
+	t *topic
+	s *segment
 }
 
 // topicWriter is the writer goroutine's state for one topic.
@@ -71,16 +95,19 @@ type topicWriter struct {
 	dirty  bool  // active or a segment sealed in this batch needs fsync
 	sealed []*segment
 	newDir bool // the topic directory was created in this batch
+
+	syncFailed atomic.Bool // set by the syncer: roll before the next write
 }
 
 func newDisk(b *Bus, dir string, lock *os.File) *disk {
 	return &disk{b: b, dir: dir, lock: lock, kick: make(chan struct{}, 1), ckick: make(chan struct{}, 1),
-		writerEnd: make(chan struct{}), complEnd: make(chan struct{}),
+		skick: make(chan struct{}, 1), writerEnd: make(chan struct{}), syncEnd: make(chan struct{}), complEnd: make(chan struct{}),
 		writeAt: (*os.File).WriteAt, sync: fdatasync}
 }
 
 func (d *disk) start() {
 	go d.writer()
+	go d.syncer()
 	go d.completer()
 }
 
@@ -124,22 +151,23 @@ func (d *disk) writer() {
 		d.queue = spare[:0]
 		d.wmu.Unlock()
 
-		err := d.writeBatch(reqs)
-		d.cmu.Lock()
-		d.cqueue = append(d.cqueue, batch{reqs: reqs, err: err})
-		d.cmu.Unlock()
+		wb := d.writeBatch(reqs)
+		d.smu.Lock()
+		d.squeue = append(d.squeue, wb)
+		d.smu.Unlock()
 		select {
-		case d.ckick <- struct{}{}:
+		case d.skick <- struct{}{}:
 		default:
 		}
-		spare = nil // the completer owns reqs now
+		spare = nil // the syncer owns reqs now
 	}
 }
 
-// writeBatch writes, publishes and fsyncs one batch. Any error fails the
-// whole batch: an acknowledgement must cover every record published before
-// it.
-func (d *disk) writeBatch(reqs []writeReq) error {
+// writeBatch writes and publishes one batch and lists what the syncer must
+// fsync for it. Any error fails the whole batch: an acknowledgement must
+// cover every record published before it.
+func (d *disk) writeBatch(reqs []writeReq) written {
+	wb := written{reqs: reqs}
 	var touched []*topic
 	for i := range reqs {
 		t := reqs[i].t
@@ -153,28 +181,133 @@ func (d *disk) writeBatch(reqs []writeReq) error {
 		if err := d.writeTopic(t, reqs); err != nil {
 			errs = append(errs, err)
 		}
-	}
-	for _, t := range touched {
-		if err := d.syncTopic(t); err != nil {
-			errs = append(errs, err)
-		}
+		d.dirtied(t, &wb)
 		t.w.idx = t.w.idx[:0]
 	}
 	if err := errors.Join(errs...); err != nil {
 		d.writeErrors.Add(1)
 		d.b.log.Error("bus write failed; the batch's records are reported as not delivered", "records", len(reqs), "err", err)
-		return err
+		wb.err = err
 	}
 	for _, t := range touched {
 		d.retain(t)
 	}
-	return nil
+	return wb
+}
+
+// dirtied moves what t's writer dirtied into wb, taking a reference on each
+// segment for the syncer.
+func (d *disk) dirtied(t *topic, wb *written) {
+	w := t.w
+	t.mu.Lock()
+	for _, s := range w.sealed {
+		s.refs++
+		wb.segs = append(wb.segs, dirtySeg{t, s})
+	}
+	if w.dirty && w.active != nil {
+		w.active.refs++
+		wb.segs = append(wb.segs, dirtySeg{t, w.active})
+	}
+	t.mu.Unlock()
+	w.sealed = w.sealed[:0]
+	w.dirty = false
+	if w.newDir {
+		wb.dirs = append(wb.dirs, filepath.Join(d.dir, t.name), d.dir)
+		w.newDir = false
+	}
+}
+
+// syncer fsyncs what the batches written since its last round dirtied, each
+// file once, and passes the batches on to the completer.
+func (d *disk) syncer() {
+	defer close(d.syncEnd)
+	for {
+		d.smu.Lock()
+		for len(d.squeue) == 0 {
+			if d.sclosing {
+				d.smu.Unlock()
+				return
+			}
+			d.smu.Unlock()
+			<-d.skick
+			d.smu.Lock()
+		}
+		group := d.squeue
+		d.squeue = nil
+		d.smu.Unlock()
+
+		var errs []error
+		done := map[*segment]bool{}
+		dirs := map[string]bool{}
+		for _, wb := range group {
+			for _, ds := range wb.segs {
+				if done[ds.s] {
+					continue
+				}
+				done[ds.s] = true
+				start := time.Now()
+				err := d.sync(ds.s.f)
+				d.fsyncs.Add(1)
+				d.fsyncNanos.Add(uint64(time.Since(start)))
+				if err != nil {
+					ds.t.w.syncFailed.Store(true)
+					errs = append(errs, fmt.Errorf("mem: fsync %s: %w", ds.s.path, err))
+				}
+			}
+			for _, dir := range wb.dirs {
+				if !dirs[dir] {
+					dirs[dir] = true
+					if err := syncDir(dir); err != nil {
+						errs = append(errs, err)
+					}
+				}
+			}
+		}
+		syncErr := errors.Join(errs...)
+		if syncErr != nil {
+			d.writeErrors.Add(1)
+			d.b.log.Error("bus fsync failed; the records it covers are reported as not delivered", "err", syncErr)
+		}
+		out := make([]batch, 0, len(group))
+		for _, wb := range group {
+			for _, ds := range wb.segs {
+				ds.t.release(ds.s)
+			}
+			err := wb.err
+			if syncErr != nil {
+				err = errors.Join(err, syncErr)
+			}
+			out = append(out, batch{reqs: wb.reqs, err: err})
+		}
+		d.cmu.Lock()
+		d.cqueue = append(d.cqueue, out...)
+		d.cmu.Unlock()
+		select {
+		case d.ckick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// release drops one reference to s, closing it when it was the last one of a
+// removed segment.
+func (t *topic) release(s *segment) {
+	t.mu.Lock()
+	s.refs--
+	closeIt := s.refs == 0
+	t.mu.Unlock()
+	if closeIt {
+		s.f.Close()
+	}
 }
 
 // writeTopic writes the batch's records of t, rolling segments as needed, and
 // makes each written chunk visible to consumers.
 func (d *disk) writeTopic(t *topic, reqs []writeReq) error {
 	w := t.w
+	if w.syncFailed.Swap(false) {
+		w.broken = true
+	}
 	if w.active == nil || w.broken {
 		if err := d.roll(t); err != nil {
 			return err
@@ -311,40 +444,6 @@ func (d *disk) roll(t *topic) error {
 	return nil
 }
 
-// syncTopic fsyncs what this batch dirtied in t.
-func (d *disk) syncTopic(t *topic) error {
-	w := t.w
-	var errs []error
-	sync := func(f *os.File, name string) {
-		start := time.Now()
-		err := d.sync(f)
-		d.fsyncs.Add(1)
-		d.fsyncNanos.Add(uint64(time.Since(start)))
-		if err != nil {
-			w.broken = true
-			errs = append(errs, fmt.Errorf("mem: fsync %s: %w", name, err))
-		}
-	}
-	for _, s := range w.sealed {
-		sync(s.f, s.path)
-	}
-	w.sealed = w.sealed[:0]
-	if w.dirty && w.active != nil {
-		sync(w.active.f, w.active.path)
-		w.dirty = false
-	}
-	if w.newDir {
-		if err := syncDir(filepath.Join(d.dir, t.name)); err != nil {
-			errs = append(errs, err)
-		} else if err := syncDir(d.dir); err != nil {
-			errs = append(errs, err)
-		} else {
-			w.newDir = false
-		}
-	}
-	return errors.Join(errs...)
-}
-
 func syncDir(dir string) error {
 	f, err := os.Open(dir)
 	if err != nil {
@@ -446,6 +545,14 @@ func (d *disk) close() error {
 	default:
 	}
 	<-d.writerEnd
+	d.smu.Lock()
+	d.sclosing = true
+	d.smu.Unlock()
+	select {
+	case d.skick <- struct{}{}:
+	default:
+	}
+	<-d.syncEnd
 	d.cmu.Lock()
 	d.cclosing = true
 	d.cmu.Unlock()
