@@ -197,6 +197,9 @@ func (c *consumer) Commit(ctx context.Context, msgs ...bus.Message) error {
 		return nil
 	}
 	b := c.b
+	if b.closed.Load() {
+		return bus.ErrClosed
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	select {
@@ -226,6 +229,9 @@ func (c *consumer) Commit(ctx context.Context, msgs ...bus.Message) error {
 	err := b.d.groups.commit(groupKey{c.g.key.group, c.t.name}, next)
 	b.mu.Lock()
 	if err != nil {
+		if b.closed.Load() {
+			return bus.ErrClosed
+		}
 		return err
 	}
 	c.g.committed = max(c.g.committed, next)

@@ -63,6 +63,30 @@ type Retention struct {
 	MaxAge time.Duration
 }
 
+// PoolRetention is the retention recommended for `hashpool run` with a Dir,
+// per topic of t:
+//
+//   - RawGbt 2 GiB: Tail 100 of main-net templates (3–11 MB) needs up to
+//     1.1 GiB, plus the segment being written.
+//   - Job 512 MiB: Tail 120 of jobs (a few KB each) with years of margin.
+//   - Share 4 GiB: about 25 min of 20k shares/s (≈130 B each on disk), hours
+//     at farm rates, for a share logger that was down.
+//   - SolvedShare and CommonEvents 256 MiB.
+func PoolRetention(t bus.Topics) map[string]Retention {
+	m := map[string]Retention{}
+	set := func(name string, bytes int64) {
+		if name != "" {
+			m[name] = Retention{MaxBytes: bytes}
+		}
+	}
+	set(t.RawGbt, 2<<30)
+	set(t.Job, 512<<20)
+	set(t.Share, 4<<30)
+	set(t.SolvedShare, 256<<20)
+	set(t.CommonEvents, 256<<20)
+	return m
+}
+
 // Options configure a Bus. The zero value is a memory-only bus ready to use.
 type Options struct {
 	// Dir, when set, makes every topic a durable log in Dir/<topic>/ and
@@ -293,13 +317,26 @@ func (b *Bus) loadTopic(name string) error {
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
 	logf := func(msg string, args ...any) { b.log.Warn(msg, append(args, "topic", name)...) }
-	for _, base := range bases {
-		s, err := loadSegment(filepath.Join(tdir, segName(base)), base, logf)
-		if err != nil {
-			return fmt.Errorf("mem: loading topic %s: %w", name, err)
+	for i, base := range bases {
+		path := filepath.Join(tdir, segName(base))
+		var s *segment
+		sealed := i < len(bases)-1
+		if sealed {
+			s = loadSealed(path, base)
 		}
 		if s == nil {
-			continue
+			var err error
+			if s, err = loadSegment(path, base, logf); err != nil {
+				return fmt.Errorf("mem: loading topic %s: %w", name, err)
+			}
+			if s == nil {
+				continue
+			}
+			if sealed {
+				if err := writeSegIndex(s); err != nil {
+					logf("bus segment summary could not be written", "file", path, "err", err)
+				}
+			}
 		}
 		if n := len(t.segs); n > 0 && s.base < t.segs[n-1].end {
 			s.f.Close()

@@ -137,48 +137,111 @@ func TestCorruptTail(t *testing.T) {
 	b.Close()
 }
 
-// Corruption inside an older segment cuts that segment there; the later
-// segments stay, and readers skip the gap.
+// Corruption inside an older segment: without its summary, Open scans it and
+// cuts it there; with it, the reader finds the bad record and skips the rest
+// of that segment. Either way the later segments stay and readers see exactly
+// one gap.
 func TestCorruptMiddleSegment(t *testing.T) {
-	dir := t.TempDir()
-	size := func(int) int { return 100 }
-	writeRecords(t, mem.Options{Dir: dir, SegmentBytes: 4096}, 200, size)
-	files, _ := filepath.Glob(filepath.Join(dir, "t", "*.seg"))
-	if len(files) < 3 {
-		t.Fatalf("%d segments", len(files))
-	}
-	data, _ := os.ReadFile(files[1])
-	data[len(data)/2] ^= 1
-	os.WriteFile(files[1], data, 0o644)
-	var logs bytes.Buffer
-	b := openDurable(t, mem.Options{Dir: dir, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	defer b.Close()
-	if b.End("t") != 200 {
-		t.Fatalf("End %d", b.End("t"))
-	}
-	c, _ := b.NewConsumer("t", bus.Start{Tail: 1000})
-	defer c.Close()
-	var offs []int64
-	for len(offs) == 0 || offs[len(offs)-1] < 199 {
-		msgs, err := c.Poll(wctx(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range msgs {
-			if !bytes.Equal(m.Value, bigValue(int(m.Offset), 100)) {
-				t.Fatalf("offset %d has a wrong value", m.Offset)
+	for _, withSummary := range []bool{false, true} {
+		t.Run(fmt.Sprint("summary=", withSummary), func(t *testing.T) {
+			dir := t.TempDir()
+			size := func(int) int { return 100 }
+			writeRecords(t, mem.Options{Dir: dir, SegmentBytes: 4096}, 200, size)
+			files, _ := filepath.Glob(filepath.Join(dir, "t", "*.seg"))
+			if len(files) < 3 {
+				t.Fatalf("%d segments", len(files))
 			}
-			offs = append(offs, m.Offset)
-		}
+			if !withSummary {
+				idx, _ := filepath.Glob(filepath.Join(dir, "t", "*.idx"))
+				if len(idx) != len(files)-1 {
+					t.Fatalf("%d summaries for %d segments", len(idx), len(files))
+				}
+				for _, f := range idx {
+					os.Remove(f)
+				}
+			}
+			data, _ := os.ReadFile(files[1])
+			data[len(data)/2] ^= 1
+			os.WriteFile(files[1], data, 0o644)
+			var logs bytes.Buffer
+			b := openDurable(t, mem.Options{Dir: dir, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			defer b.Close()
+			if b.End("t") != 200 {
+				t.Fatalf("End %d", b.End("t"))
+			}
+			c, _ := b.NewConsumer("t", bus.Start{Tail: 1000})
+			defer c.Close()
+			var offs []int64
+			for len(offs) == 0 || offs[len(offs)-1] < 199 {
+				msgs, err := c.Poll(wctx(t))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, m := range msgs {
+					if !bytes.Equal(m.Value, bigValue(int(m.Offset), 100)) {
+						t.Fatalf("offset %d has a wrong value", m.Offset)
+					}
+					offs = append(offs, m.Offset)
+				}
+			}
+			gaps := 0
+			for i := 1; i < len(offs); i++ {
+				if offs[i] != offs[i-1]+1 {
+					gaps++
+				}
+			}
+			want := "cutting it"
+			if withSummary {
+				want = "skipping the rest"
+			}
+			if gaps != 1 || len(offs) >= 200 || !strings.Contains(logs.String(), want) {
+				t.Fatalf("%d records read with %d gaps; log %q", len(offs), gaps, logs.String())
+			}
+		})
 	}
-	gaps := 0
-	for i := 1; i < len(offs); i++ {
-		if offs[i] != offs[i-1]+1 {
-			gaps++
-		}
-	}
-	if gaps != 1 || len(offs) >= 200 || !strings.Contains(logs.String(), "cutting it") {
-		t.Fatalf("%d records read with %d gaps; log %q", len(offs), gaps, logs.String())
+}
+
+// Sealed segments reopen from their summaries; a damaged or stale summary
+// falls back to a scan with the same result.
+func TestSegmentSummaries(t *testing.T) {
+	size := func(i int) int { return 50 + i%300 }
+	for _, damage := range []string{"none", "flip", "truncate", "stale", "remove"} {
+		t.Run(damage, func(t *testing.T) {
+			dir := t.TempDir()
+			writeRecords(t, mem.Options{Dir: dir, SegmentBytes: 4096}, 500, size)
+			idx, _ := filepath.Glob(filepath.Join(dir, "t", "*.idx"))
+			if len(idx) < 5 {
+				t.Fatalf("%d summaries", len(idx))
+			}
+			f := idx[len(idx)/2]
+			data, _ := os.ReadFile(f)
+			orig := bytes.Clone(data)
+			switch damage {
+			case "flip":
+				data[len(data)/2] ^= 4
+				os.WriteFile(f, data, 0o644)
+			case "truncate":
+				os.WriteFile(f, data[:len(data)-1], 0o644)
+			case "stale": // a summary of another segment
+				other, _ := os.ReadFile(idx[0])
+				os.WriteFile(f, other, 0o644)
+			case "remove":
+				os.Remove(f)
+			}
+			b := openDurable(t, mem.Options{Dir: dir})
+			checkRecords(t, b, 0, 500, size)
+			c, _ := b.NewConsumer("t", bus.Start{Tail: 123})
+			msgs, err := c.Poll(wctx(t))
+			if err != nil || msgs[0].Offset != 378 || !bytes.Equal(msgs[0].Value, bigValue(378, size(378))) {
+				t.Fatalf("Tail 123: %v", err)
+			}
+			c.Close()
+			b.Close()
+			// The fallback scan wrote the same summary again.
+			if again, _ := os.ReadFile(f); !bytes.Equal(again, orig) {
+				t.Fatalf("summary after reopen differs from the writer's (%d vs %d bytes)", len(again), len(orig))
+			}
+		})
 	}
 }
 

@@ -431,6 +431,9 @@ func (d *disk) roll(t *topic) error {
 	}
 	if w.active != nil {
 		w.sealed = append(w.sealed, w.active)
+		if err := writeSegIndex(w.active); err != nil {
+			d.b.log.Warn("bus segment summary could not be written; the next Open scans the segment", "file", w.active.path, "err", err)
+		}
 	}
 	w.active, w.broken = s, false
 	t.mu.Lock()
@@ -498,6 +501,7 @@ func (d *disk) retain(t *topic) {
 	}
 	for _, s := range gone {
 		// Readers still holding the file keep reading it after the unlink.
+		os.Remove(idxPath(s.path))
 		if err := os.Remove(s.path); err != nil {
 			d.b.log.Error("bus segment could not be deleted", "file", s.path, "err", err)
 		} else {
