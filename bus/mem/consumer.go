@@ -87,6 +87,9 @@ type consumer struct {
 	owner  bool  // this member owns the group's partition; under b.mu
 	buf    []bus.Message
 	dbuf   []byte   // records read from segment files; the last Poll's messages point into it
+	dseg   *segment // dbuf[:dlen] holds bytes [dpos, dpos+dlen) of dseg
+	dpos   int64
+	dlen   int
 	cur    position // where reading the files stopped
 	once   sync.Once
 	closed chan struct{}

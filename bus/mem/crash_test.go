@@ -52,7 +52,7 @@ func crashValue(topic string, run, seq int) []byte {
 	size := 100
 	switch topic {
 	case "tpl":
-		size = 64<<10 + (seq*7919)%(1400<<10)
+		size = 64<<10 + (seq*7919)%(1<<20)
 	case "solved":
 		size = 80
 	}
@@ -159,7 +159,7 @@ type crashLog struct {
 }
 
 func TestCrashKill9(t *testing.T) {
-	const dirs, runsPerDir = 3, 8 // 24 kills
+	const dirs, runsPerDir = 3, 7 // 21 kills
 	rng := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
 	var cuts, kills int
 	total := map[string]int{}
@@ -175,9 +175,9 @@ func TestCrashKill9(t *testing.T) {
 			// Varied instants: right after READY, within the first ms, deep
 			// into fsync-heavy template bursts, and a few before READY.
 			delays := []time.Duration{0, time.Millisecond, 5 * time.Millisecond, 20 * time.Millisecond,
-				80 * time.Millisecond, 200 * time.Millisecond, 500 * time.Millisecond, 900 * time.Millisecond}
+				80 * time.Millisecond, 200 * time.Millisecond, 500 * time.Millisecond}
 			delay := delays[r] + time.Duration(rng.IntN(10000))*time.Microsecond
-			early := r == 7 && d == 1 // kill without waiting for READY
+			early := r == 6 && d == 1 // kill without waiting for READY
 			log := runCrashChild(t, dir, run, delay, early)
 			kills++
 			for tp, seq := range log.acked {

@@ -86,17 +86,33 @@ func (c *consumer) readFrames(s *segment, start position, limitPos, limitOff int
 	pos, off := start.pos, start.off
 	maxPoll := c.b.opts.MaxPoll
 	for off < limitOff && len(c.buf) == 0 {
-		want := min(int64(readChunk), limitPos-pos)
-		if want < frameHeaderSize {
-			return nil, errors.New("mem: segment ends inside a record")
+		var buf []byte
+		if c.dseg == s && pos >= c.dpos && pos < c.dpos+int64(c.dlen) {
+			// Still in what the last read brought in (a chunk holds more
+			// than MaxPoll small records).
+			buf = c.dbuf[pos-c.dpos : c.dlen]
+		} else {
+			want := min(int64(readChunk), limitPos-pos)
+			if want < frameHeaderSize {
+				return nil, errors.New("mem: segment ends inside a record")
+			}
+			if int64(cap(c.dbuf)) < want || cap(c.dbuf) > 4*readChunk {
+				c.dbuf = make([]byte, want)
+			}
+			buf = c.dbuf[:want]
+			c.dseg, c.dpos, c.dlen = nil, 0, 0
+			if _, err := s.f.ReadAt(buf, pos); err != nil {
+				return nil, err
+			}
+			c.dseg, c.dpos, c.dlen = s, pos, len(buf)
 		}
-		if int64(cap(c.dbuf)) < want {
-			c.dbuf = make([]byte, want)
+		// Only whole frames below limitPos count (the buffered bytes may run
+		// past what was visible when they were read, never past the file's
+		// visible size then).
+		if rest := limitPos - pos; int64(len(buf)) > rest {
+			buf = buf[:rest]
 		}
-		buf := c.dbuf[:want]
-		if _, err := s.f.ReadAt(buf, pos); err != nil {
-			return nil, err
-		}
+		consumed := false
 		for p := 0; off < limitOff && len(c.buf) < maxPoll; {
 			fr, err := parseFrame(buf[p:], off)
 			if errors.Is(err, errShort) {
@@ -107,16 +123,21 @@ func (c *consumer) readFrames(s *segment, start position, limitPos, limitOff int
 					// One record larger than the chunk: read it whole.
 					c.dbuf = make([]byte, fr.n)
 					buf = c.dbuf
+					c.dseg, c.dpos, c.dlen = nil, 0, 0
 					if _, err := s.f.ReadAt(buf, pos); err != nil {
 						return nil, err
 					}
+					c.dseg, c.dpos, c.dlen = s, pos, len(buf)
 					continue
 				}
+				// The rest of the chunk is a partial frame: read anew.
+				c.dseg = nil
 				break
 			}
 			if err != nil {
 				return nil, err
 			}
+			consumed = true
 			if off >= c.next {
 				c.buf = append(c.buf, bus.Message{Topic: c.t.name, Offset: off, Key: fr.key, Value: fr.value,
 					Time: time.Unix(0, fr.nanos)})
@@ -124,6 +145,9 @@ func (c *consumer) readFrames(s *segment, start position, limitPos, limitOff int
 			p += fr.n
 			pos += int64(fr.n)
 			off++
+		}
+		if !consumed && len(c.buf) == 0 {
+			c.dseg = nil
 		}
 	}
 	if len(c.buf) > 0 {

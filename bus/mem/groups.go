@@ -177,7 +177,8 @@ func (g *groupLog) rewrite() error {
 	if err != nil {
 		return fmt.Errorf("mem: writing group offsets: %w", err)
 	}
-	if _, err := f.Write(buf); err == nil {
+	_, err = f.Write(buf)
+	if err == nil {
 		err = fdatasync(f)
 	}
 	if err == nil {

@@ -17,7 +17,7 @@ import (
 func TestDurableMemoryBounded(t *testing.T) {
 	n := 2_000_000
 	if raceEnabled {
-		n = 600_000 // the race detector makes each record ~10x slower; still 6x the cache
+		n = 300_000 // the race detector makes each record ~10x slower; still 3x the cache
 	}
 	const heapBound = 64 << 20
 	b, err := Open(Options{Dir: t.TempDir(), Retention: Retention{MaxBytes: 4 << 30}})

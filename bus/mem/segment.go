@@ -269,8 +269,8 @@ func (s *segment) lookup(off int64) indexEntry {
 	return s.index[lo-1]
 }
 
-// loadSegment opens and scans one segment file, cutting an invalid tail.
-// It returns nil (and removes the file) when not even the header is valid.
+// loadSegment opens and scans one segment file, cutting an invalid tail (an
+// invalid header empties the file and writes a new header).
 func loadSegment(path string, base int64, log func(msg string, args ...any)) (*segment, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
@@ -285,12 +285,22 @@ func loadSegment(path string, base int64, log func(msg string, args ...any)) (*s
 	if res.err != nil {
 		cut := fi.Size() - res.valid
 		if res.valid == 0 {
-			log("bus segment has no valid header; removing it", "file", path, "bytes", fi.Size(), "reason", res.err)
-			f.Close()
-			if err := os.Remove(path); err != nil {
-				return nil, err
+			// Keep the file with a fresh header: its name still says where
+			// the offsets go on, even if every older segment is gone.
+			log("bus segment has no valid header; emptying it", "file", path, "cut_bytes", fi.Size(), "reason", res.err)
+			err := f.Truncate(0)
+			if err == nil {
+				_, err = f.WriteAt(appendSegHeader(nil, base), 0)
 			}
-			return nil, nil
+			if err == nil {
+				err = fdatasync(f)
+			}
+			if err != nil {
+				f.Close()
+				return nil, fmt.Errorf("mem: rewriting the header of %s: %w", path, err)
+			}
+			return &segment{base: base, path: path, f: f, end: base, size: segHeaderSize,
+				index: []indexEntry{{off: base, pos: segHeaderSize}}, refs: 1}, nil
 		}
 		log("bus segment has an invalid tail; cutting it", "file", path, "valid_bytes", res.valid,
 			"cut_bytes", cut, "next_offset", res.next, "reason", res.err)

@@ -77,7 +77,12 @@ type written struct {
 	reqs []writeReq
 	err  error
 	segs []dirtySeg
-	dirs []string
+	dirs []dirtyDir
+}
+
+type dirtyDir struct {
+	t    *topic
+	path string
 }
 
 type dirtySeg struct {
@@ -212,7 +217,7 @@ func (d *disk) dirtied(t *topic, wb *written) {
 	w.sealed = w.sealed[:0]
 	w.dirty = false
 	if w.newDir {
-		wb.dirs = append(wb.dirs, filepath.Join(d.dir, t.name), d.dir)
+		wb.dirs = append(wb.dirs, dirtyDir{t, filepath.Join(d.dir, t.name)}, dirtyDir{t, d.dir})
 		w.newDir = false
 	}
 }
@@ -255,9 +260,11 @@ func (d *disk) syncer() {
 				}
 			}
 			for _, dir := range wb.dirs {
-				if !dirs[dir] {
-					dirs[dir] = true
-					if err := syncDir(dir); err != nil {
+				if !dirs[dir.path] {
+					dirs[dir.path] = true
+					if err := syncDir(dir.path); err != nil {
+						// A new segment (and its directory entry) next time.
+						dir.t.w.syncFailed.Store(true)
 						errs = append(errs, err)
 					}
 				}
@@ -423,6 +430,7 @@ func (d *disk) roll(t *topic) error {
 			return fmt.Errorf("mem: resetting %s: %w", w.active.path, err)
 		}
 		w.broken = false
+		w.newDir = true // its directory entry may not be durable yet either
 		return nil
 	}
 	s, err := createSegment(tdir, w.next)
