@@ -281,3 +281,38 @@ func TestTornGroupsFile(t *testing.T) {
 		b.Close()
 	}
 }
+
+// The same for a template-size last record, at a random sample of cut
+// points (every byte would be a million reopens).
+func TestTornTailLargeRecord(t *testing.T) {
+	src := t.TempDir()
+	size := func(i int) int {
+		if i == 4 {
+			return 3 << 19
+		}
+		return 1000 + i
+	}
+	const n = 5
+	writeRecords(t, mem.Options{Dir: src}, n, size)
+	seg := filepath.Join(src, "t", fmt.Sprintf("%020d.seg", 0))
+	fi, err := os.Stat(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := int64(mem.FrameOverhead + len("key") + size(n-1))
+	start := fi.Size() - last
+	cuts := []int64{start, start + 1, start + 7, start + 8, start + 27, start + 28, fi.Size() - 1}
+	for i := range 16 {
+		cuts = append(cuts, start+int64(i)*last/16+int64(i%13))
+	}
+	for _, cut := range cuts {
+		dir := t.TempDir()
+		copyDir(t, src, dir)
+		if err := os.Truncate(filepath.Join(dir, "t", filepath.Base(seg)), cut); err != nil {
+			t.Fatal(err)
+		}
+		b := openDurable(t, mem.Options{Dir: dir})
+		checkRecords(t, b, 0, n-1, size)
+		b.Close()
+	}
+}
