@@ -114,7 +114,10 @@ func (c *consumer) Poll(ctx context.Context) ([]bus.Message, error) {
 		c.next = max(c.next, t.oldest)
 		if c.next < t.base {
 			// Behind the cache: read the segment files.
-			msgs, ok := c.readDisk() // unlocks t.mu
+			msgs, ok, err := c.readDisk() // unlocks t.mu
+			if err != nil {
+				return nil, err
+			}
 			if ok {
 				return msgs, nil
 			}

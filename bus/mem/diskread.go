@@ -2,6 +2,8 @@ package mem
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"time"
 
 	"github.com/hashpool/hashpool/bus"
@@ -22,7 +24,9 @@ const readChunk = 1 << 20
 // readDisk reads records from c.next on out of the segment files. It is
 // called with t.mu held and releases it. ok is false when it read nothing
 // (c.next moved past a gap or a corrupt part); the caller then looks again.
-func (c *consumer) readDisk() (msgs []bus.Message, ok bool) {
+// err is an I/O error reading the file, for Poll to return (the next Poll
+// tries again).
+func (c *consumer) readDisk() (msgs []bus.Message, ok bool, err error) {
 	t := c.t
 	segs := t.segs
 	i := len(segs) - 1
@@ -32,7 +36,7 @@ func (c *consumer) readDisk() (msgs []bus.Message, ok bool) {
 	if i < 0 {
 		c.next = t.base
 		t.mu.Unlock()
-		return nil, false
+		return nil, false, nil
 	}
 	s := segs[i]
 	if c.next >= s.end {
@@ -43,7 +47,7 @@ func (c *consumer) readDisk() (msgs []bus.Message, ok bool) {
 			c.next = t.next
 		}
 		t.mu.Unlock()
-		return nil, false
+		return nil, false, nil
 	}
 	start := c.cur
 	if start.seg != s || start.off != c.next {
@@ -59,24 +63,33 @@ func (c *consumer) readDisk() (msgs []bus.Message, ok bool) {
 	s.refs++
 	t.mu.Unlock()
 
-	msgs, err := c.readFrames(s, start, limitPos, limitOff)
+	msgs, err = c.readFrames(s, start, limitPos, limitOff)
+	var ce *CorruptError
 	t.mu.Lock()
 	s.refs--
 	closeIt := s.refs == 0
 	if err != nil {
-		// Checked at open, so this is a disk fault or a file changed under
-		// us: skip the rest of the segment rather than fail forever.
-		c.b.log.Error("bus segment unreadable; skipping the rest of it", "topic", t.name, "file", s.path,
-			"offset", c.next, "skipped_to", s.end, "err", err)
-		c.next = s.end
+		c.cur, c.dseg = position{}, nil
 		msgs = nil
+		if errors.As(err, &ce) || errors.Is(err, errTruncated) || errors.Is(err, io.EOF) {
+			// Bad bytes where Open (or the summary) said records are: skip
+			// the rest of the segment rather than fail forever.
+			c.b.log.Error("bus segment unreadable; skipping the rest of it", "topic", t.name, "file", s.path,
+				"offset", c.next, "skipped_to", s.end, "err", err)
+			c.next = s.end
+			err = nil
+		} else {
+			err = fmt.Errorf("mem: reading %s: %w", s.path, err)
+		}
 	}
 	t.mu.Unlock()
 	if closeIt {
 		s.f.Close()
 	}
-	return msgs, len(msgs) > 0
+	return msgs, len(msgs) > 0, err
 }
+
+var errTruncated = errors.New("mem: segment ends inside a record")
 
 // readFrames preads records of s from start until limitPos/limitOff, MaxPoll
 // records or about readChunk bytes, skipping those before c.next.
@@ -94,7 +107,7 @@ func (c *consumer) readFrames(s *segment, start position, limitPos, limitOff int
 		} else {
 			want := min(int64(readChunk), limitPos-pos)
 			if want < frameHeaderSize {
-				return nil, errors.New("mem: segment ends inside a record")
+				return nil, errTruncated
 			}
 			if int64(cap(c.dbuf)) < want || cap(c.dbuf) > 4*readChunk {
 				c.dbuf = make([]byte, want)
@@ -118,7 +131,7 @@ func (c *consumer) readFrames(s *segment, start position, limitPos, limitOff int
 			if errors.Is(err, errShort) {
 				if p == 0 {
 					if fr.n == 0 || int64(fr.n) > limitPos-pos {
-						return nil, errors.New("mem: segment ends inside a record")
+						return nil, errTruncated
 					}
 					// One record larger than the chunk: read it whole.
 					c.dbuf = make([]byte, fr.n)
