@@ -93,7 +93,16 @@ func newPool(ctx context.Context, cfg *Config, log *slog.Logger, needDB, createT
 		}
 		p.bus = b
 	} else {
-		p.bus = mem.New(mem.Options{})
+		// The in-process bus is durable on disk, like Kafka: an acknowledged record (a solved
+		// share, the template and job it came from, a share record) survives a crash, and
+		// blkmaker and sharelogger resume from their committed offsets after a restart.
+		b, err := mem.Open(mem.Options{Dir: filepath.Join(cfg.DataDir, "bus"), Topics: mem.PoolRetention(cfg.topics()),
+			Logger: log.With("component", "bus")})
+		if err != nil {
+			return nil, fmt.Errorf("in-process bus: %w", err)
+		}
+		p.bus = b
+		registerBusMetrics(p.reg, b)
 	}
 	if needDB {
 		db, err := store.Open(ctx, cfg.dsn())
@@ -110,7 +119,9 @@ func (p *pool) close() {
 	if p.db != nil {
 		p.db.Close()
 	}
-	p.bus.Close()
+	if err := p.bus.Close(); err != nil {
+		p.log.Error("closing the bus", "err", err)
+	}
 }
 
 func (p *pool) add(name string, run func(ctx context.Context) error) {
@@ -277,7 +288,9 @@ func (p *pool) addSServer() (*engine.Server, error) {
 		}
 		users = emb
 	}
-	prod, err := p.bus.NewProducer(bus.ProducerOptions{Linger: 100 * time.Millisecond})
+	// A bounded queue: with a stalled bus the loops drop (and count) share-record batches rather
+	// than let the producer hold ~100 MB of them.
+	prod, err := p.bus.NewProducer(bus.ProducerOptions{Linger: 100 * time.Millisecond, MaxBufferedRecords: 100000})
 	if err != nil {
 		return nil, err
 	}
@@ -401,7 +414,13 @@ func registerEngineMetrics(reg *prometheus.Registry, m *engine.Metrics) {
 type collectorFunc struct {
 	desc    *prometheus.Desc
 	collect func(chan<- prometheus.Metric)
+	others  []*prometheus.Desc // further metrics the same collect writes
 }
 
-func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.desc
+	for _, d := range c.others {
+		ch <- d
+	}
+}
 func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }
