@@ -69,9 +69,13 @@ func (s *Server) SetJob(t JobTemplate) (uint32, error) {
 		s.blockJob = j.id
 		for _, ch := range s.channels {
 			ch.seen = map[[32]byte]struct{}{}
+			clear(ch.jobTarget)
 		}
 	} else if len(s.jobs) >= maxJobsPerBlock {
 		delete(s.jobs, j.id-maxJobsPerBlock)
+		for _, ch := range s.channels {
+			delete(ch.jobTarget, j.id-maxJobsPerBlock)
+		}
 	}
 	s.jobs[j.id] = j
 	s.cur = j
@@ -79,6 +83,8 @@ func (s *Server) SetJob(t JobTemplate) (uint32, error) {
 		ch.ss.send(s.jobFrame(j, ch, newBlock))
 		if newBlock {
 			ch.ss.send(s.prevHashFrame(j, ch.id))
+		} else {
+			ch.jobTarget[j.id] = ch.target
 		}
 	}
 	return j.id, nil

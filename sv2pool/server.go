@@ -337,6 +337,10 @@ type channel struct {
 	target    sha.Target
 	maxTarget sha.Target
 	seen      map[[32]byte]struct{} // share hashes on the current prevhash
+	// jobTarget holds the target in force when each job was sent active
+	// (with min_ntime): SetTarget does not apply to those (§5.3.21). Jobs
+	// sent as future jobs follow the channel's latest target.
+	jobTarget map[uint32]sha.Target
 }
 
 func targetU256(t sha.Target) (u sv2.U256) {
@@ -370,7 +374,7 @@ func (ss *session) openChannel(reqID uint32, user []byte, maxTarget sv2.U256, ex
 	}
 	s.mu.Lock()
 	ch := &channel{id: s.nextChan, ss: ss, extended: extended, user: string(user), target: target, maxTarget: max,
-		seen: map[[32]byte]struct{}{}}
+		seen: map[[32]byte]struct{}{}, jobTarget: map[uint32]sha.Target{}}
 	s.nextChan++
 	pfxLen := s.o.ExtranonceLen
 	if extended {
@@ -401,7 +405,9 @@ func (ss *session) openChannel(reqID uint32, user []byte, maxTarget sv2.U256, ex
 }
 
 // SetTarget changes a channel's share target (capped at its max_target) and
-// sends SetTarget. It reports whether the channel exists.
+// sends SetTarget. Shares for jobs the channel already received with a
+// min_ntime keep the target they were sent under (§5.3.21). It reports
+// whether the channel exists.
 func (s *Server) SetTarget(channelID uint32, t sha.Target) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()

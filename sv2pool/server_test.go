@@ -322,6 +322,31 @@ func TestExtendedChannel(t *testing.T) {
 	n4, _ := grind(t, 0, func(n uint32) [32]byte { return hashOf(&job3, extranonce, ver, n) }, func(h [32]byte) bool { return meets(h, target) && !meets(h, st.MaximumTarget) })
 	submit(&job3, extranonce, ver, n4)
 	rejected("difficulty-too-low")
+
+	// A job received active (with min_ntime) keeps the target it was sent
+	// under; SetTarget applies to later jobs and to future jobs (§5.3.21).
+	p.srv.SetTarget(open.ChannelID, sha.HashToTarget(&target))
+	c.expect(sv2.MsgSetTarget)
+	p.srv.SetJob(template(2, now+3))
+	var job4 sv2.NewExtendedMiningJob
+	sv2.DecodeNewExtendedMiningJob(c.expect(sv2.MsgNewExtendedMiningJob), &job4)
+	p.srv.SetTarget(open.ChannelID, hard)
+	c.expect(sv2.MsgSetTarget)
+	hashAt := func(j *sv2.NewExtendedMiningJob, ntime, nonce uint32) [32]byte {
+		cb := append(append(append(append([]byte(nil), j.CoinbaseTxPrefix...), open.ExtranoncePrefix...), extranonce...), j.CoinbaseTxSuffix...)
+		return headerHash(ver, prev.PrevHash, merkleRoot(cb, j.MerklePath), ntime, prev.NBits, nonce)
+	}
+	easyOnly := func(h [32]byte) bool { return meets(h, target) && !meets(h, st.MaximumTarget) }
+	n5, _ := grind(t, 0, func(n uint32) [32]byte { return hashAt(&job4, now+3, n) }, easyOnly)
+	seq++
+	c.send(sv2.AppendSubmitSharesExtended(nil, &sv2.SubmitSharesExtended{ChannelID: open.ChannelID, SequenceNumber: seq,
+		JobID: job4.JobID, Nonce: n5, NTime: now + 3, Version: ver, Extranonce: extranonce}))
+	accepted()
+	n6, _ := grind(t, n4+1, func(n uint32) [32]byte { return hashAt(&job3, now+3, n) }, easyOnly)
+	seq++
+	c.send(sv2.AppendSubmitSharesExtended(nil, &sv2.SubmitSharesExtended{ChannelID: open.ChannelID, SequenceNumber: seq,
+		JobID: job3.JobID, Nonce: n6, NTime: now + 3, Version: ver, Extranonce: extranonce}))
+	rejected("difficulty-too-low")
 }
 
 func TestStandardChannel(t *testing.T) {

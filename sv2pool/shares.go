@@ -44,7 +44,10 @@ func (ss *session) submit(chID, seq, jobID, nonce, ntime, version uint32, extran
 	s.mu.Lock()
 	j := s.jobs[jobID]
 	blockJob := s.blockJob
-	target := ch.target
+	target, fixed := ch.jobTarget[jobID]
+	if !fixed {
+		target = ch.target
+	}
 	s.mu.Unlock()
 	switch {
 	case j == nil && jobID < blockJob && jobID > 0:
