@@ -55,10 +55,6 @@ func (o ConnOptions) Validate() error {
 	return errors.Join(errs...)
 }
 
-// ErrFrameTooLarge is returned by ReadFrame for a frame whose payload is over
-// ConnOptions.MaxPayload; the connection cannot continue.
-var ErrFrameTooLarge = errors.New("noise: frame payload exceeds the configured maximum")
-
 // Conn is an encrypted Stratum V2 connection over a net.Conn. ReadFrame and
 // WriteFrame may be called from one reader and one writer goroutine at the
 // same time, not from two of either.

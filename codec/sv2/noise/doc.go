@@ -24,7 +24,11 @@
 // must be closed.
 //
 // Conn wraps a net.Conn for plain-net roles (tests, a farm proxy's upstream,
-// sv2pool); an event-loop server drives Responder and Session itself.
+// sv2pool). An event-loop server drives Responder and Session itself:
+// Responder.Respond on the first 64 bytes (it keeps no per-connection state,
+// so it may run off the loop), then Session.OpenFrame on the buffered input,
+// which decrypts in place and remembers a header whose payload is still
+// arriving, and Session.Seal into the loop's output buffer.
 //
 // Keys: btcec/v2 (secp256k1, ellswift, BIP340 schnorr); AEAD:
 // golang.org/x/crypto/chacha20poly1305.

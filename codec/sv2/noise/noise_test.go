@@ -494,3 +494,55 @@ func TestSessionZeroAlloc(t *testing.T) {
 		t.Fatalf("%v allocs per sealed and opened frame", n)
 	}
 }
+
+// TestOpenFrame feeds a stream of encrypted frames to OpenFrame the way an
+// event loop sees it, a growing buffer, cut at every byte: the frames come
+// out whole and in order.
+func TestOpenFrame(t *testing.T) {
+	p := newPKI(t, "pool", 0, math.MaxUint32)
+	var frames [][]byte
+	for _, n := range []int{0, 10, 300, MaxPlaintextBlock + 3} {
+		frames = append(frames, frameOf(n))
+	}
+	frames = append(frames, sv2.AppendHeader(nil, sv2.Header{MsgType: sv2.MsgSetupConnection})) // empty payload
+	for _, step := range []int{1, 7, 22, 1000, 1 << 20} {
+		cli, srv, _ := handshake(t, p, XOnly(p.authority), testNow)
+		var stream []byte
+		for _, f := range frames {
+			stream, _ = cli.Seal(stream, f)
+		}
+		var buf []byte
+		got := 0
+		for off := 0; off < len(stream) || len(buf) > 0; {
+			if off < len(stream) {
+				end := min(off+step, len(stream))
+				buf = append(buf, stream[off:end]...)
+				off = end
+			}
+			h, pl, n, err := srv.OpenFrame(buf, sv2.MaxU24)
+			if err != nil {
+				t.Fatalf("step %d: %v", step, err)
+			}
+			if n == 0 {
+				if off >= len(stream) {
+					t.Fatalf("step %d: stuck with %d bytes", step, len(buf))
+				}
+				continue
+			}
+			if want := frames[got]; !bytes.Equal(append(sv2.AppendHeader(nil, h), pl...), want) {
+				t.Fatalf("step %d: frame %d differs", step, got)
+			}
+			got++
+			buf = append(buf[:0], buf[n:]...)
+		}
+		if got != len(frames) {
+			t.Fatalf("step %d: %d frames, want %d", step, got, len(frames))
+		}
+	}
+	// The limit applies as soon as the header is read.
+	cli, srv, _ := handshake(t, p, XOnly(p.authority), testNow)
+	ct, _ := cli.Seal(nil, frameOf(500))
+	if _, _, _, err := srv.OpenFrame(ct[:HeaderCiphertextLen], 100); err != ErrFrameTooLarge {
+		t.Fatalf("oversized: %v", err)
+	}
+}

@@ -39,6 +39,8 @@ func CiphertextLen(plain int) int {
 type Session struct {
 	send, recv cipherState
 	hdr        [sv2.HeaderLen]byte // OpenHeader's plaintext; a stack array would escape through the AEAD interface
+	pending    bool                // OpenFrame decrypted a header whose payload has not all arrived
+	ph         sv2.Header
 }
 
 // Seal appends the encryption of one plaintext Stratum V2 frame (header and
@@ -97,4 +99,41 @@ func (s *Session) OpenPayload(ct []byte, plain int) ([]byte, error) {
 		r += n
 	}
 	return ct[:w], nil
+}
+
+// ErrFrameTooLarge is returned for a frame whose payload is over the
+// caller's limit; the connection cannot continue.
+var ErrFrameTooLarge = errors.New("noise: frame payload exceeds the configured maximum")
+
+// OpenFrame finds and decrypts the first encrypted frame in buf, an event
+// loop's buffered input (gnet's Peek). When buf does not hold the whole frame
+// yet it returns n == 0 and remembers the header if it could already decrypt
+// it (a header's nonce is used once), so the caller calls again with the
+// same bytes and more. Otherwise it returns the header, the plaintext
+// payload, decrypted in place and aliasing buf, and n, the bytes to discard.
+// A payload over maxPayload is ErrFrameTooLarge as soon as the header is
+// read. Any error leaves the session unusable.
+func (s *Session) OpenFrame(buf []byte, maxPayload int) (h sv2.Header, payload []byte, n int, err error) {
+	if !s.pending {
+		if len(buf) < HeaderCiphertextLen {
+			return h, nil, 0, nil
+		}
+		if s.ph, err = s.OpenHeader(buf); err != nil {
+			return h, nil, 0, err
+		}
+		s.pending = true
+	}
+	h = s.ph
+	if int(h.Length) > maxPayload {
+		return h, nil, 0, ErrFrameTooLarge
+	}
+	n = HeaderCiphertextLen + CiphertextLen(int(h.Length))
+	if len(buf) < n {
+		return h, nil, 0, nil
+	}
+	if payload, err = s.OpenPayload(buf[HeaderCiphertextLen:n], int(h.Length)); err != nil {
+		return h, nil, 0, err
+	}
+	s.pending = false
+	return h, payload, n, nil
 }
