@@ -74,3 +74,16 @@ func BenchmarkTransport(b *testing.B) {
 	b.Run("job-1KB", func(b *testing.B) { benchTransport(b, frameOf(900)) })
 	b.Run("64KB", func(b *testing.B) { benchTransport(b, frameOf(65000)) })
 }
+
+// BenchmarkSessionState reports the heap transport sessions keep (B/op for
+// a connected pair, so half is one connection's): each Session and its two
+// ChaCha20-Poly1305 keys, keyed directly (the handshake's transient
+// allocations are not kept).
+func BenchmarkSessionState(b *testing.B) {
+	b.ReportAllocs()
+	var keep *Session
+	for n := 0; n < b.N; n++ {
+		keep, _ = sessionPair()
+	}
+	_ = keep
+}
