@@ -342,10 +342,12 @@ func TestExtendedChannel(t *testing.T) {
 	c.send(sv2.AppendSubmitSharesExtended(nil, &sv2.SubmitSharesExtended{ChannelID: open.ChannelID, SequenceNumber: seq,
 		JobID: job4.JobID, Nonce: n5, NTime: now + 3, Version: ver, Extranonce: extranonce}))
 	accepted()
-	n6, _ := grind(t, n4+1, func(n uint32) [32]byte { return hashAt(&job3, now+3, n) }, easyOnly)
+	// (ntime now+4: job3 and job4 differ only in min_ntime, so the same
+	// ntime and nonce would be the same header, a duplicate.)
+	n6, _ := grind(t, 0, func(n uint32) [32]byte { return hashAt(&job3, now+4, n) }, easyOnly)
 	seq++
 	c.send(sv2.AppendSubmitSharesExtended(nil, &sv2.SubmitSharesExtended{ChannelID: open.ChannelID, SequenceNumber: seq,
-		JobID: job3.JobID, Nonce: n6, NTime: now + 3, Version: ver, Extranonce: extranonce}))
+		JobID: job3.JobID, Nonce: n6, NTime: now + 4, Version: ver, Extranonce: extranonce}))
 	rejected("difficulty-too-low")
 }
 
