@@ -1,0 +1,5 @@
+//go:build !race
+
+package sv2
+
+const raceEnabled = false
