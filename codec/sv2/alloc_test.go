@@ -3,6 +3,8 @@ package sv2
 import (
 	"bytes"
 	"testing"
+
+	"github.com/hashpool/hashpool/internal/alloctest"
 )
 
 var benchShareStd = AppendSubmitSharesStandard(nil, &SubmitSharesStandard{
@@ -16,9 +18,6 @@ var benchShareExt = AppendSubmitSharesExtended(nil, &SubmitSharesExtended{
 // submit messages and encoding every answer and per-job broadcast into a
 // reused buffer.
 func TestZeroAlloc(t *testing.T) {
-	if raceEnabled {
-		t.Skip("allocation counts are not meaningful under -race")
-	}
 	var std SubmitSharesStandard
 	var ext SubmitSharesExtended
 	buf := make([]byte, 0, 4096)
@@ -52,9 +51,7 @@ func TestZeroAlloc(t *testing.T) {
 		{"AppendSetNewPrevHash", func() { buf = AppendSetNewPrevHash(buf[:0], prev) }},
 	}
 	for _, c := range cases {
-		if n := testing.AllocsPerRun(1000, c.f); n != 0 {
-			t.Errorf("%s: %v allocs/op", c.name, n)
-		}
+		alloctest.Zero(t, c.name, 1000, c.f)
 	}
 	if ext.Version != 0x20000000 || !bytes.Equal(ext.Extranonce, []byte{1, 2, 3, 4, 5, 6, 7, 8}) {
 		t.Fatalf("%+v", ext)

@@ -1,5 +1,0 @@
-//go:build race
-
-package sv2
-
-const raceEnabled = true
