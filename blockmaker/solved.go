@@ -15,6 +15,8 @@ import (
 	"github.com/hashpool/hashpool/node"
 	"github.com/hashpool/hashpool/sha"
 	"github.com/hashpool/hashpool/store"
+
+	"github.com/hashpool/hashpool/internal/failpoint"
 )
 
 // solvedBacklog bounds the solved shares already submitted but not yet recorded and committed
@@ -129,6 +131,7 @@ func (m *Maker) recordLoop(ctx context.Context, c bus.Consumer, queue <-chan han
 				return err
 			}
 			h.res.Stored = true
+			failpoint.Hit("blkmaker.after-record")
 		}
 		if m.opts.OnBlock != nil {
 			m.opts.OnBlock(h.res)
@@ -199,6 +202,7 @@ func (m *Maker) handle(ctx context.Context, msg bus.Message) (handled, error) {
 		return handled{res: res, unbuildable: newUnbuildable("assemble", err, msg, s, t.GbtHash)}, nil
 	}
 	res.Nodes = m.submitAll(ctx, blk, log)
+	failpoint.Hit("blkmaker.after-submit")
 	if ctx.Err() != nil {
 		return handled{}, ctx.Err() // shutting down mid-submit: not committed, handled again after a restart
 	}

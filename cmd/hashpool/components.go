@@ -199,13 +199,17 @@ func (p *pool) run(ctx context.Context) error {
 		if !hasDrain {
 			stageCancel[st]()
 		}
-		grace := time.NewTimer(stageGrace[st])
+		g := stageGrace[st]
+		if st == stageBooks && p.cfg.BlkMaker.DrainTimeout > 0 {
+			g = secs(p.cfg.BlkMaker.DrainTimeout)
+		}
+		grace := time.NewTimer(g)
 		for len(running[st]) > 0 {
 			select {
 			case r := <-done:
 				finished(r)
 			case <-grace.C:
-				p.log.Warn("components did not stop in time; cancelling them", "components", fmt.Sprint(keysOf(running[st])), "grace", stageGrace[st])
+				p.log.Warn("components did not stop in time; cancelling them", "components", fmt.Sprint(keysOf(running[st])), "grace", g)
 				stageCancel[st]()
 			}
 		}
@@ -319,7 +323,7 @@ func (p *pool) addBlkMaker(onBlock func(blockmaker.Result)) (*blockmaker.Maker, 
 	if err != nil {
 		return nil, err
 	}
-	p.add("blkmaker", m.Run)
+	p.addDrainable("blkmaker", m.Run, m.Drain)
 	return m, nil
 }
 

@@ -100,6 +100,7 @@ type JobMakerConfig struct {
 	ID               int    `toml:"id" comment:"jobmaker id 1..255, low byte of every job id"`
 	PayoutAddress    string `toml:"payout_address" comment:"receives the coinbase value"`
 	CoinbaseInfo     string `toml:"coinbase_info" comment:"ASCII tag in every coinbase"`
+	FileLastJobTime  string `toml:"file_last_job_time" comment:"unix time of the last job attempt is written here (monitoring); empty = none"`
 	BlockVersion     int32  `toml:"block_version" comment:"0 = the template's version"`
 	JobInterval      int    `toml:"job_interval" comment:"seconds between jobs at the same height"`
 	GbtLifeTime      int    `toml:"gbt_life_time" comment:"seconds a template with transactions is usable"`
@@ -163,7 +164,11 @@ type UsersConfig struct {
 
 // BlkMakerConfig lists the nodes blocks go to.
 type BlkMakerConfig struct {
-	Nodes []NodeConfig `toml:"nodes" comment:"every node a found block is submitted to; empty = [bitcoind]"`
+	Nodes           []NodeConfig `toml:"nodes" comment:"every node a found block is submitted to; empty = [bitcoind]"`
+	UnbuildableFile string       `toml:"unbuildable_file" comment:"solved shares that cannot become a block, one JSON line each (rebuild by hand); empty = <data_dir>/blkmaker/unbuildable-blocks.jsonl"`
+	SubmitRetryMax  int          `toml:"submit_retry_max" comment:"seconds: cap of the doubling pause between submitblock calls while no node answers (a block is retried until one does)"`
+	AlarmInterval   int          `toml:"alarm_interval" comment:"seconds between ERROR lines for a block no node has answered yet"`
+	DrainTimeout    int          `toml:"drain_timeout" comment:"seconds blkmaker gets at shutdown to submit and record what was published (hashpool run)"`
 }
 
 // ShareLogConfig is the sharelogger's sharelog_writers entry.
@@ -215,6 +220,7 @@ func defaultConfig() Config {
 			DiffAdjustPeriod: eng.DiffAdjustPeriod, MaxJobLifetime: eng.MaxJobLifetime, MiningNotifyInterval: eng.MiningNotifyPeriod,
 			DefaultDifficulty: eng.DefaultDifficulty, MinDifficulty: eng.MinDifficulty, MaxDifficulty: eng.MaxDifficulty,
 			VersionMask: DefaultVersionMask, ExtraNonce2Size: eng.ExtraNonce2Size, ShutdownGracePeriod: int(eng.GracePeriod / time.Second)},
+		BlkMaker:   BlkMakerConfig{SubmitRetryMax: 10, AlarmInterval: 60, DrainTimeout: 60},
 		ShareLog:   ShareLogConfig{KafkaGroupID: "sharelog_write_btc", Compression: "gzip"},
 		SLParser:   SLParserConfig{IP: "0.0.0.0", Port: 8081, FlushDBInterval: 15},
 		StatsHTTPD: StatsHTTPDConfig{IP: "0.0.0.0", Port: 8080, FlushDBInterval: 15, ExpectedOnlineWorkers: 100000},
@@ -250,7 +256,8 @@ func (c *Config) jobmakerOptions() jobmaker.Options {
 	j := c.JobMaker
 	return jobmaker.Options{ID: j.ID, Network: c.Network, PayoutAddress: j.PayoutAddress, CoinbaseInfo: j.CoinbaseInfo,
 		BlockVersion: j.BlockVersion, JobInterval: secs(j.JobInterval), GbtLifeTime: secs(j.GbtLifeTime),
-		EmptyGbtLifeTime: secs(j.EmptyGbtLifeTime), RawGbtTopic: c.Topics.RawGbt, JobTopic: c.Topics.Job}.WithDefaults()
+		EmptyGbtLifeTime: secs(j.EmptyGbtLifeTime), RawGbtTopic: c.Topics.RawGbt, JobTopic: c.Topics.Job,
+		LastJobTimeFile: j.FileLastJobTime}.WithDefaults()
 }
 
 func (c *Config) engineOptions() (engine.Options, error) {
@@ -288,7 +295,12 @@ func (c *Config) blkmakerOptions() blockmaker.Options {
 	if len(nodes) == 0 {
 		nodes = []NodeConfig{c.Node}
 	}
-	o := blockmaker.Options{Topics: c.topics()}
+	unbuildable := c.BlkMaker.UnbuildableFile
+	if unbuildable == "" {
+		unbuildable = filepath.Join(c.DataDir, "blkmaker", "unbuildable-blocks.jsonl")
+	}
+	o := blockmaker.Options{Topics: c.topics(), UnbuildableFile: unbuildable, MaxRetryDelay: secs(c.BlkMaker.SubmitRetryMax),
+		AlarmInterval: secs(c.BlkMaker.AlarmInterval)}
 	for _, n := range nodes {
 		o.Nodes = append(o.Nodes, n.options())
 	}
