@@ -380,7 +380,10 @@ func (r *run) flush(ctx context.Context) error {
 	for _, m := range r.last {
 		msgs = append(msgs, m)
 	}
-	if err := bus.Commit(ctx, r.cons, &r.commitInc, r.l.opts.CommitTimeout, msgs...); err != nil {
+	cctx, cancel := context.WithTimeout(ctx, r.l.opts.CommitTimeout)
+	err := bus.Commit(cctx, r.cons, &r.commitInc, r.l.opts.CommitTimeout, msgs...)
+	cancel()
+	if err != nil {
 		if bus.IsPermanent(err) && !errors.Is(err, bus.ErrClosed) {
 			return fmt.Errorf("logger: commit: %w", err)
 		}
