@@ -232,3 +232,42 @@ func TestRebuildWithoutShareLog(t *testing.T) {
 		t.Fatalf("rebuilt %d from an empty directory", srv.Rebuilt())
 	}
 }
+
+// TestDrainReturnsOnceTheTopicIsExhausted: after Drain, Run counts what is on the topic and
+// returns nil by itself.
+func TestDrainReturnsOnceTheTopicIsExhausted(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b := mem.New(mem.Options{})
+	defer b.Close()
+	srv, err := New(Options{ExpectedOnlineWorkers: 100, DrainIdle: 100 * time.Millisecond}, b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shares := rebuildShares(time.Now(), 200)
+	prod, err := b.NewProducer(bus.ProducerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range shares {
+		prod.Publish(bus.DefaultTopics().Share, nil, btcpool.AppendShareMessage(nil, s), nil)
+	}
+	if err := prod.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	prod.Close()
+	srv.Drain()
+	if err := srv.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p, _, _ := srv.Stats().Pool()
+	var want int64
+	for _, s := range shares {
+		if s.Status == btcpool.StatusAccept {
+			want++
+		}
+	}
+	if p.AcceptCount != want {
+		t.Fatalf("accept count %d, want %d", p.AcceptCount, want)
+	}
+}
