@@ -13,6 +13,7 @@ import (
 	"github.com/hashpool/hashpool/bus"
 	"github.com/hashpool/hashpool/bus/mem"
 	"github.com/hashpool/hashpool/codec/btcpool"
+	"github.com/hashpool/hashpool/sharelog/logfile"
 	"github.com/hashpool/hashpool/sharelog/logger"
 )
 
@@ -270,4 +271,45 @@ func TestDrainReturnsOnceTheTopicIsExhausted(t *testing.T) {
 	if p.AcceptCount != want {
 		t.Fatalf("accept count %d, want %d", p.AcceptCount, want)
 	}
+}
+
+// BenchmarkRebuild measures the start-up rebuild: shares read back from a day file (gzip,
+// btcpool's format) into the windows, per share.
+func BenchmarkRebuild(b *testing.B) {
+	dir := b.TempDir()
+	now := time.Now()
+	w, err := logfile.OpenWriter(logfile.WriterOptions{Dir: dir, Checkpoint: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	shares := rebuildShares(now, b.N)
+	var buf []byte
+	for i, s := range shares {
+		s.Timestamp = now.Unix() - 3000 + int64(i)*3000/int64(b.N) // keep to today's file
+		if s.Timestamp < now.Unix()-now.Unix()%86400 {
+			s.Timestamp = now.Unix() - now.Unix()%86400
+		}
+		buf = btcpool.AppendShareProto(buf[:0], s)
+		if err := w.Append(s.Timestamp, buf); err != nil {
+			b.Fatal(err)
+		}
+		if i%100000 == 99999 {
+			w.Flush()
+		}
+	}
+	if err := w.Close(); err != nil {
+		b.Fatal(err)
+	}
+	srv, err := New(Options{ShareLogDir: dir, Now: func() time.Time { return now }}, mem.New(mem.Options{}), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	_, n := srv.rebuild()
+	b.StopTimer()
+	if n != int64(b.N) {
+		b.Fatalf("rebuilt %d of %d", n, b.N)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "shares/s")
 }
