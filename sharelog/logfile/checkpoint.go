@@ -31,6 +31,39 @@ type Checkpoint struct {
 	Positions map[int32]int64 `json:"positions"`
 	// Files maps a day file's base name to its durable length, always a segment boundary.
 	Files map[string]int64 `json:"files"`
+	// Marks are, for the newest day files, segment boundaries with the latest share time
+	// before them (at most one per MarkSeconds of share time, and the durable end last), so
+	// that a reader wanting only recent shares starts near the end instead of decompressing
+	// the whole day. They are hints kept with the lengths they describe.
+	Marks map[string][]Mark `json:"marks,omitempty"`
+}
+
+// Mark says that every record before byte Off of a day file has a timestamp of at most Max
+// (-1: there is none); Off is a segment boundary.
+type Mark struct {
+	Off int64 `json:"o"`
+	Max int64 `json:"t"`
+}
+
+// MarkSeconds is the share time between two marks of a file.
+const MarkSeconds = 300
+
+// maxMarks bounds the marks of one file (a day of marks plus slack for late shares).
+const maxMarks = 2 * SecondsPerDay / MarkSeconds
+
+// maxMarkedFiles bounds the files with marks.
+const maxMarkedFiles = 8
+
+// Start returns the last mark of marks before which every record is older than ts: a reader
+// that wants only records at or after ts can start there.
+func Start(marks []Mark, ts int64) int64 {
+	var off int64
+	for _, m := range marks {
+		if m.Max < ts && m.Off > off {
+			off = m.Off
+		}
+	}
+	return off
 }
 
 // maxCheckpointSize bounds the checkpoint file read from disk.
@@ -110,6 +143,23 @@ func decodeCheckpoint(b []byte) (Checkpoint, error) {
 			errs = append(errs, fmt.Errorf("position %d of partition %d out of range", off, p))
 		}
 	}
+	if len(cp.Marks) > maxMarkedFiles {
+		errs = append(errs, fmt.Errorf("marks for more than %d files", maxMarkedFiles))
+	}
+	for name, ms := range cp.Marks {
+		if !dayFileName.MatchString(name) {
+			errs = append(errs, fmt.Errorf("marks: %q is not a share-log day file name", name))
+		}
+		if len(ms) > maxMarks+1 {
+			errs = append(errs, fmt.Errorf("%s: more than %d marks", name, maxMarks+1))
+		}
+		for i, m := range ms {
+			if m.Off < 0 || m.Max < -1 || m.Max > MaxTimestamp || i > 0 && (m.Off < ms[i-1].Off || m.Max < ms[i-1].Max) {
+				errs = append(errs, fmt.Errorf("%s: mark %d (%d, %d) out of order or range", name, i, m.Off, m.Max))
+				break
+			}
+		}
+	}
 	for name, n := range cp.Files {
 		if !dayFileName.MatchString(name) {
 			errs = append(errs, fmt.Errorf("%q is not a share-log day file name", name))
@@ -136,6 +186,12 @@ func (cp Checkpoint) clone() Checkpoint {
 	for k, v := range cp.Files {
 		out.Files[k] = v
 	}
+	if cp.Marks != nil {
+		out.Marks = make(map[string][]Mark, len(cp.Marks))
+		for k, v := range cp.Marks {
+			out.Marks[k] = append([]Mark(nil), v...)
+		}
+	}
 	return out
 }
 
@@ -151,6 +207,20 @@ func (cp Checkpoint) equal(o Checkpoint) bool {
 	for k, v := range cp.Files {
 		if w, ok := o.Files[k]; !ok || w != v {
 			return false
+		}
+	}
+	if len(cp.Marks) != len(o.Marks) {
+		return false
+	}
+	for k, v := range cp.Marks {
+		w, ok := o.Marks[k]
+		if !ok || len(w) != len(v) {
+			return false
+		}
+		for i := range v {
+			if v[i] != w[i] {
+				return false
+			}
 		}
 	}
 	return true

@@ -299,3 +299,77 @@ func FuzzCheckpoint(f *testing.F) {
 		}
 	})
 }
+
+// TestMarksLetReadersSkipOldShares: the checkpoint's marks of a day file give, for any time,
+// a segment boundary before which every record is older, also across a restart of the writer.
+func TestMarksLetReadersSkipOldShares(t *testing.T) {
+	compressions(t, func(t *testing.T, c Compression) {
+		dir := t.TempDir()
+		var ts []int64
+		write := func(w *Writer, from, to int) {
+			for i := from; i < to; i++ {
+				tm := int64(day0 + i*10) // 10 s apart
+				if err := w.Append(tm, payload(i)); err != nil {
+					t.Fatal(err)
+				}
+				w.Advance(0, int64(i))
+				ts = append(ts, tm)
+				if i%20 == 19 { // a flush every 200 s of share time
+					if err := w.Flush(); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w := openCheckpointed(t, dir, c, 0)
+		write(w, 0, 2000)
+		w.Close()
+		w = openCheckpointed(t, dir, c, 0) // marks go on after a restart
+		write(w, 2000, 4000)
+		w.Close()
+		cp, ok, err := ReadCheckpoint(dir, "BTC")
+		if err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+		name := FileName("BTC", day0, c)
+		marks := cp.Marks[name]
+		if len(marks) < 100 || len(marks) > maxMarks+1 {
+			t.Fatalf("%d marks", len(marks))
+		}
+		path := filepath.Join(dir, name)
+		for _, since := range []int64{day0, day0 + 3600, day0 + 20000, day0 + 39990, day0 + 40000} {
+			off := Start(marks, since)
+			r, err := OpenReader(path, ReaderOptions{Offset: off})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for ; ; n++ {
+				if _, err := r.Next(); err == io.EOF {
+					break
+				} else if err != nil {
+					t.Fatal(err)
+				}
+			}
+			r.Close()
+			skipped := len(ts) - n
+			for _, tm := range ts[:skipped] {
+				if tm >= since {
+					t.Fatalf("since %d: skipped a record of %d", since, tm)
+				}
+			}
+			newer := 0
+			for _, tm := range ts {
+				if tm >= since {
+					newer++
+				}
+			}
+			if n-newer > 2*MarkSeconds/10+20 { // at most a mark interval and a flush too early
+				t.Fatalf("since %d: read %d records for %d newer", since, n, newer)
+			}
+		}
+	})
+}

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -115,8 +117,9 @@ type Writer struct {
 
 	// Checkpointing (opts.Checkpoint).
 	lock     *os.File
-	restored Checkpoint // as found on open, before the cut
-	cp       Checkpoint // as last written
+	verified map[string]int64 // base name -> a length known to be a segment boundary
+	restored Checkpoint       // as found on open, before the cut
+	cp       Checkpoint       // as last written
 	source   string
 	pos      map[int32]int64
 	posDirty bool
@@ -133,7 +136,16 @@ type dayFile struct {
 	gz      *gzip.Writer
 	zs      *zstd.Encoder
 	records int // records in buf
+
+	// Marks (Checkpoint mode): the latest share time in the segment being built,
+	// in the flushed segments (markUnknown for a file reopened without marks),
+	// and the marks so far, without the one at the durable end.
+	segMax, flushedMax int64
+	marks              []Mark
 }
+
+// markUnknown is a dayFile.flushedMax for a file whose records' times are unknown.
+const markUnknown = math.MaxInt64
 
 // OpenWriter checks opts and creates Dir. Day files are opened (and
 // recovered) when the first record of their day arrives.
@@ -181,6 +193,32 @@ func (w *Writer) openCheckpoint() error {
 	w.source = cp.Source
 	w.pos = cp.clone().Positions
 	w.cp = Checkpoint{Source: cp.Source, Positions: cp.clone().Positions, Files: map[string]int64{}}
+	// Lengths known to end on a segment boundary: a reopened file of that size
+	// needs no scan. Marks are kept only up to what is on disk.
+	w.verified = map[string]int64{}
+	for name, n := range cp.Files {
+		w.verified[name] = n
+	}
+	for name, ms := range cp.Marks {
+		st, err := os.Stat(filepath.Join(w.opts.Dir, name))
+		if err != nil {
+			continue
+		}
+		keep := ms
+		for len(keep) > 0 && keep[len(keep)-1].Off > st.Size() {
+			keep = keep[:len(keep)-1]
+		}
+		if len(keep) == 0 {
+			continue
+		}
+		if w.cp.Marks == nil {
+			w.cp.Marks = map[string][]Mark{}
+		}
+		w.cp.Marks[name] = keep
+		if last := keep[len(keep)-1]; last.Off == st.Size() {
+			w.verified[name] = last.Off
+		}
+	}
 	if err := w.writeCheckpoint(w.cp); err != nil {
 		w.lock = nil
 		unlockDir(lock)
@@ -271,6 +309,7 @@ func (w *Writer) checkpoint() error {
 	for _, df := range w.files {
 		cp.Files[filepath.Base(df.path)] = df.size
 	}
+	cp.Marks = w.marksNow()
 	if cp.equal(w.cp) {
 		w.posDirty = false
 		return nil
@@ -282,6 +321,50 @@ func (w *Writer) checkpoint() error {
 	w.cp = cp
 	w.posDirty = false
 	return nil
+}
+
+// marksNow returns the marks of the open files (with their durable ends) and those kept
+// from closed files, for the newest two days only.
+func (w *Writer) marksNow() map[string][]Mark {
+	out := map[string][]Mark{}
+	newest := int64(-1)
+	for name, ms := range w.cp.Marks {
+		if day, ok := dayOfName(name); ok {
+			out[name] = ms
+			newest = max(newest, day)
+		}
+	}
+	for _, df := range w.files {
+		name := filepath.Base(df.path)
+		if df.flushedMax == markUnknown {
+			continue // marks kept from before still hold: the file only grew
+		}
+		out[name] = append(append(make([]Mark, 0, len(df.marks)+1), df.marks...), Mark{Off: df.size, Max: df.flushedMax})
+		newest = max(newest, df.day)
+	}
+	for name := range out {
+		if day, _ := dayOfName(name); day < newest-SecondsPerDay || len(out) > maxMarkedFiles && day < newest {
+			delete(out, name)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// dayOfName is the unix time of the day of a day file's base name.
+func dayOfName(name string) (int64, bool) {
+	m := dayFileName.FindStringSubmatchIndex(name)
+	if m == nil {
+		return 0, false
+	}
+	start := m[3] + 1 // after "sharelog<chain>-"
+	t, err := time.Parse("2006-01-02", name[start:start+10])
+	if err != nil {
+		return 0, false
+	}
+	return t.Unix(), true
 }
 
 func (w *Writer) writeCheckpoint(cp Checkpoint) error {
@@ -338,6 +421,7 @@ func (w *Writer) Append(ts int64, payload []byte) error {
 		return w.fail(df, err)
 	}
 	df.records++
+	df.segMax = max(df.segMax, ts)
 	w.pending++
 	return nil
 }
@@ -403,6 +487,14 @@ func (w *Writer) flushFile(df *dayFile) error {
 		_ = df.f.Truncate(df.size)
 		return w.fail(df, err)
 	}
+	if prev := df.flushedMax; prev != markUnknown {
+		if prev >= 0 && len(df.marks) < maxMarks &&
+			(len(df.marks) == 0 || prev/MarkSeconds > df.marks[len(df.marks)-1].Max/MarkSeconds) {
+			df.marks = append(df.marks, Mark{Off: df.size, Max: prev})
+		}
+		df.flushedMax = max(prev, df.segMax)
+	}
+	df.segMax = -1
 	df.size += int64(n)
 	w.stats.Records += int64(df.records)
 	w.stats.Segments++
@@ -511,7 +603,10 @@ func (w *Writer) open(day int64) (*dayFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("logfile: %w", err)
 	}
-	df := &dayFile{day: day, path: path, f: f}
+	df := &dayFile{day: day, path: path, f: f, segMax: -1, flushedMax: -1}
+	if !isNew {
+		df.flushedMax = markUnknown
+	}
 	if isNew {
 		// Make the new directory entry durable too.
 		_ = syncDir(w.opts.Dir)
@@ -519,6 +614,10 @@ func (w *Writer) open(day int64) (*dayFile, error) {
 		f.Close()
 		return nil, err
 	} else if w.opts.Checkpoint {
+		if ms := w.cp.Marks[filepath.Base(path)]; len(ms) > 0 && ms[len(ms)-1].Off == df.size {
+			df.marks = append([]Mark(nil), ms[:len(ms)-1]...)
+			df.flushedMax = ms[len(ms)-1].Max
+		}
 		if err := w.list(path, df.size); err != nil {
 			f.Close()
 			return nil, err
@@ -544,6 +643,10 @@ func (w *Writer) recover(df *dayFile) error {
 	st, err := df.f.Stat()
 	if err != nil {
 		return fmt.Errorf("logfile: %w", err)
+	}
+	if n, ok := w.verified[filepath.Base(df.path)]; ok && n == st.Size() {
+		df.size = n // the checkpoint says it ends on a segment boundary: no scan of the day
+		return nil
 	}
 	good, size, err := ScanSegments(df.f, st.Size())
 	if err == nil {

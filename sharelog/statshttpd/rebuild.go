@@ -68,7 +68,12 @@ func (s *Server) rebuild() (resume, int64) {
 		if size == 0 {
 			continue
 		}
-		r, err := logfile.OpenReader(p, logfile.ReaderOptions{Limit: size})
+		// Marks let the reader skip the part of the day older than the windows.
+		start := min(logfile.Start(cp.Marks[filepath.Base(p)], now-MaxShareAge), size)
+		if start == size {
+			continue
+		}
+		r, err := logfile.OpenReader(p, logfile.ReaderOptions{Limit: size, Offset: start})
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
