@@ -284,6 +284,8 @@ func FuzzCheckpoint(f *testing.F) {
 	f.Add([]byte(`{"source":"bus:BtcShare","positions":{"0":12},"files":{"sharelogBTC-2020-09-14.bin":1234}}`))
 	f.Add([]byte(`{"positions":{"-1":1}}`))
 	f.Add([]byte(`null`))
+	f.Add([]byte(`{"source":"s","positions":{},"files":{},"marks":{"sharelogBTC-2020-09-14.bin.zst":[{"o":0,"t":-1},{"o":99,"t":1600041700}]}}`))
+	f.Add([]byte(`{"marks":{"sharelogBTC-2020-09-14.bin":[{"o":5,"t":9},{"o":4,"t":10}]}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		cp, err := decodeCheckpoint(b)
 		if err != nil {
