@@ -219,6 +219,11 @@ func (p *pool) run(ctx context.Context) error {
 	return first
 }
 
+func dirExists(dir string) bool {
+	st, err := os.Stat(dir)
+	return err == nil && st.IsDir()
+}
+
 func keysOf(m map[string]bool) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
@@ -332,11 +337,17 @@ func (p *pool) addBlkMaker(onBlock func(blockmaker.Result)) (*blockmaker.Maker, 
 func (p *pool) addStatsHTTPD(srv *engine.Server) (*statshttpd.Server, error) {
 	o := p.cfg.statshttpdOptions()
 	o.Logger = p.log.With("component", "statshttpd")
+	// The windows of the last hour are rebuilt from the share log at start when it is on this
+	// machine (always in `hashpool run`); topic records the files hold are not counted again.
+	if dir := p.cfg.shareLogDir(); dirExists(dir) || srv != nil {
+		o.ShareLogDir = dir
+	}
+	o.DurableOffsets = true
 	s, err := statshttpd.New(o, p.bus, p.db)
 	if err != nil {
 		return nil, err
 	}
-	p.add("statshttpd", s.Run)
+	p.addDrainable("statshttpd", s.Run, s.Drain)
 	if err := p.addStatsHTTP(s, srv); err != nil {
 		return nil, err
 	}

@@ -20,12 +20,12 @@ func (p *pool) addDrainableShareLogger() (*logger.Logger, error) {
 	}
 	o := logger.Options{Dir: p.cfg.shareLogDir(), Compression: c, Topic: p.cfg.Topics.Share,
 		Group: p.cfg.ShareLog.KafkaGroupID, Logger: p.log.With("component", "sharelogger"),
-		// Kafka keeps offsets across restarts; the in-process bus starts again at 0.
-		DurableOffsets: len(p.cfg.Kafka.Brokers) > 0}
+		// Kafka and the in-process bus (a log in <data_dir>/bus) both keep offsets across restarts.
+		DurableOffsets: true}
 	l, err := logger.New(p.bus, o)
 	if err != nil {
 		return nil, err
 	}
-	p.add("sharelogger", l.Run)
+	p.addDrainable("sharelogger", l.Run, l.Drain)
 	return l, nil
 }
