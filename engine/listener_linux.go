@@ -32,7 +32,12 @@ func stopListening(addrs []syscall.Sockaddr) (int, error) {
 		return 0, err
 	}
 	defer syscall.Close(stand)
-	if err := syscall.Listen(stand, 1); err != nil { // autobinds an abstract name
+	// An empty address autobinds an abstract name (unix(7)); an unbound
+	// socket cannot listen.
+	if err := syscall.Bind(stand, &syscall.SockaddrUnix{}); err != nil {
+		return 0, err
+	}
+	if err := syscall.Listen(stand, 1); err != nil {
 		return 0, err
 	}
 	d, err := os.Open("/proc/self/fd")

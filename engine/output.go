@@ -91,6 +91,8 @@ type outputs struct {
 	// on disk: it writes the held answer to the session (the Server sets
 	// it; nil in tests without sessions).
 	answered func(*Session)
+	// beforeJournal, when set (tests), runs before each journal write.
+	beforeJournal atomic.Pointer[func()]
 
 	journalPath string
 	journalMu   sync.Mutex
@@ -276,6 +278,9 @@ func (o *outputs) journalBatch(batch []solvedItem) {
 	msgs := make([][]byte, len(batch))
 	for i, it := range batch {
 		msgs[i] = it.msg
+	}
+	if f := o.beforeJournal.Load(); f != nil {
+		(*f)()
 	}
 	offs, err := o.appendJournal(msgs)
 	if err != nil {
