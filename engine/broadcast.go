@@ -37,14 +37,20 @@ func (s *Server) broadcast(j *Job, clean bool) {
 	}
 }
 
-// broadcastChunk is how many sessions a loop writes a notify to before it lets the loop serve
-// reads again: a broadcast costs about 10 µs of loop time per session (one write syscall), so
-// with 100,000 sessions a new block would otherwise hold every submit of a loop for about a
-// second.
-const broadcastChunk = 512
+// A loop writes a broadcast in slices of at most broadcastSlice of loop
+// time (checked every broadcastCheck sessions, at most broadcastChunk
+// sessions) and then lets the loop read its sockets before the next slice.
+// A notify costs about 10–15 µs of loop time per session (one write
+// syscall), so 10,000 sessions are 100–150 ms: in one piece they would hold
+// every submit on the loop that long.
+const (
+	broadcastSlice = 250 * time.Microsecond
+	broadcastCheck = 16
+	broadcastChunk = 1024
+)
 
 // broadcast runs on the loop: per session, what precedes the notify goes to lp.out and both are
-// written with one writev. It works through a snapshot of the loop's sessions in chunks, each a
+// written with one writev. It works through a snapshot of the loop's sessions in slices, each a
 // task of its own, and calls done after the last.
 func (lp *loop) broadcast(j *Job, clean bool, now int64, done func()) {
 	// A re-send of an older job can reach the loop after a newer job (they
@@ -62,9 +68,15 @@ func (lp *loop) broadcastFrom(j *Job, clean bool, now int64, sessions []*Session
 		done()
 		return
 	}
-	n := min(len(sessions), broadcastChunk)
 	notify := j.Notify(clean)
-	for _, sess := range sessions[:n] {
+	start := time.Now()
+	n := 0
+	for n < len(sessions) && n < broadcastChunk {
+		if n%broadcastCheck == broadcastCheck-1 && time.Since(start) >= broadcastSlice {
+			break
+		}
+		sess := sessions[n]
+		n++
 		if sess.state != stateAuthorized || sess.closed {
 			continue
 		}
@@ -93,11 +105,52 @@ func (lp *loop) broadcastFrom(j *Job, clean bool, now int64, sessions []*Session
 		done()
 		return
 	}
-	err := lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-		lp.broadcastFrom(j, clean, now, rest, done)
-		return nil
-	}))
+	lp.srv.paceTask(lp, func() { lp.broadcastFrom(j, clean, now, rest, done) }, done)
+}
+
+// paced is a loop task handed to the pacer.
+type paced struct {
+	lp   *loop
+	run  func()
+	fail func() // called when the loop no longer takes tasks
+}
+
+// paceTask queues run as a task of lp by way of the pacer goroutine. A task
+// that a loop task queues itself lands in the queue the loop is draining and
+// runs before the loop reads a socket again; queued from another goroutine,
+// it almost always finds the loop back in epoll_wait, so the loop reads
+// every ready socket (submits) before the next slice. When the pacer is
+// busy the task is queued directly (never a blocking send on the loop).
+func (s *Server) paceTask(lp *loop, run, fail func()) {
+	select {
+	case s.pace <- paced{lp, run, fail}:
+	default:
+		s.execute(paced{lp, run, fail})
+	}
+}
+
+func (s *Server) execute(p paced) {
+	err := p.lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error { p.run(); return nil }))
 	if err != nil {
-		done()
+		p.fail()
+	}
+}
+
+// runPacer queues the paced tasks until stop is closed.
+func (s *Server) runPacer(stop <-chan struct{}) {
+	for {
+		select {
+		case p := <-s.pace:
+			s.execute(p)
+		case <-stop:
+			for {
+				select {
+				case p := <-s.pace:
+					p.fail()
+				default:
+					return
+				}
+			}
+		}
 	}
 }

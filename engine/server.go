@@ -96,6 +96,7 @@ type Server struct {
 	draining  atomic.Bool
 	nowSec    atomic.Int64
 	newUsers  *newUserLimiter
+	pace      chan paced // loop tasks queued by the pacer goroutine (broadcast.go)
 
 	shutOnce      sync.Once
 	shutStart     chan struct{} // closed by Shutdown
@@ -119,7 +120,8 @@ func New(opts Options, deps Deps) (*Server, error) {
 	s := &Server{opts: opts, log: log, vdcfg: opts.varDiffConfig(), ids: NewSessionIDs(opts.ServerID),
 		repo:  NewJobRepo(opts.MaxJobLifetime, opts.MiningNotifyPeriod, opts.ExtraNonce2Size, opts.EventLoops),
 		users: deps.Users, bus: deps.Bus, metrics: &Metrics{}, ready: make(chan struct{}),
-		shutStart: make(chan struct{}), served: make(chan struct{}), listenStopped: make(chan struct{})}
+		shutStart: make(chan struct{}), served: make(chan struct{}), listenStopped: make(chan struct{}),
+		pace: make(chan paced, 1024)}
 	if s.opts.NewUsersPerConn == 0 {
 		s.opts.NewUsersPerConn = 10
 	}
@@ -219,8 +221,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		return fmt.Errorf("engine: listen %s: %w", s.listenList(), err)
 	case <-s.ready:
 	}
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); s.tick(runCtx) }()
+	go func() { defer wg.Done(); s.runPacer(runCtx.Done()) }()
 
 	var shutCtx context.Context
 	var result error
