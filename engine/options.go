@@ -45,6 +45,13 @@ type Options struct {
 	// (default 10 s; those left stay in the journal for the next start).
 	SolvedWait time.Duration
 
+	// AgentFractionalDifficulty sends agent sessions difficulties below 1
+	// as they are (hashpool's own agent reads them), for test harnesses
+	// that grind shares on a CPU. Off by default: the agent protocol carries
+	// integer powers of two and BtcAgent reads set_difficulty as an
+	// unsigned integer, so agents are told at least 1.
+	AgentFractionalDifficulty bool
+
 	// ProxyListen, when set, is a second address (ip:port) on the same event
 	// loops where every connection must begin with a PROXY v1 line
 	// ("PROXY TCP4|TCP6 <src> <dst> <sport> <dport>"); the source address

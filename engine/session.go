@@ -620,7 +620,7 @@ func (s *Session) pushJob(j *Job, now int64) {
 	s.jobs[idx] = j
 	s.setMinerDiff(&s.m, idx, now)
 	e := s.m.exps[idx]
-	if s.isAgent && e < 0 {
+	if s.isAgent && e < 0 && !s.srv.opts.AgentFractionalDifficulty {
 		// The agent protocol carries integer powers of two only, and
 		// BtcAgent parses set_difficulty with strtoul (0.5 reads as 0 and
 		// it never starts): agents are told at least 1. Their shares are
