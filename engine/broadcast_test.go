@@ -32,6 +32,9 @@ func TestMain(m *testing.M) {
 	if v := os.Getenv(broadcastChildEnv); v != "" {
 		os.Exit(broadcastChild(v))
 	}
+	if v := os.Getenv(engineChildEnv); v != "" {
+		os.Exit(engineChild(v))
+	}
 	os.Exit(m.Run())
 }
 

@@ -21,9 +21,9 @@ import (
 //     closed only after it was written;
 //  3. it stops the job consumer and the timers, flushes every loop's share
 //     records to the producer and stops the event loops;
-//  4. it waits, bounded by ctx, until every solved share is journaled and
-//     acknowledged by the bus (the journal keeps the rest for the next
-//     start), then closes the outputs.
+//  4. it waits, bounded by ctx (by SolvedWait when ctx has no deadline),
+//     until every solved share is journaled and acknowledged by the bus (the
+//     journal keeps the rest for the next start), then closes the outputs.
 //
 // The caller closes the producer after Shutdown returned (the producer
 // flushes the share records handed to it), then stops the components that
@@ -62,7 +62,13 @@ func (s *Server) shutdown(ctx context.Context, stopRun context.CancelFunc, wg *s
 		s.log.Warn("event loops did not stop in time", "err", err)
 	}
 	stopCancel()
-	if !s.out.waitSolved(ctx) {
+	solvedCtx := ctx
+	if _, ok := ctx.Deadline(); !ok {
+		c, cancel := context.WithTimeout(ctx, s.opts.SolvedWait)
+		defer cancel()
+		solvedCtx = c
+	}
+	if !s.out.waitSolved(solvedCtx) {
 		s.log.Error("shutdown: solved shares not acknowledged by the bus in time; they stay in the journal for the next start",
 			"pending", s.out.inflight.Load(), "journal", s.out.journalPath)
 	}
