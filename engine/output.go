@@ -16,6 +16,8 @@ import (
 
 	"github.com/hashpool/hashpool/bus"
 	"github.com/hashpool/hashpool/codec/btcpool"
+
+	"github.com/hashpool/hashpool/internal/failpoint"
 )
 
 // recordBatchSize is how many bytes of share records a loop gathers before
@@ -282,7 +284,9 @@ func (o *outputs) journalBatch(batch []solvedItem) {
 	if f := o.beforeJournal.Load(); f != nil {
 		(*f)()
 	}
+	failpoint.Hit("engine.solved.before-journal")
 	offs, err := o.appendJournal(msgs)
+	failpoint.Hit("engine.solved.after-fsync")
 	if err != nil {
 		o.metrics.JournalErrors.Add(1)
 		o.log.Error("solved share journal write failed; answering and publishing anyway", "err", err, "journal", o.journalPath)
@@ -345,6 +349,7 @@ func (o *outputs) runPublish(pending []JournalEntry) {
 // acknowledgement of the record at off (off < 0: not journaled).
 func (o *outputs) publishSolved(msg []byte, off int64) {
 	defer o.addInflight(-1)
+	failpoint.Hit("engine.solved.before-publish")
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -352,6 +357,7 @@ func (o *outputs) publishSolved(msg []byte, off int64) {
 		cancel()
 		if err == nil {
 			o.metrics.SolvedPublished.Add(1)
+			failpoint.Hit("engine.solved.after-ack")
 			if off >= 0 {
 				if err := o.ackJournal(off); err != nil {
 					o.metrics.JournalErrors.Add(1)
@@ -430,6 +436,9 @@ func (o *outputs) writeJournal(rec []byte) (int64, error) {
 	off := o.journalSize
 	n, err := o.journal.Write(rec)
 	if err == nil {
+		if binary.LittleEndian.Uint32(rec)&ackFlag == 0 {
+			failpoint.Hit("engine.solved.before-fsync")
+		}
 		err = o.journal.Sync()
 	}
 	if err != nil {
