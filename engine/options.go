@@ -36,7 +36,6 @@ type Options struct {
 	VersionMask        uint32        // version_mask (0: no version rolling)
 	ExtraNonce2Size    int           // extra_nonce2_size (4..8, default 8)
 	ProxyProtocol      bool          // proxy_protocol: accept a PROXY v1 line first
-	AcceptStale        bool          // accept_stale (no effect for Bitcoin, kept for config compatibility)
 	Simulator          bool          // enable_simulator: skip only the low-difficulty rejection
 	DevFixedDifficulty float64       // dev_fixed_difficulty when > 0 (enable_dev_mode)
 	GracePeriod        time.Duration // shutdown_grace_period: spread closing sessions over it
@@ -110,7 +109,6 @@ func NewOptions() Options {
 		MinDifficulty:      64,
 		MaxDifficulty:      math.Ldexp(1, 62),
 		ExtraNonce2Size:    8,
-		AcceptStale:        true,
 		GracePeriod:        10 * time.Second,
 		SolvedWait:         10 * time.Second,
 		NewUsersPerConn:    10,

@@ -110,24 +110,29 @@ type JobMakerConfig struct {
 // SServerConfig is btcpool's sserver section. Difficulties are decimal numbers (btcpool wrote
 // them in hex) so that test networks can use fractional ones.
 type SServerConfig struct {
-	ID                   int         `toml:"id" comment:"server id 1..255, top byte of every extranonce1; unique per sserver process"`
-	IP                   string      `toml:"ip"`
-	Port                 int         `toml:"port"`
-	ReusePort            bool        `toml:"reuse_port" comment:"SO_REUSEPORT: several sserver processes share the port"`
-	TCPReadTimeout       int         `toml:"tcp_read_timeout" comment:"seconds of silence before an authorized miner is dropped"`
-	ShareAvgSeconds      int64       `toml:"share_avg_seconds"`
-	DiffAdjustPeriod     int64       `toml:"diff_adjust_period"`
-	MaxJobLifetime       int64       `toml:"max_job_lifetime"`
-	MiningNotifyInterval int64       `toml:"mining_notify_interval"`
-	DefaultDifficulty    float64     `toml:"default_difficulty"`
-	MinDifficulty        float64     `toml:"min_difficulty" comment:"may be fractional (e.g. 0.001) on test networks"`
-	MaxDifficulty        float64     `toml:"max_difficulty"`
-	VersionMask          VersionMask `toml:"version_mask" comment:"BIP310 mask miners may roll (version rolling, ASICBoost): '0x1fffe000', a TOML integer, or 0 = none"`
-	ExtraNonce2Size      int         `toml:"extra_nonce2_size" comment:"4..8; agents need 8"`
-	ProxyProtocol        bool        `toml:"proxy_protocol" comment:"accept a PROXY protocol v1 line first"`
-	EnableSimulator      bool        `toml:"enable_simulator" comment:"accept low-difficulty shares (load tests only)"`
-	LongTimeoutAgent     string      `toml:"long_timeout_agent" comment:"regexp of miner agents given a 7-day timeout"`
-	ShutdownGracePeriod  int         `toml:"shutdown_grace_period" comment:"seconds over which sessions are closed on shutdown"`
+	ID                    int         `toml:"id" comment:"server id 1..255, top byte of every extranonce1; unique per sserver process"`
+	IP                    string      `toml:"ip"`
+	Port                  int         `toml:"port"`
+	ReusePort             bool        `toml:"reuse_port" comment:"SO_REUSEPORT: several sserver processes share the port"`
+	TCPReadTimeout        int         `toml:"tcp_read_timeout" comment:"seconds of silence before an authorized miner is dropped"`
+	ShareAvgSeconds       int64       `toml:"share_avg_seconds"`
+	DiffAdjustPeriod      int64       `toml:"diff_adjust_period"`
+	MaxJobLifetime        int64       `toml:"max_job_lifetime"`
+	MiningNotifyInterval  int64       `toml:"mining_notify_interval"`
+	DefaultDifficulty     float64     `toml:"default_difficulty"`
+	MinDifficulty         float64     `toml:"min_difficulty" comment:"may be fractional (e.g. 0.001) on test networks"`
+	MaxDifficulty         float64     `toml:"max_difficulty"`
+	VersionMask           VersionMask `toml:"version_mask" comment:"BIP310 mask miners may roll (version rolling, ASICBoost): '0x1fffe000', a TOML integer, or 0 = none"`
+	ExtraNonce2Size       int         `toml:"extra_nonce2_size" comment:"4..8; agents need 8"`
+	ProxyProtocol         bool        `toml:"proxy_protocol" comment:"accept a PROXY protocol v1 line first"`
+	EnableSimulator       bool        `toml:"enable_simulator" comment:"accept low-difficulty shares (load tests only)"`
+	LongTimeoutAgent      string      `toml:"long_timeout_agent" comment:"regexp of miner agents given a 7-day timeout"`
+	ShutdownGracePeriod   int         `toml:"shutdown_grace_period" comment:"seconds over which sessions are closed on shutdown"`
+	SolvedWait            int         `toml:"solved_wait" comment:"seconds shutdown waits for the bus to acknowledge solved shares (the journal keeps the rest for the next start)"`
+	ProxyListen           string      `toml:"proxy_listen" comment:"extra ip:port on which a PROXY v1 header is required (for a TLS terminator on loopback); empty = none"`
+	NiceHashForced        bool        `toml:"nicehash_forced" comment:"treat every session as a NiceHash client (unique job ids, NiceHash minimum difficulty)"`
+	NiceHashMinDifficulty float64     `toml:"nicehash_min_difficulty" comment:"minimum difficulty of NiceHash sessions; 0 = none"`
+	DevFixedDifficulty    float64     `toml:"dev_fixed_difficulty" comment:"every session gets this difficulty when > 0 (btcpool's enable_dev_mode; tests only)"`
 }
 
 // DefaultVersionMask is the version-rolling mask offered by default: BIP320's general-purpose
@@ -160,6 +165,8 @@ type UsersConfig struct {
 	CaseInsensitive     bool   `toml:"case_insensitive"`
 	StripUserSuffix     bool   `toml:"strip_user_suffix"`
 	UserSuffixSeparator string `toml:"user_suffix_separator"`
+	MaxNewPerConnection int    `toml:"max_new_per_connection" comment:"new user names one connection may register (embedded list); -1 = no bound"`
+	MaxNewPerIPPerHour  int    `toml:"max_new_per_ip_per_hour" comment:"new user names one IP may register per hour; -1 = no bound"`
 }
 
 // BlkMakerConfig lists the nodes blocks go to.
@@ -219,7 +226,9 @@ func defaultConfig() Config {
 			TCPReadTimeout: int(eng.TCPReadTimeout / time.Second), ShareAvgSeconds: eng.ShareAvgSeconds,
 			DiffAdjustPeriod: eng.DiffAdjustPeriod, MaxJobLifetime: eng.MaxJobLifetime, MiningNotifyInterval: eng.MiningNotifyPeriod,
 			DefaultDifficulty: eng.DefaultDifficulty, MinDifficulty: eng.MinDifficulty, MaxDifficulty: eng.MaxDifficulty,
-			VersionMask: DefaultVersionMask, ExtraNonce2Size: eng.ExtraNonce2Size, ShutdownGracePeriod: int(eng.GracePeriod / time.Second)},
+			VersionMask: DefaultVersionMask, ExtraNonce2Size: eng.ExtraNonce2Size, ShutdownGracePeriod: int(eng.GracePeriod / time.Second),
+			SolvedWait: int(eng.SolvedWait / time.Second), NiceHashMinDifficulty: eng.NiceHashMinDifficulty},
+		Users:      UsersConfig{MaxNewPerConnection: eng.NewUsersPerConn, MaxNewPerIPPerHour: eng.NewUsersPerIP},
 		BlkMaker:   BlkMakerConfig{SubmitRetryMax: 10, AlarmInterval: 60, DrainTimeout: 60},
 		ShareLog:   ShareLogConfig{KafkaGroupID: "sharelog_write_btc", Compression: "gzip"},
 		SLParser:   SLParserConfig{IP: "0.0.0.0", Port: 8081, FlushDBInterval: 15},
@@ -283,6 +292,13 @@ func (c *Config) engineOptions() (engine.Options, error) {
 	o.Simulator = s.EnableSimulator
 	o.LongTimeoutAgent = s.LongTimeoutAgent
 	o.GracePeriod = secs(s.ShutdownGracePeriod)
+	o.SolvedWait = secs(s.SolvedWait)
+	o.ProxyListen = s.ProxyListen
+	o.NiceHashForced = s.NiceHashForced
+	o.NiceHashMinDifficulty = s.NiceHashMinDifficulty
+	o.DevFixedDifficulty = s.DevFixedDifficulty
+	o.NewUsersPerConn = c.Users.MaxNewPerConnection
+	o.NewUsersPerIP = c.Users.MaxNewPerIPPerHour
 	o.Names = engine.NameRules{CaseInsensitive: c.Users.CaseInsensitive, StripSuffix: c.Users.StripUserSuffix,
 		SuffixSeparator: c.Users.UserSuffixSeparator}
 	o.Topics = c.topics()
