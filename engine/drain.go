@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
-	"math"
 )
 
 // Shutdown stops the server in order and returns once Serve has returned
@@ -94,7 +93,7 @@ func (s *Server) drain(ctx context.Context) {
 		}
 		frac := float64(r) / rounds
 		s.eachLoopWait(func(lp *loop) {
-			n := int(math.Ceil(float64(len(lp.sessions)) * frac))
+			n := int(float64(len(lp.sessions)) * frac)
 			if r == rounds {
 				n = len(lp.sessions)
 			}
