@@ -36,7 +36,12 @@ func (b *Bus) NewProducer(opts bus.ProducerOptions) (bus.Producer, error) {
 		// The batch inherits its first record's timeout, so lingering
 		// counts against it (see kgo.RecordDeliveryTimeout).
 		kgo.RecordDeliveryTimeout(opts.DeliveryTimeout+opts.Linger),
-		kgo.ProduceRequestTimeout(max(opts.DeliveryTimeout/2, time.Second)),
+		// One produce request waits at most this (plus franz-go's 10 s
+		// RequestTimeoutOverhead) before it is retried, on a new
+		// connection and possibly a new leader; the idempotent producer
+		// makes the retry of a batch the broker did write a duplicate
+		// the broker drops, not a second copy on the log.
+		kgo.ProduceRequestTimeout(min(max(opts.DeliveryTimeout/2, time.Second), maxProduceRequestTimeout)),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerBatchMaxBytes(b.cfg.MaxMessageBytes),
 		// Without this an idempotent producer keeps a record whose request
@@ -73,15 +78,13 @@ type producer struct {
 	once   sync.Once
 }
 
-// wrapErr makes a closed client's error match bus.ErrClosed.
+// wrapErr makes a closed client's error match bus.ErrClosed and marks
+// configuration errors (a record larger than the broker takes, no
+// authorization to write the topic) with bus.Permanent. A delivery timeout,
+// a broker that stayed away, or a topic that kept being unknown for
+// franz-go's UnknownTopicRetries metadata refreshes is transient.
 func wrapErr(err error) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, kgo.ErrClientClosed) {
-		return fmt.Errorf("%w: %w", bus.ErrClosed, err)
-	}
-	return fmt.Errorf("kafka: delivery failed: %w", err)
+	return classify("kafka: delivery failed", err)
 }
 
 func (p *producer) Publish(topic string, key, value []byte, done func(error)) {
