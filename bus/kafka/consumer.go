@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -39,7 +40,8 @@ func (b *Bus) NewConsumer(topic string, start bus.Start) (bus.Consumer, error) {
 		from[p] = max(end[p]-start.Tail, earliest[p])
 	}
 
-	c := &consumer{b: b, topic: topic, group: start.Group, done: make(map[int32]int64), owned: make(map[int32]bool)}
+	c := &consumer{b: b, topic: topic, group: start.Group, topicID: topicID, idleSince: time.Now(),
+		done: make(map[int32]int64), owned: make(map[int32]bool)}
 	kopts := append(b.cfg.baseOpts(),
 		kgo.FetchMaxWait(b.cfg.FetchMaxWait),
 		kgo.FetchMaxBytes(2*b.cfg.MaxMessageBytes),
@@ -102,7 +104,14 @@ type consumer struct {
 
 	buf    []bus.Message // owned by Poll
 	closed atomic.Bool
-	once   sync.Once
+
+	// Owned by Poll: the topic's id as last seen, and when Poll last had
+	// records or last asked for the topic (see checkTopic).
+	topicID   [16]byte
+	idleSince time.Time
+	lastCheck time.Time
+	missing   int // consecutive checks that found the topic gone
+	once      sync.Once
 
 	mu   sync.Mutex      // serializes Commit
 	done map[int32]int64 // highest offset+1 committed per partition
@@ -142,7 +151,9 @@ func (c *consumer) Poll(ctx context.Context) ([]bus.Message, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		fs := c.cl.PollRecords(ctx, c.b.cfg.MaxPoll)
+		pctx, cancel := context.WithTimeout(ctx, topicCheckInterval)
+		fs := c.cl.PollRecords(pctx, c.b.cfg.MaxPoll)
+		cancel()
 		if fs.IsClientClosed() || c.closed.Load() {
 			return nil, bus.ErrClosed
 		}
@@ -159,10 +170,16 @@ func (c *consumer) Poll(ctx context.Context) ([]bus.Message, error) {
 			})
 		})
 		if len(c.buf) > 0 {
+			c.idleSince = time.Now()
 			return c.buf, nil
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		if time.Since(c.idleSince) >= topicCheckInterval && time.Since(c.lastCheck) >= topicCheckInterval {
+			if err := c.checkTopic(ctx); err != nil {
+				return nil, err
+			}
 		}
 		for _, fe := range fs.Errors() {
 			if errors.Is(fe.Err, context.Canceled) || errors.Is(fe.Err, context.DeadlineExceeded) {
@@ -174,6 +191,52 @@ func (c *consumer) Poll(ctx context.Context) ([]bus.Message, error) {
 			return nil, classify(fmt.Sprintf("kafka: fetch %q partition %d", fe.Topic, fe.Partition), fe.Err)
 		}
 	}
+}
+
+// topicCheckInterval is how long Poll waits without records before it asks
+// the cluster whether its topic still exists under the same id.
+const topicCheckInterval = 10 * time.Second
+
+// checkTopic asks the cluster for the topic. franz-go deliberately does not
+// follow a topic that was deleted and created again (new topic id: an
+// operator recreated it, or the broker lost its data and came back empty):
+// it stops fetching it without an error reaching Poll. checkTopic then
+// re-adds the topic, read from its start, and returns a transient error
+// saying so. A topic found missing twice in a row (CreateTopics off) is a
+// bus.Permanent error. An unreachable broker is not an error here: franz-go
+// is retrying.
+func (c *consumer) checkTopic(ctx context.Context) error {
+	c.lastCheck = time.Now()
+	cctx, cancel := context.WithTimeout(ctx, c.b.cfg.RequestTimeout)
+	defer cancel()
+	ps, id, err := c.b.partitions(cctx, c.topic, c.group != "")
+	if err != nil {
+		if bus.IsPermanent(err) {
+			if c.missing++; c.missing >= 2 {
+				return err
+			}
+		}
+		return nil
+	}
+	c.missing = 0
+	if id == c.topicID || id == [16]byte{} {
+		return nil
+	}
+	c.topicID = id
+	c.cl.PurgeTopicsFromConsuming(c.topic)
+	c.mu.Lock()
+	clear(c.done) // offsets of the old topic
+	c.mu.Unlock()
+	if c.group != "" {
+		c.cl.AddConsumeTopics(c.topic)
+	} else {
+		offs := make(map[int32]kgo.Offset, len(ps))
+		for _, p := range ps {
+			offs[p] = kgo.NewOffset().AtStart()
+		}
+		c.cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{c.topic: offs})
+	}
+	return fmt.Errorf("kafka: topic %q was deleted and created again (new topic id; a broker that lost its data?): reading the new topic from its start", c.topic)
 }
 
 // Commit commits msgs for the partitions this member owns, in one request
