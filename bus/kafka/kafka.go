@@ -88,7 +88,11 @@ type Config struct {
 	// DialTimeout bounds one connection attempt (default DefaultDialTimeout).
 	DialTimeout time.Duration
 
-	// Logger receives franz-go's log lines at Info and above; nil: silent.
+	// Logger receives franz-go's log lines at Info and above (or at the
+	// logger's level if higher); nil: silent. franz-go logs every failed
+	// request and group session (at Error: "group manage loop errored")
+	// all through a broker outage, so production setups leave it nil and
+	// rely on the one line per incident of bus.Poll and bus.Commit.
 	Logger *slog.Logger
 }
 
@@ -416,10 +420,23 @@ func (b *Bus) commitStart(ctx context.Context, group, topic string, id [16]byte,
 	return nil
 }
 
-// slogger adapts a *slog.Logger to kgo.Logger, at Info and above.
+// slogger adapts a *slog.Logger to kgo.Logger, at Info and above, or at the
+// logger's own level if it is higher (so franz-go does not even format
+// lines the handler drops).
 type slogger struct{ l *slog.Logger }
 
-func (s slogger) Level() kgo.LogLevel { return kgo.LogLevelInfo }
+func (s slogger) Level() kgo.LogLevel {
+	ctx := context.Background()
+	switch {
+	case s.l.Enabled(ctx, slog.LevelInfo):
+		return kgo.LogLevelInfo
+	case s.l.Enabled(ctx, slog.LevelWarn):
+		return kgo.LogLevelWarn
+	case s.l.Enabled(ctx, slog.LevelError):
+		return kgo.LogLevelError
+	}
+	return kgo.LogLevelNone
+}
 
 func (s slogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 	lv := slog.LevelInfo
