@@ -62,7 +62,10 @@
 //     the broker did write before it stopped is recognized as a duplicate and
 //     not written twice. A record not delivered within its delivery timeout
 //     gets done(err) (transient): the caller decides (sserver republishes
-//     solved shares). Such a record may still have been written, and
+//     solved shares). franz-go checks the timeout only between requests, so
+//     done(err) comes at the latest one produce request timeout + 10 s after
+//     the delivery timeout (with the defaults, 120 to 160 s after Publish;
+//     with DeliveryTimeout 2 s, 11 s). Such a record may still have been written, and
 //     publishing it again may then duplicate it.
 //   - A broker that comes back empty (a new broker on the same address, a
 //     topic deleted and created again) has new topic ids, which franz-go

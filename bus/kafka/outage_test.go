@@ -397,3 +397,42 @@ func TestBrokerRestart(t *testing.T) {
 	t.Parallel()
 	runOutage(t, outage{members: 2, partitions: 2, session: 6 * time.Second, down: 5 * time.Second, restart: true})
 }
+
+// A record whose delivery timeout passes while the broker is paused gets an
+// error (transient: the caller may publish it again), and the same producer
+// delivers records again once the broker is back.
+func TestDeliveryTimeoutDuringPause(t *testing.T) {
+	if testing.Short() {
+		t.Skip("pauses a broker process")
+	}
+	t.Parallel()
+	const topic = "Timeout"
+	srv := kafkatest.StartServer(t, kafkatest.Options{Topics: []string{topic}})
+	b, err := kafka.New(kafka.Config{Brokers: []string{srv.Addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	prod, err := b.NewProducer(bus.ProducerOptions{DeliveryTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := prod.PublishSync(ctx, topic, nil, []byte("warm")); err != nil {
+		t.Fatal(err)
+	}
+	srv.Pause()
+	start := time.Now()
+	err = prod.PublishSync(ctx, topic, nil, []byte("lost"))
+	took := time.Since(start)
+	srv.Resume()
+	if err == nil || bus.IsPermanent(err) || ctx.Err() != nil {
+		t.Fatalf("publishing to a paused broker: %v (permanent: %v), want a transient error", err, bus.IsPermanent(err))
+	}
+	t.Logf("delivery failed after %v: %v", took.Round(time.Millisecond), err)
+	if err := prod.PublishSync(ctx, topic, nil, []byte("after")); err != nil {
+		t.Fatalf("publishing after the pause: %v", err)
+	}
+}
