@@ -27,13 +27,14 @@ const (
 	DefaultRequestTimeout     = 10 * time.Second
 	DefaultDialTimeout        = 5 * time.Second
 
-	defaultHeartbeat         = 3 * time.Second  // franz-go's heartbeat.interval.ms
-	maxProduceRequestTimeout = 30 * time.Second // Kafka's request.timeout.ms
 	// DefaultMaxMessageBytes bounds one record. A full main-net template is a RawGbt of
 	// 3–11 MB (base64 of the whole getblocktemplate answer), far above Kafka's default of
 	// about 1 MB; btcpool used 20 MB. Brokers need message.max.bytes (and topics
 	// max.message.bytes) at least this large; topics this bus creates get it.
 	DefaultMaxMessageBytes = 32 << 20
+
+	defaultHeartbeat         = 3 * time.Second  // franz-go's heartbeat.interval.ms
+	maxProduceRequestTimeout = 30 * time.Second // Kafka's request.timeout.ms
 )
 
 // Config configures a Bus. Brokers is required; New fills in the defaults.
