@@ -2,10 +2,8 @@ package agent
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/bits"
 	"net"
 	"strconv"
 	"sync"
@@ -67,8 +65,7 @@ type upConn struct {
 	zout     []byte
 	zused    time.Time // writer only: when zenc last compressed a batch
 	cout     []byte
-	lastEn2  map[uint16]uint32 // csub: last extranonce2 sent per session id
-	crecs    []compactRec      // csub: the frame being built
+	cenc     agent.CompactEncoder // csub, writer only
 }
 
 func newUpConn(s *slot, p Pool, c net.Conn) *upConn {
@@ -511,163 +508,7 @@ func (u *upConn) compress(dst, frames []byte) []byte {
 // documents the layout).
 const cmdCompactSubmits = agent.CmdCompactSubmits
 
-// compactHeaderLen is the fixed part of a SUBMIT_COMPACT frame: the frame
-// header, base_job u8, base_time u32, count u16, sid_bits u8.
-const compactHeaderLen = agent.HeaderLen + 8
-
-// compactRec is one share of the SUBMIT_COMPACT frame being built.
-type compactRec struct {
-	sub agent.Submit
-	fl  uint8 // agent.CompactSeq...
-}
-
 // compact appends frames with every run of submit frames rewritten as
-// SUBMIT_COMPACT frames; other frames are copied in place, so the order the
-// pool sees (and its submit indexes) is unchanged. Writer goroutine only:
-// lastEn2 must follow exactly what the pool decodes.
-func (u *upConn) compact(dst, frames []byte) []byte {
-	if u.lastEn2 == nil {
-		u.lastEn2 = make(map[uint16]uint32)
-	}
-	for len(frames) > 0 { // each round consumes at least one frame
-		used, sidBits := u.compactRun(frames)
-		if len(u.crecs) > 0 {
-			dst = appendCompact(dst, u.crecs, sidBits)
-			frames = frames[used:]
-			continue
-		}
-		n, err := agent.Split(frames)
-		if err != nil || n == 0 {
-			return append(dst, frames...) // cannot happen with the agent's own frames
-		}
-		dst = append(dst, frames[:n]...)
-		frames = frames[n:]
-	}
-	return dst
-}
-
-// compactRun reads into u.crecs the submit frames at the front of frames
-// that fit in one SUBMIT_COMPACT frame (none when the first frame is not a
-// submit frame), with their flags against the first one's job and time,
-// and advances lastEn2 over them. It returns the bytes of frames it took
-// and the frame's sid_bits. The frame is closed before its length could
-// exceed agent.MaxFrameLen or its count 0xFFFF.
-func (u *upConn) compactRun(frames []byte) (used, sidBits int) {
-	recs := u.crecs[:0]
-	var sub agent.Submit
-	var maxSID uint16
-	bodyBits := 0 // every bit of the records but their session ids
-	prev := uint8(0xFF)
-	for used < len(frames) && len(recs) < 0xFFFF {
-		n, err := agent.Split(frames[used:])
-		if err != nil || n == 0 || agent.DecodeSubmit(frames[used:used+n], &sub) != nil {
-			break
-		}
-		var fl uint8
-		if len(recs) > 0 && sub.JobID != recs[0].sub.JobID {
-			fl |= agent.CompactJob
-		}
-		last, seen := u.lastEn2[sub.SessionID]
-		if seen && sub.ExtraNonce2 == last+1 {
-			fl |= agent.CompactSeq
-		}
-		if sub.HasTime {
-			fl |= agent.CompactHasTime
-			if len(recs) > 0 && sub.Time != recs[0].sub.Time {
-				fl |= agent.CompactTime
-			}
-		}
-		if sub.HasVersionMask {
-			fl |= agent.CompactVer
-			if sub.VersionMask&^0x1fffe000 == 0 {
-				fl |= agent.CompactVerC
-			}
-		}
-		b := 1 + agent.CompactFieldBits(fl)
-		if fl != prev {
-			b += 6
-		}
-		sb := max(bits.Len16(max(maxSID, sub.SessionID)), 1)
-		if compactHeaderLen+(bodyBits+b+(len(recs)+1)*sb+7)/8 > agent.MaxFrameLen {
-			break
-		}
-		recs = append(recs, compactRec{sub: sub, fl: fl})
-		u.lastEn2[sub.SessionID] = sub.ExtraNonce2
-		maxSID, bodyBits, sidBits, prev = max(maxSID, sub.SessionID), bodyBits+b, sb, fl
-		used += n
-	}
-	u.crecs = recs
-	return used, sidBits
-}
-
-// appendCompact appends one SUBMIT_COMPACT frame holding recs (at least one,
-// as compactRun made them).
-func appendCompact(dst []byte, recs []compactRec, sidBits int) []byte {
-	le := binary.LittleEndian
-	start := len(dst)
-	base := &recs[0].sub
-	dst = append(dst, agent.Magic, byte(cmdCompactSubmits), 0, 0, base.JobID)
-	dst = le.AppendUint32(dst, base.Time)
-	dst = le.AppendUint16(dst, uint16(len(recs)))
-	dst = append(dst, byte(sidBits))
-	w := bitWriter{dst: dst}
-	prev := uint8(0xFF)
-	for i := range recs {
-		r := &recs[i]
-		if r.fl == prev {
-			w.write(1, 1)
-		} else {
-			w.write(0, 1)
-			w.write(uint32(r.fl), 6)
-		}
-		prev = r.fl
-		w.write(uint32(r.sub.SessionID), sidBits)
-		if r.fl&agent.CompactJob != 0 {
-			w.write(uint32(r.sub.JobID), 8)
-		}
-		if r.fl&agent.CompactSeq == 0 {
-			w.write(r.sub.ExtraNonce2, 32)
-		}
-		w.write(r.sub.Nonce, 32)
-		if r.fl&agent.CompactTime != 0 {
-			w.write(r.sub.Time, 32)
-		}
-		switch {
-		case r.fl&agent.CompactVerC != 0:
-			w.write(r.sub.VersionMask>>13, 16)
-		case r.fl&agent.CompactVer != 0:
-			w.write(r.sub.VersionMask, 32)
-		}
-	}
-	dst = w.flush()
-	le.PutUint16(dst[start+2:], uint16(len(dst)-start))
-	return dst
-}
-
-// bitWriter appends a bitstream to a byte slice LSB first: bit i of the
-// stream is bit i%8 of byte i/8, and each value goes low bit first.
-type bitWriter struct {
-	dst []byte
-	acc uint64 // bits not yet appended, the low n of them
-	n   int
-}
-
-// write appends the low n bits of v (n ≤ 32).
-func (w *bitWriter) write(v uint32, n int) {
-	w.acc |= (uint64(v) & (1<<n - 1)) << w.n
-	w.n += n
-	for w.n >= 8 {
-		w.dst = append(w.dst, byte(w.acc))
-		w.acc >>= 8
-		w.n -= 8
-	}
-}
-
-// flush pads the stream with zero bits to a whole byte and returns it.
-func (w *bitWriter) flush() []byte {
-	if w.n > 0 {
-		w.dst = append(w.dst, byte(w.acc))
-		w.acc, w.n = 0, 0
-	}
-	return w.dst
-}
+// SUBMIT_COMPACT frames (codec/agent.CompactEncoder). Writer goroutine
+// only: the encoder's counters must follow exactly what the pool decodes.
+func (u *upConn) compact(dst, frames []byte) []byte { return u.cenc.Append(dst, frames) }
