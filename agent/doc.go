@@ -20,6 +20,22 @@
 // sent the share; without submit_response_from_server miners are answered
 // true at once, like BtcAgent).
 //
+// In multi_user_mode (BtcAgent's) the sub-account comes from the miner:
+// aaa.bbb is worker bbb of pool user aaa. Session ids are then allocated
+// from one space shared by all accounts (at subscribe, before the account
+// is known), and each account has its own slot, whose upstream connection
+// authorizes as that account; it is started by the account's first
+// authorize and stopped with its last miner. A round in which every pool
+// refused the account closes its miners.
+//
+// Pool connections are dialed directly or through SOCKS5 / HTTP CONNECT
+// proxies (all raced, the first to connect wins, like BtcAgent), then
+// wrapped in TLS 1.2+ with pool_use_tls (verified against the system roots,
+// a CA file, or a pinned leaf fingerprint; skipping verification must be
+// asked for). Wire counters are read from the TCP socket under TLS and the
+// proxy, and sampled once more when a connection closes, so totals never
+// go backwards.
+//
 // Pools are tried in order; a lost pool is replaced by the next reachable
 // one (starting again from the first, with backoff after a round where none
 // answered); while on a later pool, the earlier ones are dialed every

@@ -25,7 +25,7 @@ func offlineAgent(tb testing.TB, subres bool) (*Agent, *slot, *upConn) {
 	a.slots = []*slot{s}
 	c1, c2 := net.Pipe()
 	tb.Cleanup(func() { c1.Close(); c2.Close() })
-	u := newUpConn(s, cfg.Pools[0], c1)
+	u := newUpConn(s, cfg.Pools[0], cfg.Pools[0].User, dialed{c: c1, raw: c1})
 	u.subres = subres
 	u.en1 = []byte("01000000")
 	s.up = u
@@ -102,7 +102,7 @@ func FuzzPoolInput(f *testing.F) {
 		c1, c2 := net.Pipe()
 		defer c1.Close()
 		defer c2.Close()
-		u := newUpConn(s, a.cfg.Pools[0], c1)
+		u := newUpConn(s, a.cfg.Pools[0], a.cfg.Pools[0].User, dialed{c: c1, raw: c1})
 		u.en1 = []byte("01000000")
 		k := int(cut) % (len(in) + 1)
 		buf := append([]byte(nil), in[:k]...)

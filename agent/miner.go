@@ -18,6 +18,10 @@ const (
 	minerAuthorized
 )
 
+// errSubAccountEmpty is BtcAgent's error for a multi_user_mode login
+// without a sub-account (".bbb" or empty).
+const errSubAccountEmpty = 105
+
 // asicboostShares is how many version-rolled shares make a miner an
 // ASICBoost miner for disconnect_when_lost_asicboost (BtcAgent's 100).
 const asicboostShares = 100
@@ -40,7 +44,9 @@ type Miner struct {
 
 	deadline atomic.Int64 // unix seconds; the agent closes the miner after it
 
-	// Set at subscribe, then read-only.
+	// Set at subscribe (the slot at authorize in multi_user_mode) on the
+	// miner's event loop, then read-only; other goroutines reach miners
+	// through their slot's map and never read these.
 	slot *slot
 	sid  uint16
 
@@ -207,6 +213,16 @@ func (m *Miner) handleLine(line []byte, sc *scratch) bool {
 		if !ok || len(name) == 0 {
 			sc.out = stratum.AppendError(sc.out, msg.ID, stratum.StatusInvalidUsername)
 			return false
+		}
+		if m.a.cfg.MultiUserMode && m.slot == nil {
+			acc := accountOf(string(name))
+			if acc == "" {
+				sc.out = stratum.AppendErrorMessage(sc.out, msg.ID, errSubAccountEmpty, "Sub-account Name Cannot be Empty")
+				return false
+			}
+			if !m.a.joinAccount(m, acc) {
+				return true
+			}
 		}
 		if m.worker == "" {
 			m.worker = m.a.workerName(string(name), m.ip)

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -22,8 +23,12 @@ const (
 	upMaxQueued = 8 << 20 // frames queued for a pool that does not read: the link is dropped
 )
 
-// errHandshake wraps handshake failures.
-var errHandshake = errors.New("upstream handshake")
+// errHandshake wraps handshake failures; errRefused marks a pool that
+// refused the sub-account.
+var (
+	errHandshake = errors.New("upstream handshake")
+	errRefused   = errors.New("authorize refused")
+)
 
 // pendingShare is a share awaiting the pool's SUBMIT_RESPONSE.
 type pendingShare struct {
@@ -38,7 +43,12 @@ type pendingShare struct {
 type upConn struct {
 	s    *slot
 	pool Pool
-	conn net.Conn
+	user string   // the sub-account it authorizes as
+	conn net.Conn // the protocol stream (TLS or plain)
+	raw  net.Conn // the TCP socket under it, for TCP_INFO
+
+	closeOnce sync.Once
+	final     atomic.Pointer[Wire] // the socket's counters just before close
 
 	// Negotiated extensions, written and read under s.mu.
 	subres, rejonly, zbatch, csub bool
@@ -68,10 +78,44 @@ type upConn struct {
 	cenc     agent.CompactEncoder // csub, writer only
 }
 
-func newUpConn(s *slot, p Pool, c net.Conn) *upConn {
-	return &upConn{s: s, pool: p, conn: c, wake: make(chan struct{}, 1), stop: make(chan struct{}),
+func newUpConn(s *slot, p Pool, user string, d dialed) *upConn {
+	return &upConn{s: s, pool: p, user: user, conn: d.c, raw: d.raw, wake: make(chan struct{}, 1), stop: make(chan struct{}),
 		authDone: make(chan struct{}), framer: stratum.LineFramer{Max: upMaxLine},
 		pending: make([]pendingShare, min(s.a.cfg.MaxPending, 1024))}
+}
+
+// close samples the socket's kernel counters and closes the connection;
+// every close goes through here, so the counters are never lost (any
+// goroutine, any number of times; it takes no lock).
+func (u *upConn) close() {
+	u.closeOnce.Do(func() {
+		if w, ok := tcpWire(u.raw); ok {
+			u.final.Store(&w)
+		}
+		u.conn.Close()
+		u.raw.Close()
+	})
+}
+
+// wire returns the socket's counters: live while open, the last sample
+// once closed (so they never go backwards).
+func (u *upConn) wire() (Wire, bool) {
+	if f := u.final.Load(); f != nil {
+		return *f, true
+	}
+	w, ok := tcpWire(u.raw)
+	if f := u.final.Load(); f != nil { // closed meanwhile
+		return *f, true
+	}
+	return w, ok
+}
+
+// handshakeErr wraps err as a handshake failure, once.
+func handshakeErr(err error) error {
+	if errors.Is(err, errHandshake) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", errHandshake, err)
 }
 
 // handshakeLines are btcagent's bootstrap requests (spec §5.1), sent at once.
@@ -94,7 +138,7 @@ func (u *upConn) handshakeLines() []byte {
 	b = stratum.AppendRequest(b, stratum.StringID([]byte("sub")), stratum.MethodSubscribe,
 		append(stratum.AppendJSONString([]byte("["), cfg.AgentString), ']'))
 	b = stratum.AppendRequest(b, stratum.StringID([]byte("auth")), stratum.MethodAuthorize,
-		append(stratum.AppendJSONString([]byte("["), u.pool.User), `,""]`...))
+		append(stratum.AppendJSONString([]byte("["), u.user), `,""]`...))
 	if cfg.SubmitResponseFromServer {
 		// btcpool honours "subres" only after authorize, so btcagent asks again.
 		b = stratum.AppendRequest(b, stratum.StringID([]byte("caps_again")), stratum.MethodGetCapabilities, []byte(caps))
@@ -108,14 +152,14 @@ func (u *upConn) run(ctx context.Context) (attached bool, err error) {
 	a := u.s.a
 	readErr := make(chan error, 1)
 	go func() { readErr <- u.readLoop() }()
-	stopConn := context.AfterFunc(ctx, func() { u.conn.Close() })
+	stopConn := context.AfterFunc(ctx, u.close)
 	defer stopConn()
 	hs := u.handshakeLines()
 	u.conn.SetWriteDeadline(time.Now().Add(time.Duration(a.cfg.HandshakeTimeout) * time.Second))
 	if _, err := u.conn.Write(hs); err != nil {
-		u.conn.Close()
+		u.close()
 		<-readErr
-		return false, fmt.Errorf("%w: %v", errHandshake, err)
+		return false, handshakeErr(err)
 	}
 	a.stats.UpBytesOut.Add(int64(len(hs)))
 	a.stats.UpWrites.Add(1)
@@ -125,10 +169,10 @@ func (u *upConn) run(ctx context.Context) (attached bool, err error) {
 		timer.Stop()
 	case err := <-readErr:
 		timer.Stop()
-		u.conn.Close()
-		return false, fmt.Errorf("%w: %v", errHandshake, err)
+		u.close()
+		return false, handshakeErr(err)
 	case <-timer.C:
-		u.conn.Close()
+		u.close()
 		<-readErr
 		return false, fmt.Errorf("%w: no authorize answer within %ds", errHandshake, a.cfg.HandshakeTimeout)
 	}
@@ -136,7 +180,7 @@ func (u *upConn) run(ctx context.Context) (attached bool, err error) {
 	wg.Add(1)
 	go func() { defer wg.Done(); u.writeLoop() }()
 	err = <-readErr
-	u.conn.Close()
+	u.close()
 	close(u.stop)
 	wg.Wait()
 	return true, err
@@ -295,7 +339,7 @@ func (u *upConn) handleLine(line []byte) error {
 			return nil // a repeated answer changes nothing
 		}
 		if b, ok := m.Result.Bool(); !ok || !b {
-			return fmt.Errorf("%w: pool refused user %q: %s", errHandshake, u.pool.User, m.Error.Raw)
+			return fmt.Errorf("%w: %w: pool refused user %q: %s", errHandshake, errRefused, u.user, m.Error.Raw)
 		}
 		if u.en1 == nil {
 			return fmt.Errorf("%w: authorized before subscribe", errHandshake)
@@ -365,7 +409,7 @@ func (u *upConn) writeLoop() {
 		a.stats.UpBytesOut.Add(int64(n))
 		a.stats.UpWrites.Add(1)
 		if err != nil {
-			u.conn.Close() // the reader sees the error and the slot reconnects
+			u.close() // the reader sees the error and the slot reconnects
 			return
 		}
 		u.spare = out[:0]
@@ -379,7 +423,7 @@ func (u *upConn) queued(wasEmpty bool) {
 	u.s.a.stats.UpFramesOut.Add(1)
 	if len(u.wbuf) > upMaxQueued {
 		u.wbuf = u.wbuf[:0]
-		u.conn.Close()
+		u.close()
 		return
 	}
 	if wasEmpty {
