@@ -146,6 +146,13 @@ type Config struct {
 	// share rate; miners do not wait for share answers, and a block-solving
 	// share waits at most this long, ~0.02% of a 10-minute block interval).
 	BatchIntervalMs int `json:"batch_interval_ms"` // 100
+	// UpstreamProtocol: "auto" speaks the agent protocol when the pool
+	// answers agent.get_capabilities (btcpool and hashpool do) and plain
+	// Stratum V1 otherwise (one mining.submit per share, the pool's
+	// extranonce2 split into a 4-byte per-miner prefix and the miner's 4);
+	// "agent" requires the agent protocol; "stratum" always speaks plain
+	// stratum and does not announce itself as an agent.
+	UpstreamProtocol string `json:"upstream_protocol"` // "auto"
 	// Extensions lists the optional protocol extensions to ask for
 	// (["rejonly","zstd","csub"]); the pool must also list them in its capabilities.
 	Extensions []string `json:"extensions"`
@@ -239,6 +246,7 @@ func Defaults() Config {
 		UseProxy:                    true,
 		DirectConnectAfterProxy:     true,
 		AgentString:                 "btccom-agent/2.0.0-hashpool",
+		UpstreamProtocol:            ProtoAuto,
 		BatchIntervalMs:             100,
 		Extensions:                  []string{ExtRejOnly, ExtZstd, ExtCompact},
 		MinersPerUpstream:           0xFFFF,
@@ -420,6 +428,9 @@ func (c *Config) Validate() error {
 	}
 	if !strings.EqualFold(c.AgentType, "btc") {
 		bad("agent_type %q: hashpool's btcagent is Bitcoin-only (\"btc\"); BtcAgent's eth/etc modes are not implemented", c.AgentType)
+	}
+	if c.UpstreamProtocol != ProtoAuto && c.UpstreamProtocol != ProtoAgent && c.UpstreamProtocol != ProtoStratum {
+		bad("upstream_protocol %q: want %q, %q or %q", c.UpstreamProtocol, ProtoAuto, ProtoAgent, ProtoStratum)
 	}
 	if len(c.Proxy) > 16 {
 		bad("proxy: %d entries, at most 16", len(c.Proxy))

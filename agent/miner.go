@@ -301,12 +301,6 @@ func (m *Miner) handleSubmit(sc *scratch) bool {
 		sc.out = stratum.AppendError(sc.out, msg.ID, stratum.StatusIllegalParams)
 		return false
 	}
-	if len(sub.JobID) == 0 || sub.JobID[0] == 'f' {
-		// BtcAgent's local fake jobs: answered true, never forwarded.
-		m.a.stats.Accepted.Add(1)
-		sc.out = stratum.AppendResultTrue(sc.out, msg.ID)
-		return false
-	}
 	if sub.VersionMask != nil {
 		m.vmShares++
 	} else if m.vmShares > asicboostShares && m.a.cfg.DisconnectWhenLostAsicboost {
@@ -315,7 +309,6 @@ func (m *Miner) handleSubmit(sc *scratch) bool {
 	}
 	job := stratum.ParseSubmitDecimal(sub.JobID)
 	as := agent.Submit{
-		JobID:       uint8(job),
 		SessionID:   m.sid,
 		ExtraNonce2: uint32(stratum.ParseSubmitHex(sub.ExtraNonce2)),
 		Nonce:       uint32(stratum.ParseSubmitHex(sub.Nonce)),
@@ -323,16 +316,11 @@ func (m *Miner) handleSubmit(sc *scratch) bool {
 		VersionMask: uint32(stratum.ParseSubmitHex(sub.VersionMask)),
 	}
 	as.HasTime, as.HasVersionMask = as.Time != 0, as.VersionMask != 0
-	if job > 255 {
-		m.a.stats.Rejected.Add(1)
-		sc.out = stratum.AppendError(sc.out, msg.ID, stratum.StatusJobNotFoundOrStale)
-		return false
-	}
-	switch m.slot.submit(m, &as, msg.ID) {
-	case submitAccepted:
+	switch m.slot.submit(m, &as, sub.JobID, job, msg.ID) {
+	case submitAccepted, submitFake: // fake: BtcAgent's local fake jobs, never forwarded
 		m.a.stats.Accepted.Add(1)
 		sc.out = stratum.AppendResultTrue(sc.out, msg.ID)
-	case submitNoPool:
+	case submitNoPool, submitBadJob:
 		m.a.stats.Rejected.Add(1)
 		sc.out = stratum.AppendError(sc.out, msg.ID, stratum.StatusJobNotFoundOrStale)
 	}

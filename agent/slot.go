@@ -217,8 +217,13 @@ func (s *slot) detach(u *upConn) {
 	s.a.answerAll(lost)
 }
 
-// register queues REGISTER_WORKER for m; caller holds s.mu.
+// register queues REGISTER_WORKER for m (plain stratum has no
+// registration); caller holds s.mu.
 func (s *slot) register(u *upConn, sid uint16, m *Miner) {
+	if u.sv1 {
+		m.registered = true
+		return
+	}
 	wasEmpty := len(u.wbuf) == 0
 	out, err := agent.AppendRegisterWorker(u.wbuf, sid, m.agentStr, m.worker)
 	if err != nil { // names are bounded and NUL-free at authorize; keep the link anyway
@@ -423,11 +428,16 @@ const (
 	submitAccepted submitResult = iota // forwarded; answer true now (no subres)
 	submitLater                        // forwarded; the pool's response answers it
 	submitNoPool                       // no upstream: answer with an error now
+	submitBadJob                       // a job id the current pool cannot have sent: answer 21
+	submitFake                         // BtcAgent's local fake job: answer true, never forwarded
 )
 
 // submit forwards one share (spec §5.4: the frame type follows from the
 // parsed time and version mask).
-func (s *slot) submit(m *Miner, sub *agent.Submit, id stratum.ID) submitResult {
+// With a plain Stratum V1 pool the share goes out as mining.submit with
+// the miner's job id as it is (job is the raw id; jobNum its decimal value
+// for the agent protocol's short job id, > 255 when it has none).
+func (s *slot) submit(m *Miner, sub *agent.Submit, job []byte, jobNum uint64, id stratum.ID) submitResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u := s.up
@@ -435,7 +445,20 @@ func (s *slot) submit(m *Miner, sub *agent.Submit, id stratum.ID) submitResult {
 		return submitNoPool
 	}
 	wasEmpty := len(u.wbuf) == 0
-	u.wbuf = agent.AppendSubmit(u.wbuf, sub)
+	switch {
+	case u.sv1:
+		if !sv1JobID(job) {
+			return submitBadJob
+		}
+		u.wbuf = appendSV1Submit(u.wbuf, u.index, u.user, job, u.en2Pad, sub)
+	case len(job) == 0 || job[0] == 'f':
+		return submitFake
+	case jobNum > 255:
+		return submitBadJob
+	default:
+		sub.JobID = uint8(jobNum)
+		u.wbuf = agent.AppendSubmit(u.wbuf, sub)
+	}
 	u.queued(wasEmpty)
 	index := u.index
 	u.index++
@@ -472,7 +495,7 @@ func (s *slot) leave(m *Miner) {
 	if s.miners[m.sid] == m {
 		delete(s.miners, m.sid)
 	}
-	if m.registered && s.up != nil {
+	if m.registered && s.up != nil && !s.up.sv1 {
 		wasEmpty := len(s.up.wbuf) == 0
 		s.up.wbuf = agent.AppendUnregisterWorker(s.up.wbuf, m.sid)
 		s.up.queued(wasEmpty)

@@ -53,6 +53,13 @@ type upConn struct {
 	// Negotiated extensions, written and read under s.mu.
 	subres, rejonly, zbatch, csub bool
 
+	// Plain Stratum V1 (the pool did not answer agent.get_capabilities):
+	// set by the reader before attach, read-only afterwards.
+	sv1      bool
+	en2Pad   []byte // hex zeros: the pool's extranonce2 bytes beyond the agent's 8
+	capsSeen bool   // reader only: the pool answered agent.get_capabilities
+	gotMask  bool   // reader only: the pool answered mining.configure with a mask
+
 	// Under s.mu.
 	wbuf    []byte
 	index   uint16 // next submit index (btcpool's per-connection counter)
@@ -121,6 +128,15 @@ func handshakeErr(err error) error {
 // handshakeLines are btcagent's bootstrap requests (spec §5.1), sent at once.
 func (u *upConn) handshakeLines() []byte {
 	cfg := &u.s.a.cfg
+	if cfg.UpstreamProtocol == ProtoStratum {
+		var b []byte
+		b = stratum.AppendRequest(b, stratum.StringID([]byte("conf")), stratum.MethodConfigure,
+			[]byte(`[["version-rolling"],{"version-rolling.mask":"1fffe000","version-rolling.min-bit-count":2}]`))
+		b = stratum.AppendRequest(b, stratum.StringID([]byte("sub")), stratum.MethodSubscribe,
+			append(stratum.AppendJSONString([]byte("["), sv1AgentString), ']'))
+		return stratum.AppendRequest(b, stratum.StringID([]byte("auth")), stratum.MethodAuthorize,
+			append(stratum.AppendJSONString([]byte("["), u.user), `,"x"]`...))
+	}
 	caps := `[["verrol"`
 	if cfg.SubmitResponseFromServer {
 		caps += `,"subres"`
@@ -285,16 +301,26 @@ func (u *upConn) handleLine(line []byte) error {
 			}
 		case stratum.MethodReconnect:
 			return errors.New("pool sent client.reconnect")
+		case "mining.set_extranonce":
+			// The miners' view does not depend on the pool's extranonce1:
+			// reconnecting gets the new one, and the next job carries it.
+			return errors.New("pool sent mining.set_extranonce: reconnecting")
 		}
 		return nil
 	}
 	id, ok := m.ID.String()
 	if !ok {
+		if n, isNum := m.ID.Number(); isNum && u.sv1 && u.attached {
+			u.s.submitResponse(u, uint16(n), sv1Status(m))
+		}
 		return nil
 	}
 	switch string(id) {
 	case "caps", "caps_again":
 		cfg := &u.s.a.cfg
+		if m.Result.Get("capabilities").Kind == stratum.KindArray {
+			u.capsSeen = true
+		}
 		var subres, rejonly, zbatch, csub bool
 		it := m.Result.Get("capabilities").Elems()
 		for i := 0; i < 32; i++ {
@@ -318,6 +344,7 @@ func (u *upConn) handleLine(line []byte) error {
 	case "conf":
 		if v, ok := m.Result.Get("version-rolling.mask").Str(); ok {
 			if mask, err := strconv.ParseUint(string(v), 16, 32); err == nil {
+				u.gotMask = true
 				u.s.setVersionMask(uint32(mask))
 			}
 		}
@@ -325,18 +352,51 @@ func (u *upConn) handleLine(line []byte) error {
 		if m.Error.Exists() && !m.Error.IsNull() {
 			return fmt.Errorf("%w: subscribe refused: %s", errHandshake, m.Error.Raw)
 		}
+		cfg := &u.s.a.cfg
+		agentProto := u.capsSeen && cfg.UpstreamProtocol != ProtoStratum
+		if !agentProto && cfg.UpstreamProtocol == ProtoAgent {
+			return fmt.Errorf("%w: the pool does not speak the agent protocol (no agent.get_capabilities answer) and upstream_protocol is %q", errHandshake, ProtoAgent)
+		}
 		en1, ok := m.Result.Index(1).Str()
 		size, ok2 := m.Result.Index(2).Int64()
-		if !ok || len(en1) != 8 || !isHex(en1) || !ok2 {
+		if !ok || !ok2 || !isHex(en1) || len(en1)%2 != 0 {
 			return fmt.Errorf("%w: bad subscribe result %s", errHandshake, m.Result.Raw)
 		}
-		if size != 8 {
-			return fmt.Errorf("%w: pool extranonce2 size %d, an agent needs 8", errHandshake, size)
+		if agentProto {
+			if len(en1) != 8 {
+				return fmt.Errorf("%w: bad subscribe result %s", errHandshake, m.Result.Raw)
+			}
+			if size != 8 {
+				return fmt.Errorf("%w: pool extranonce2 size %d, an agent needs 8", errHandshake, size)
+			}
+			u.en1 = append([]byte(nil), en1...)
+			return nil
 		}
-		u.en1 = append([]byte(nil), en1...)
+		// Plain Stratum V1: the pool's extranonce2 is split into 4 bytes
+		// of agent session id (the miner's extranonce1) and the miner's 4,
+		// after zero padding when the pool gives more than 8.
+		if len(en1) < 2 || len(en1) > 2*maxSV1En1 {
+			return fmt.Errorf("%w: pool extranonce1 %q: want 1..%d bytes", errHandshake, en1, maxSV1En1)
+		}
+		if size < 8 || size > 16 {
+			return fmt.Errorf("%w: pool extranonce2 size %d: plain stratum mode needs 8..16 (4 bytes per miner prefix + the miner's 4)", errHandshake, size)
+		}
+		u.sv1 = true
+		u.en2Pad = make([]byte, 2*(size-8))
+		for i := range u.en2Pad {
+			u.en2Pad[i] = '0'
+		}
+		u.en1 = append(append([]byte(nil), en1...), u.en2Pad...)
 	case "auth":
 		if u.attached {
 			return nil // a repeated answer changes nothing
+		}
+		if u.sv1 {
+			if !u.gotMask {
+				u.s.setVersionMask(0) // the pool offered no version rolling
+			}
+			// A plain pool answers every mining.submit: relayed when asked.
+			u.s.setCaps(u, u.s.a.cfg.SubmitResponseFromServer, false, false, false)
 		}
 		if b, ok := m.Result.Bool(); !ok || !b {
 			return fmt.Errorf("%w: %w: pool refused user %q: %s", errHandshake, errRefused, u.user, m.Error.Raw)
@@ -349,6 +409,79 @@ func (u *upConn) handleLine(line []byte) error {
 		close(u.authDone)
 	}
 	return nil
+}
+
+// Upstream protocols (upstream_protocol).
+const (
+	ProtoAuto    = "auto"    // the agent protocol when the pool answers agent.get_capabilities, plain stratum otherwise
+	ProtoAgent   = "agent"   // the agent protocol only
+	ProtoStratum = "stratum" // plain Stratum V1 only (not announced as an agent)
+)
+
+// sv1AgentString is the subscribe agent with upstream_protocol "stratum":
+// not "btccom-agent/", so a btcpool-compatible pool serves a plain session.
+const sv1AgentString = "hashpool-btcagent/1.0"
+
+// maxSV1En1 bounds a plain pool's extranonce1 (bytes).
+const maxSV1En1 = 16
+
+// sv1Status reads a plain pool's answer to mining.submit: result true is
+// an accept; otherwise the error's code when it is a reject code, else
+// "unknown".
+func sv1Status(m *stratum.Message) stratum.Status {
+	if b, ok := m.Result.Bool(); ok && b {
+		return stratum.StatusAccept
+	}
+	if c, ok := m.Error.Index(0).Int64(); ok && c > 0 && c < 100 {
+		return stratum.Status(c)
+	}
+	return stratum.StatusUnknown
+}
+
+// appendSV1Submit appends a plain mining.submit for a miner's share: the
+// pool's extranonce2 is pad + the agent session id + the miner's.
+func appendSV1Submit(dst []byte, index uint16, user string, job, pad []byte, sub *agent.Submit) []byte {
+	dst = append(dst, `{"id":`...)
+	dst = strconv.AppendUint(dst, uint64(index), 10)
+	dst = append(dst, `,"method":"mining.submit","params":[`...)
+	dst = stratum.AppendJSONString(dst, user)
+	dst = append(dst, `,"`...)
+	dst = append(dst, job...)
+	dst = append(dst, `","`...)
+	dst = append(dst, pad...)
+	dst = appendHex32(dst, uint32(sub.SessionID))
+	dst = appendHex32(dst, sub.ExtraNonce2)
+	dst = append(dst, `","`...)
+	dst = appendHex32(dst, sub.Time)
+	dst = append(dst, `","`...)
+	dst = appendHex32(dst, sub.Nonce)
+	if sub.HasVersionMask {
+		dst = append(dst, `","`...)
+		dst = appendHex32(dst, sub.VersionMask)
+	}
+	return append(dst, "\"]}\n"...)
+}
+
+func appendHex32(dst []byte, v uint32) []byte {
+	const hex = "0123456789abcdef"
+	for s := 28; s >= 0; s -= 4 {
+		dst = append(dst, hex[v>>uint(s)&0xf])
+	}
+	return dst
+}
+
+// sv1JobID reports whether a job id a miner echoes can be relayed as is
+// (what pools use: hex and a few separators, at most 64 bytes).
+func sv1JobID(b []byte) bool {
+	if len(b) == 0 || len(b) > 64 {
+		return false
+	}
+	for _, c := range b {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c == '-' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return true
 }
 
 func isHex(b []byte) bool {
