@@ -1,11 +1,13 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,6 +60,9 @@ type upConn struct {
 	sv1      bool
 	en2Pad   []byte // hex zeros: the pool's extranonce2 bytes beyond the agent's 8
 	capsSeen bool   // reader only: the pool answered agent.get_capabilities
+	subEn1   []byte // reader only: the subscribe result's extranonce1 (hex)
+	subSize  int64  // reader only: ... and extranonce2 size
+	early    []byte // reader only: a mining.notify line that came before attach
 	gotMask  bool   // reader only: the pool answered mining.configure with a mask
 
 	// Under s.mu.
@@ -130,10 +135,10 @@ func (u *upConn) handshakeLines() []byte {
 	cfg := &u.s.a.cfg
 	if cfg.UpstreamProtocol == ProtoStratum {
 		var b []byte
-		b = stratum.AppendRequest(b, stratum.StringID([]byte("conf")), stratum.MethodConfigure,
-			[]byte(`[["version-rolling"],{"version-rolling.mask":"1fffe000","version-rolling.min-bit-count":2}]`))
 		b = stratum.AppendRequest(b, stratum.StringID([]byte("sub")), stratum.MethodSubscribe,
 			append(stratum.AppendJSONString([]byte("["), sv1AgentString), ']'))
+		b = stratum.AppendRequest(b, stratum.StringID([]byte("conf")), stratum.MethodConfigure,
+			[]byte(`[["version-rolling"],{"version-rolling.mask":"1fffe000","version-rolling.min-bit-count":2}]`))
 		return stratum.AppendRequest(b, stratum.StringID([]byte("auth")), stratum.MethodAuthorize,
 			append(stratum.AppendJSONString([]byte("["), u.user), `,"x"]`...))
 	}
@@ -147,12 +152,14 @@ func (u *upConn) handshakeLines() []byte {
 		}
 	}
 	caps += `]]`
+	// Subscribe first: a plain pool (ckpool) drops a client whose first
+	// request is anything else; btcpool answers these in any order.
 	var b []byte
+	b = stratum.AppendRequest(b, stratum.StringID([]byte("sub")), stratum.MethodSubscribe,
+		append(stratum.AppendJSONString([]byte("["), cfg.AgentString), ']'))
 	b = stratum.AppendRequest(b, stratum.StringID([]byte("caps")), stratum.MethodGetCapabilities, []byte(caps))
 	b = stratum.AppendRequest(b, stratum.StringID([]byte("conf")), stratum.MethodConfigure,
 		[]byte(`[["version-rolling"],{"version-rolling.mask":"ffffffff","version-rolling.min-bit-count":0}]`))
-	b = stratum.AppendRequest(b, stratum.StringID([]byte("sub")), stratum.MethodSubscribe,
-		append(stratum.AppendJSONString([]byte("["), cfg.AgentString), ']'))
 	b = stratum.AppendRequest(b, stratum.StringID([]byte("auth")), stratum.MethodAuthorize,
 		append(stratum.AppendJSONString([]byte("["), u.user), `,""]`...))
 	if cfg.SubmitResponseFromServer {
@@ -285,7 +292,12 @@ func (u *upConn) handleLine(line []byte) error {
 	if m.Method.Kind == stratum.KindString {
 		switch string(m.Method.Raw) {
 		case stratum.MethodNotify:
-			if u.en1 == nil {
+			if !u.attached {
+				// Plain pools (ckpool) send the first job right after
+				// subscribe, before the authorize answer: keep it for attach.
+				if len(line) <= upMaxLine {
+					u.early = append(u.early[:0], line...)
+				}
 				return nil
 			}
 			u.s.relayNotify(u, m)
@@ -311,7 +323,7 @@ func (u *upConn) handleLine(line []byte) error {
 	id, ok := m.ID.String()
 	if !ok {
 		if n, isNum := m.ID.Number(); isNum && u.sv1 && u.attached {
-			u.s.submitResponse(u, uint16(n), sv1Status(m))
+			u.s.submitResponse(u, uint16(n), sv1Status(m, line))
 		}
 		return nil
 	}
@@ -352,44 +364,24 @@ func (u *upConn) handleLine(line []byte) error {
 		if m.Error.Exists() && !m.Error.IsNull() {
 			return fmt.Errorf("%w: subscribe refused: %s", errHandshake, m.Error.Raw)
 		}
-		cfg := &u.s.a.cfg
-		agentProto := u.capsSeen && cfg.UpstreamProtocol != ProtoStratum
-		if !agentProto && cfg.UpstreamProtocol == ProtoAgent {
-			return fmt.Errorf("%w: the pool does not speak the agent protocol (no agent.get_capabilities answer) and upstream_protocol is %q", errHandshake, ProtoAgent)
-		}
 		en1, ok := m.Result.Index(1).Str()
 		size, ok2 := m.Result.Index(2).Int64()
-		if !ok || !ok2 || !isHex(en1) || len(en1)%2 != 0 {
+		if !ok || !ok2 || !isHex(en1) || len(en1)%2 != 0 || len(en1) < 2 || len(en1) > 2*maxSV1En1 {
 			return fmt.Errorf("%w: bad subscribe result %s", errHandshake, m.Result.Raw)
 		}
-		if agentProto {
-			if len(en1) != 8 {
-				return fmt.Errorf("%w: bad subscribe result %s", errHandshake, m.Result.Raw)
-			}
-			if size != 8 {
-				return fmt.Errorf("%w: pool extranonce2 size %d, an agent needs 8", errHandshake, size)
-			}
-			u.en1 = append([]byte(nil), en1...)
-			return nil
-		}
-		// Plain Stratum V1: the pool's extranonce2 is split into 4 bytes
-		// of agent session id (the miner's extranonce1) and the miner's 4,
-		// after zero padding when the pool gives more than 8.
-		if len(en1) < 2 || len(en1) > 2*maxSV1En1 {
-			return fmt.Errorf("%w: pool extranonce1 %q: want 1..%d bytes", errHandshake, en1, maxSV1En1)
-		}
-		if size < 8 || size > 16 {
-			return fmt.Errorf("%w: pool extranonce2 size %d: plain stratum mode needs 8..16 (4 bytes per miner prefix + the miner's 4)", errHandshake, size)
-		}
-		u.sv1 = true
-		u.en2Pad = make([]byte, 2*(size-8))
-		for i := range u.en2Pad {
-			u.en2Pad[i] = '0'
-		}
-		u.en1 = append(append([]byte(nil), en1...), u.en2Pad...)
+		u.subEn1, u.subSize = append([]byte(nil), en1...), size
 	case "auth":
 		if u.attached {
 			return nil // a repeated answer changes nothing
+		}
+		if b, ok := m.Result.Bool(); !ok || !b {
+			return fmt.Errorf("%w: %w: pool refused user %q: %s", errHandshake, errRefused, u.user, m.Error.Raw)
+		}
+		if u.subEn1 == nil {
+			return fmt.Errorf("%w: authorized before subscribe", errHandshake)
+		}
+		if err := u.decideProtocol(); err != nil {
+			return err
 		}
 		if u.sv1 {
 			if !u.gotMask {
@@ -398,16 +390,53 @@ func (u *upConn) handleLine(line []byte) error {
 			// A plain pool answers every mining.submit: relayed when asked.
 			u.s.setCaps(u, u.s.a.cfg.SubmitResponseFromServer, false, false, false)
 		}
-		if b, ok := m.Result.Bool(); !ok || !b {
-			return fmt.Errorf("%w: %w: pool refused user %q: %s", errHandshake, errRefused, u.user, m.Error.Raw)
-		}
-		if u.en1 == nil {
-			return fmt.Errorf("%w: authorized before subscribe", errHandshake)
-		}
 		u.attached = true
 		u.s.attach(u)
 		close(u.authDone)
+		if u.early != nil {
+			var em stratum.Message
+			if stratum.Parse(u.early, &em) == nil {
+				u.s.relayNotify(u, &em)
+			}
+			u.early = nil
+		}
 	}
+	return nil
+}
+
+// decideProtocol picks the agent protocol or plain stratum once the pool
+// answered authorize (by then it answered agent.get_capabilities, sent
+// before it, if it speaks the agent protocol) and checks the subscribe
+// result for that protocol.
+func (u *upConn) decideProtocol() error {
+	cfg := &u.s.a.cfg
+	agentProto := u.capsSeen && cfg.UpstreamProtocol != ProtoStratum
+	if !agentProto && cfg.UpstreamProtocol == ProtoAgent {
+		return fmt.Errorf("%w: the pool does not speak the agent protocol (no agent.get_capabilities answer) and upstream_protocol is %q", errHandshake, ProtoAgent)
+	}
+	en1, size := u.subEn1, u.subSize
+	if agentProto {
+		if len(en1) != 8 {
+			return fmt.Errorf("%w: pool extranonce1 %q: an agent needs 4 bytes", errHandshake, en1)
+		}
+		if size != 8 {
+			return fmt.Errorf("%w: pool extranonce2 size %d, an agent needs 8", errHandshake, size)
+		}
+		u.en1 = en1
+		return nil
+	}
+	// Plain Stratum V1: the pool's extranonce2 is split into 4 bytes of
+	// agent session id (the miner's extranonce1) and the miner's 4, after
+	// zero padding when the pool gives more than 8.
+	if size < 8 || size > 16 {
+		return fmt.Errorf("%w: pool extranonce2 size %d: plain stratum mode needs 8..16 (4 bytes per miner prefix + the miner's 4)", errHandshake, size)
+	}
+	u.sv1 = true
+	u.en2Pad = make([]byte, 2*(size-8))
+	for i := range u.en2Pad {
+		u.en2Pad[i] = '0'
+	}
+	u.en1 = append(en1, u.en2Pad...)
 	return nil
 }
 
@@ -426,16 +455,43 @@ const sv1AgentString = "hashpool-btcagent/1.0"
 const maxSV1En1 = 16
 
 // sv1Status reads a plain pool's answer to mining.submit: result true is
-// an accept; otherwise the error's code when it is a reject code, else
-// "unknown".
-func sv1Status(m *stratum.Message) stratum.Status {
+// an accept; otherwise the error's code when it is a reject code, or its
+// text (ckpool sets "reject-reason": "Above target", "Stale",
+// "Duplicate", "Invalid JobID" ...), else "reject, no reason".
+func sv1Status(m *stratum.Message, line []byte) stratum.Status {
 	if b, ok := m.Result.Bool(); ok && b {
 		return stratum.StatusAccept
 	}
 	if c, ok := m.Error.Index(0).Int64(); ok && c > 0 && c < 100 {
 		return stratum.Status(c)
 	}
-	return stratum.StatusUnknown
+	text, ok := m.Error.Str()
+	if !ok {
+		text, _ = m.Error.Index(1).Str()
+	}
+	if len(text) == 0 { // ckpool: a top-level "reject-reason" beside "result":false
+		const key = `"reject-reason":`
+		if i := bytes.Index(line, []byte(key)); i >= 0 {
+			r := bytes.TrimLeft(line[i+len(key):], " ")
+			if len(r) > 0 && r[0] == '"' {
+				if j := bytes.IndexByte(r[1:], '"'); j >= 0 && j < 64 {
+					text = r[1 : 1+j]
+				}
+			}
+		}
+	}
+	t := strings.ToLower(string(text))
+	switch {
+	case strings.Contains(t, "target") || strings.Contains(t, "diff"):
+		return stratum.StatusLowDifficulty
+	case strings.Contains(t, "dup"):
+		return stratum.StatusDuplicateShare
+	case strings.Contains(t, "stale") || strings.Contains(t, "job"):
+		return stratum.StatusJobNotFoundOrStale
+	case strings.Contains(t, "ntime") || strings.Contains(t, "time"):
+		return stratum.StatusTimeTooOld
+	}
+	return stratum.StatusRejectNoReason
 }
 
 // appendSV1Submit appends a plain mining.submit for a miner's share: the
