@@ -2,6 +2,7 @@ package agent
 
 import (
 	"encoding/json"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -166,4 +167,24 @@ func TestConfigDocIsCurrent(t *testing.T) {
 			t.Errorf("docs/CONFIG.md does not document %q", k)
 		}
 	}
+}
+
+// FuzzParseProxy: any proxy string is accepted or refused with an error,
+// never a panic, and an accepted one has a host:port and a known scheme.
+func FuzzParseProxy(f *testing.F) {
+	for _, s := range []string{"socks5://u:p@127.0.0.1:1080", "http://h:1", "1.2.3.4:3128", "https://x:443", "system", "socks4://a:1", "http://[::1]:8080", "http://h:0", "%"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := parseProxy(s)
+		if err != nil || p.scheme == "system" {
+			return
+		}
+		if p.scheme != "socks5" && p.scheme != "http" && p.scheme != "https" {
+			t.Fatalf("%q: scheme %q", s, p.scheme)
+		}
+		if _, _, err := net.SplitHostPort(p.addr); err != nil {
+			t.Fatalf("%q: addr %q", s, p.addr)
+		}
+	})
 }

@@ -93,6 +93,16 @@ func FuzzPoolInput(f *testing.F) {
 		`{"id":null,"method":"mining.set_version_mask","params":["1fffe000"]}` + "\n" + string(frames),
 		"\x7f\x05\x03\x00",
 		`{"id":"sub","result":[[],"zz",4],"error":null}` + "\n",
+		// A plain Stratum V1 pool (ckpool): no capability answer, a job
+		// before the authorize answer, numeric submit answers.
+		`{"id":"sub","result":[[["mining.notify","a9"]],"a92d136b",8],"error":null}` + "\n" +
+			`{"id":null,"method":"mining.set_difficulty","params":[1]}` + "\n" +
+			`{"id":null,"method":"mining.notify","params":["6a","00","01","02",[],"20000000","207fffff","5f000000",true]}` + "\n" +
+			`{"id":"auth","result":true,"error":null}` + "\n" +
+			`{"id":0,"result":false,"error":null,"reject-reason":"Above target"}` + "\n" +
+			`{"id":1,"result":true,"error":null}` + "\n" + `{"id":2,"result":null,"error":[23,"Low difficulty",null]}` + "\n",
+		`{"id":"sub","result":[[],"a92d136b0102",16],"error":null}` + "\n" + `{"id":"auth","result":true,"error":null}` + "\n" +
+			`{"id":null,"method":"mining.set_extranonce","params":["00",8]}` + "\n",
 	} {
 		f.Add([]byte(s), uint16(len(s)/3))
 	}
@@ -103,7 +113,9 @@ func FuzzPoolInput(f *testing.F) {
 		defer c1.Close()
 		defer c2.Close()
 		u := newUpConn(s, a.cfg.Pools[0], a.cfg.Pools[0].User, dialed{c: c1, raw: c1})
-		u.en1 = []byte("01000000")
+		if cut%2 == 0 {
+			u.en1 = []byte("01000000")
+		}
 		k := int(cut) % (len(in) + 1)
 		buf := append([]byte(nil), in[:k]...)
 		used, err := u.consume(buf)
