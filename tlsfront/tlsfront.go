@@ -31,7 +31,7 @@ type Options struct {
 	// BufferSize is each direction's copy buffer per session (bytes). A
 	// stratum line is at most a few KiB; a longer one is simply copied in
 	// several pieces.
-	BufferSize int // 4096
+	BufferSize int // 2048
 	// ReloadCheck: this often the certificate and key files are checked
 	// for a change (size or modification time) and reloaded; 0: only Reload.
 	ReloadCheck time.Duration // 1 min
@@ -46,7 +46,7 @@ func NewOptions() Options {
 		WriteTimeout:     60 * time.Second,
 		MaxSessions:      100000,
 		MaxHandshakes:    256,
-		BufferSize:       4096,
+		BufferSize:       2048,
 		ReloadCheck:      time.Minute,
 	}
 }
@@ -293,8 +293,13 @@ func (f *Front) watch(ctx context.Context) {
 // session handshakes, connects to the backend with a PROXY v1 header and
 // pipes until either side ends.
 func (f *Front) session(ctx context.Context, c net.Conn) {
-	defer f.untrack(c)
-	defer c.Close()
+	handedOff := false
+	defer func() {
+		if !handedOff { // untrack first: a peer that sees the close may reconnect at once
+			f.untrack(c)
+			c.Close()
+		}
+	}()
 	select {
 	case f.hs <- struct{}{}:
 	case <-ctx.Done():
@@ -317,7 +322,6 @@ func (f *Front) session(ctx context.Context, c net.Conn) {
 		f.log.Warn("tls backend unreachable", "backend", f.o.Backend, "err", err)
 		return
 	}
-	defer b.Close()
 	if tcp, ok := b.(*net.TCPConn); ok {
 		tcp.SetNoDelay(true)
 	}
@@ -325,23 +329,29 @@ func (f *Front) session(ctx context.Context, c net.Conn) {
 	b.SetWriteDeadline(time.Now().Add(f.o.DialTimeout))
 	if _, err := b.Write(hdr); err != nil {
 		f.backendErrs.Add(1)
+		b.Close()
 		return
 	}
 	b.SetWriteDeadline(time.Time{})
 	c.SetDeadline(time.Time{})
+	// The pipes run on two fresh goroutines and this one ends: its stack
+	// grew during the handshake, and a session lives for days.
 	f.sessions.Add(1)
-	defer f.sessions.Add(-1)
-	done := make(chan struct{})
-	go func() {
-		f.pipe(tc, c, b) // engine → miner
-		tc.Close()       // breaks a write in progress without blocking (crypto/tls)
+	handedOff = true
+	var left atomic.Int32
+	left.Store(2)
+	end := func() {
+		if left.Add(-1) == 1 { // the first pipe to end ends the session; untrack before closing
+			f.untrack(c)
+			f.sessions.Add(-1)
+		}
+		tc.Close() // breaks a write in progress without blocking (crypto/tls)
 		b.Close()
-		close(done)
-	}()
-	f.pipe(b, b, tc) // miner → engine
-	b.Close()
-	tc.Close()
-	<-done
+		f.wg.Done()
+	}
+	f.wg.Add(2)
+	go func() { defer end(); f.pipe(tc, c, b) }() // engine → miner
+	go func() { defer end(); f.pipe(b, b, tc) }() // miner → engine
 }
 
 // pipe copies src to dst with one pooled buffer until either fails; each
