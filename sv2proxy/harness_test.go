@@ -249,6 +249,7 @@ func dialMiner(t testing.TB, addr, user string, rolling bool) *sv1Miner {
 	go func() {
 		defer close(m.lines)
 		sc := bufio.NewScanner(c)
+		sc.Buffer(nil, 1<<20)
 		for sc.Scan() {
 			var v map[string]any
 			if json.Unmarshal(sc.Bytes(), &v) == nil {
