@@ -61,6 +61,12 @@ func newCert(t testing.TB, authority, static *btcec.PrivateKey, from, until time
 // hour around now).
 func startPool(t testing.TB, from, until time.Time) *testPool {
 	t.Helper()
+	return startPoolDiff(t, from, until, poolDiff)
+}
+
+// startPoolDiff is startPool with the pool's share difficulty.
+func startPoolDiff(t testing.TB, from, until time.Time, diff float64) *testPool {
+	t.Helper()
 	if from.IsZero() {
 		from, until = time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
 	}
@@ -77,7 +83,7 @@ func startPool(t testing.TB, from, until time.Time) *testPool {
 		t.Fatal(err)
 	}
 	p := &testPool{authority: noise.XOnly(auth), blocks: make(chan sv2pool.Block, 64), done: make(chan struct{}), seen: map[string]bool{}}
-	p.srv, err = sv2pool.NewServer(sv2pool.Options{Responder: r, InitialDifficulty: poolDiff,
+	p.srv, err = sv2pool.NewServer(sv2pool.Options{Responder: r, InitialDifficulty: diff,
 		OnShare: func(s sv2pool.Share) {
 			p.mu.Lock()
 			p.seen[s.User] = true
