@@ -16,6 +16,12 @@
 // default. The price is on the SV2 wire: the pool sends every job once per
 // channel (a group channel would cut that, but a group's job ids are the
 // group's, and sv2pool does not yet broadcast to groups).
+// Against hashpool's sv2pool, per-miner channels are capped by its
+// MaxChannels per connection (64) and its 256-frame session queue (a new
+// block queues two frames per channel): farms of more than ~64 miners use
+// SharedChannel there until the engine's SV2 listener has group channels.
+// A channel the pool refuses closes its miner (the miner fails over to its
+// own backup pool).
 // SharedChannel opens one extended channel for all miners: each job comes
 // once and is serialized once for every miner (one mining.notify line shared
 // by all), at the cost of the pool seeing one worker; per-miner accounting

@@ -98,7 +98,9 @@ type Options struct {
 	// handshake and SetupConnection (default 10s), WriteTimeout one write
 	// to the pool or a miner (default 10s).
 	DialTimeout, HandshakeTimeout, WriteTimeout time.Duration
-	// UpstreamReadTimeout: a pool silent this long is replaced (default 180s).
+	// UpstreamReadTimeout: a pool silent this long is replaced (default
+	// 600s; SV2 has no keepalive, so this must exceed the pool's longest gap
+	// between jobs).
 	UpstreamReadTimeout time.Duration
 	// ReconnectMin and ReconnectMax bound the backoff between failed rounds
 	// of dials (defaults 500ms and 30s).
@@ -132,7 +134,7 @@ func (o *Options) setDefaults() {
 	defD(&o.DialTimeout, 10*time.Second)
 	defD(&o.HandshakeTimeout, 10*time.Second)
 	defD(&o.WriteTimeout, 10*time.Second)
-	defD(&o.UpstreamReadTimeout, 180*time.Second)
+	defD(&o.UpstreamReadTimeout, 600*time.Second)
 	defD(&o.ReconnectMin, 500*time.Millisecond)
 	defD(&o.ReconnectMax, 30*time.Second)
 	if o.VersionMask == 0 {
