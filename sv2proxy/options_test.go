@@ -3,6 +3,7 @@ package sv2proxy
 import (
 	"context"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -45,13 +46,16 @@ func TestParseUpstream(t *testing.T) {
 	}
 }
 
-// TestReconnectAndShutdown: a pool's Reconnect moves the translator to the
-// next pool, the miner stays connected and gets a clean job from it; when
-// Run's context ends every miner is closed and Run returns.
+// TestReconnectAndShutdown: a pool's Reconnect sends the translator to the
+// server it names (with the same authority key: the second server here
+// has the first's key), the miner stays connected and gets a clean job
+// from it; when Run's context ends every miner is closed and Run returns.
 func TestReconnectAndShutdown(t *testing.T) {
-	p1, p2 := startScriptPool(t), startScriptPool(t)
+	p1 := startScriptPool(t)
+	p2 := startScriptPoolKey(t, p1.key)
+	other := startScriptPool(t) // the configured second pool: never used
 	tr, err := New(Options{Mode: SharedChannel, ReconnectMin: 10 * time.Millisecond, ReconnectMax: 100 * time.Millisecond,
-		Upstreams: []Upstream{{Addr: p1.addr, Authority: p1.authority}, {Addr: p2.addr, Authority: p2.authority}}})
+		Upstreams: []Upstream{{Addr: p1.addr, Authority: p1.authority}, {Addr: other.addr, Authority: other.authority}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +75,9 @@ func TestReconnectAndShutdown(t *testing.T) {
 	p1.send(c1, sv2.AppendNewExtendedMiningJob(nil, testJob(1, 1, 0)))
 	p1.send(c1, sv2.AppendSetNewPrevHash(nil, &sv2.SetNewPrevHash{ChannelID: 1, JobID: 1, MinNTime: 10, NBits: 1}))
 	m.waitClean(0)
-	p1.send(c1, sv2.AppendReconnect(nil, &sv2.Reconnect{}))
+	_, port, _ := net.SplitHostPort(p2.addr)
+	pn, _ := strconv.Atoi(port)
+	p1.send(c1, sv2.AppendReconnect(nil, &sv2.Reconnect{NewPort: uint16(pn)})) // same host, new port
 
 	c2 := p2.accept()
 	p2.open(c2, 9, []byte{2}, 8, 2)

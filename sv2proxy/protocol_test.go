@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
+	"github.com/btcsuite/btcd/btcec/v2"
 	"net"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 type scriptPool struct {
 	t         *testing.T
 	addr      string
+	key       *btcec.PrivateKey
 	authority [32]byte
 	conns     chan *noise.Conn
 }
@@ -26,6 +28,12 @@ type scriptPool struct {
 func startScriptPool(t *testing.T) *scriptPool {
 	t.Helper()
 	auth, _ := noise.GenerateKey()
+	return startScriptPoolKey(t, auth)
+}
+
+// startScriptPoolKey starts a pool whose certificate auth signs.
+func startScriptPoolKey(t *testing.T, auth *btcec.PrivateKey) *scriptPool {
+	t.Helper()
 	static, _ := noise.GenerateKey()
 	r, err := noise.NewResponder(static, newCert(t, auth, static, time.Now().Add(-time.Hour), time.Now().Add(time.Hour)), nil)
 	if err != nil {
@@ -36,7 +44,7 @@ func startScriptPool(t *testing.T) *scriptPool {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	p := &scriptPool{t: t, addr: ln.Addr().String(), authority: noise.XOnly(auth), conns: make(chan *noise.Conn, 4)}
+	p := &scriptPool{t: t, addr: ln.Addr().String(), key: auth, authority: noise.XOnly(auth), conns: make(chan *noise.Conn, 4)}
 	go func() {
 		for {
 			c, err := ln.Accept()

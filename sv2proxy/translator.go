@@ -127,12 +127,25 @@ func (t *Translator) Run(ctx context.Context) error {
 	defer t.shutdown()
 	n := len(t.o.Upstreams)
 	next, fails := 0, 0
+	var redirect *Upstream // where a Reconnect sent us, tried once
 	for ctx.Err() == nil {
 		u := t.o.Upstreams[next]
+		if redirect != nil {
+			u, redirect = *redirect, nil
+		}
 		up, err := t.dial(ctx, u)
 		if err == nil {
 			fails = 0
 			err = t.serveUpstream(ctx, up)
+			var rc *reconnectError
+			if errors.As(err, &rc) {
+				t.log.Info("sv2 pool redirects us", "pool", u.Addr, "to", rc.to.Addr)
+				redirect = &rc.to
+				if !sleep(ctx, t.o.ReconnectMin) { // a pool that keeps redirecting is not dialed in a loop
+					break
+				}
+				continue
+			}
 			t.log.Warn("sv2 upstream lost", "pool", u.Addr, "err", err)
 			next = (next + 1) % n
 			if n == 1 && !sleep(ctx, t.o.ReconnectMin) {
@@ -196,6 +209,7 @@ func (t *Translator) shutdown() {
 // upconn is one established upstream session.
 type upconn struct {
 	c     *noise.Conn
+	u     Upstream
 	addr  string
 	user  string
 	out   chan []byte
@@ -304,7 +318,7 @@ func (t *Translator) dial(ctx context.Context, u Upstream) (*upconn, error) {
 		nc.Close()
 		return nil, fmt.Errorf("%w: got %s", ErrSetup, sv2.MsgName(h.MsgType))
 	}
-	return &upconn{c: c, addr: u.Addr, user: u.User, out: make(chan []byte, t.o.UpstreamQueue),
+	return &upconn{c: c, u: u, addr: u.Addr, user: u.User, out: make(chan []byte, t.o.UpstreamQueue),
 		done: make(chan struct{}), wdone: make(chan struct{})}, nil
 }
 
@@ -380,8 +394,25 @@ func (t *Translator) readUpstream(up *upconn) error {
 	}
 }
 
-// errReconnect is returned when the pool asks us to go elsewhere.
-var errReconnect = errors.New("sv2proxy: pool sent Reconnect")
+// reconnectError is returned when the pool sends Reconnect (§3.6.5): the
+// new server is dialed with the same authority key and sub-account, so a
+// Reconnect can never move the hashrate to another pool.
+type reconnectError struct{ to Upstream }
+
+func (e *reconnectError) Error() string { return "sv2proxy: pool sent Reconnect to " + e.to.Addr }
+
+// redirect resolves a Reconnect's host and port against the current address.
+func redirect(cur Upstream, m *sv2.Reconnect) Upstream {
+	host, port, _ := net.SplitHostPort(cur.Addr)
+	if len(m.NewHost) > 0 {
+		host = string(m.NewHost)
+	}
+	if m.NewPort != 0 {
+		port = strconv.Itoa(int(m.NewPort))
+	}
+	cur.Addr = net.JoinHostPort(host, port)
+	return cur
+}
 
 // ErrProtocol is wrapped by every error about a message the pool should not
 // have sent.
@@ -478,7 +509,11 @@ func (t *Translator) handleUpstream(up *upconn, typ uint8, p []byte) error {
 			ch.owner.ch = t.openChannel(ch.owner)
 		}
 	case sv2.MsgReconnect:
-		return errReconnect
+		var m sv2.Reconnect
+		if err := sv2.DecodeReconnect(p, &m); err != nil {
+			return err
+		}
+		return &reconnectError{to: redirect(up.u, &m)}
 	case sv2.MsgSetGroupChannel, sv2.MsgChannelEndpointChanged, sv2.MsgUpdateChannelError:
 		// Group membership is learnt from OpenExtendedMiningChannel.Success;
 		// the rest need no action from a translator.
