@@ -58,8 +58,10 @@
 //
 // # Failover
 //
-// Upstreams are tried in order. When the connected one fails (read error,
-// timeout, Reconnect, a protocol violation, a full output queue), queued
+// Upstreams are tried in order. A Reconnect from the pool is followed to
+// the server it names, checked against the same authority key (§3.6.5: it
+// cannot move hashrate to another pool). When the connected pool fails
+// (read error, silence, a protocol violation, a full output queue), queued
 // shares are answered 21, miners stay connected and the next upstream is
 // dialed; channels are reopened for every miner there and their first job
 // goes out with clean_jobs=true. A full round of failed dials backs off
