@@ -255,6 +255,7 @@ func TestBounds(t *testing.T) {
 	if _, err := long.Read(make([]byte, 1)); err == nil {
 		t.Fatal("the translator answered an overlong line instead of closing")
 	}
+	eventually(t, "the long-line miner removed", func() bool { return tr.Stats().Miners.Load() == 1 })
 
 	slow, err := net.Dial("tcp", addr) // never reads
 	if err != nil {
@@ -262,7 +263,14 @@ func TestBounds(t *testing.T) {
 	}
 	defer slow.Close()
 	slow.Write([]byte(`{"id":1,"method":"mining.subscribe","params":[]}` + "\n" + `{"id":2,"method":"mining.authorize","params":["a.slow",""]}` + "\n"))
-	eventually(t, "two miners", func() bool { return tr.Stats().Miners.Load() == 2 })
+	eventually(t, "the slow miner authorized", func() bool {
+		for _, ms := range tr.Miners() {
+			if ms.Worker == "slow" {
+				return true
+			}
+		}
+		return false
+	})
 	third := dialMiner(t, addr, "a.third", false)
 	_ = third
 	refused, err := net.Dial("tcp", addr)
@@ -275,31 +283,32 @@ func TestBounds(t *testing.T) {
 		t.Fatal("a fourth miner was served with MaxMiners 3")
 	}
 
-	// Big jobs until the slow miner's socket and queue are full.
+	// Big jobs, each sent once the good miners have read the previous one,
+	// until the slow miner's socket and queue are full and it is closed.
 	p.send(c, sv2.AppendSetNewPrevHash(nil, &sv2.SetNewPrevHash{ChannelID: 1, JobID: 0, MinNTime: 1, NBits: 1}))
 	big := testJob(1, 1, 1)
 	big.CoinbaseTxPrefix = bytes.Repeat([]byte{0xab}, 60000)
-	go func() {
-		for i := uint32(1); i <= 400 && tr.Stats().Miners.Load() == 3; i++ {
-			big.JobID = i
-			if c.WriteFrame(sv2.AppendNewExtendedMiningJob(nil, big)) != nil {
-				return
+	slowGone := func() bool {
+		for _, ms := range tr.Miners() {
+			if ms.Worker == "slow" {
+				return false
 			}
 		}
-	}()
-	// The good miners read theirs.
-	drain := func(m *sv1Miner) {
-		go func() {
-			for range m.lines {
-			}
-		}()
+		return true
 	}
-	drain(good)
-	drain(third)
-	eventually(t, "the slow miner closed", func() bool { return tr.Stats().Miners.Load() == 2 })
-	for _, ms := range tr.Miners() {
-		if ms.Worker == "slow" {
-			t.Fatal("the slow miner is still there")
+	for i := uint32(2); !slowGone(); i++ {
+		if i > 2000 {
+			t.Fatal("the slow miner was not closed after 2000 jobs of 120 KB")
 		}
+		big.JobID, big.MinNTime.V = i, i
+		p.send(c, sv2.AppendNewExtendedMiningJob(nil, big))
+		for _, m := range []*sv1Miner{good, third} {
+			for m.job == nil || m.job.ntime != i {
+				m.next()
+			}
+		}
+	}
+	if n := tr.Stats().Miners.Load(); n != 2 {
+		t.Fatalf("%d miners, want the two that read", n)
 	}
 }
