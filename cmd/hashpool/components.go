@@ -27,6 +27,7 @@ import (
 	"github.com/hashpool/hashpool/sharelog/slparser"
 	"github.com/hashpool/hashpool/sharelog/statshttpd"
 	"github.com/hashpool/hashpool/store"
+	"github.com/hashpool/hashpool/tlsfront"
 )
 
 // pool holds what the components of one process share: the bus, the database, the registry.
@@ -272,6 +273,10 @@ func (p *pool) addSServer() (*engine.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	tlsOpts, err := p.cfg.tlsFrontOptions(&o)
+	if err != nil {
+		return nil, err
+	}
 	log := p.log.With("component", "sserver")
 	var users engine.Users
 	closeUsers := func() {}
@@ -301,6 +306,21 @@ func (p *pool) addSServer() (*engine.Server, error) {
 		return nil, err
 	}
 	registerEngineMetrics(p.reg, srv.Metrics())
+	if tlsOpts != nil {
+		p.add("tlsfront", func(ctx context.Context) error {
+			select {
+			case <-srv.Ready():
+			case <-ctx.Done():
+				return nil
+			}
+			f, err := tlsfront.New(*tlsOpts, p.log.With("component", "tlsfront"))
+			if err != nil {
+				return err
+			}
+			p.log.Info("stratum+ssl listening", "addr", tlsOpts.Listen, "backend", tlsOpts.Backend)
+			return f.Serve(ctx)
+		})
+	}
 	p.add("sserver", func(ctx context.Context) error {
 		// Cancelling ctx makes Serve stop accepting, drain the sessions, flush the share
 		// records and wait for the solved shares to be acknowledged; then the producer flushes.
