@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashpool/hashpool/blockmaker"
 	"github.com/hashpool/hashpool/bus"
+	"github.com/hashpool/hashpool/bus/kafka"
 	"github.com/hashpool/hashpool/dashboard"
 	"github.com/hashpool/hashpool/engine"
 	"github.com/hashpool/hashpool/jobs/gbtmaker"
@@ -65,7 +66,9 @@ type LogConfig struct {
 
 // KafkaConfig names the brokers.
 type KafkaConfig struct {
-	Brokers []string `toml:"brokers" comment:"host:port list; empty = in-process bus (hashpool run only)"`
+	Brokers         []string `toml:"brokers" comment:"host:port list; empty = in-process bus (hashpool run only)"`
+	SessionTimeout  int      `toml:"session_timeout" comment:"seconds: consumer-group session timeout (the broker's group.min/max.session.timeout.ms must allow it)"`
+	DeliveryTimeout int      `toml:"delivery_timeout" comment:"seconds a record is retried before its delivery is reported failed (solved shares are then published again)"`
 }
 
 // TopicsConfig are the bus topic names (btcpool HEAD's defaults).
@@ -220,6 +223,7 @@ func defaultConfig() Config {
 	t := bus.DefaultTopics()
 	return Config{
 		Network: "mainnet",
+		Kafka:   KafkaConfig{SessionTimeout: int(kafka.DefaultSessionTimeout / time.Second), DeliveryTimeout: int(kafka.DefaultDeliveryTimeout / time.Second)},
 		DataDir: "./data",
 		Log:     LogConfig{Level: "info", Format: "text"},
 		Topics: TopicsConfig{RawGbt: t.RawGbt, Job: t.Job, Share: t.Share, SolvedShare: t.SolvedShare,
