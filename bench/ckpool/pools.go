@@ -166,7 +166,10 @@ func startCkpool(ctx context.Context, dir, bin, proxyAddr string) (*pool, error)
 	if err != nil {
 		return nil, err
 	}
-	cdir := filepath.Join(dir, "ckpool")
+	cdir, err := os.MkdirTemp(dir, "ckpool-")
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(filepath.Join(cdir, "logs"), 0o755); err != nil {
 		return nil, err
 	}
@@ -210,8 +213,10 @@ func startHashpool(ctx context.Context, dir, bin, rpcURL, rpcUser, rpcPass strin
 	if err != nil {
 		return nil, err
 	}
-	hdir := filepath.Join(dir, "hashpool")
-	if err := os.MkdirAll(hdir, 0o755); err != nil {
+	// A fresh data directory for each start: a restart on the last run's
+	// data dir would begin with that run's bus log and state.
+	hdir, err := os.MkdirTemp(dir, "hashpool-")
+	if err != nil {
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(ports[0])
