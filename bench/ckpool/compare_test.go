@@ -101,6 +101,10 @@ func TestReportRowsAndSplice(t *testing.T) {
 			t.Errorf("section lacks %q:\n%s", want, sec)
 		}
 	}
+	r.Ckpool = "absent: no ckpool binary at /x"
+	if !strings.Contains(string(r.Markdown("c")), "**ckpool was not measured (no ckpool binary at /x): hashpool alone.**") {
+		t.Error("an absent ckpool is not said in the section")
+	}
 	doc := []byte("# Results\n\nbefore\n")
 	once := Splice(doc, sec)
 	if !strings.HasPrefix(string(once), "# Results\n\nbefore\n\n"+SectionBegin) {

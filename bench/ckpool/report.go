@@ -114,6 +114,9 @@ func (r *Report) Markdown(command string) []byte {
 	}
 	fmt.Fprintf(&b, "## ckpool vs hashpool, side by side (%s of %s UTC)\n\n", mode, r.Started.Format("2006-01-02 15:04"))
 	fmt.Fprintf(&b, "One run, both pools on one btcd regtest node, the same loadgen scenarios alternating between them; difficulty 1 and every share ground to miss its target, so both pools hash and reject each (low difficulty) without the clients grinding. Ratio = how many times better hashpool is (> 1× = hashpool ahead). The goal column applies to hashpool.\n\n")
+	if strings.HasPrefix(r.Ckpool, "absent") {
+		fmt.Fprintf(&b, "**ckpool was not measured (%s): hashpool alone.**\n\n", strings.TrimPrefix(r.Ckpool, "absent: "))
+	}
 	fmt.Fprintf(&b, "| %s | ckpool | hashpool | ratio | goal |\n|---|---|---|---|---|\n", sessionsLabel(r.Quick))
 	for _, row := range r.Rows {
 		unit := row.Unit
