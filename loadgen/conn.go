@@ -11,7 +11,7 @@ import (
 
 	"github.com/hashpool/hashpool/codec/agent"
 	"github.com/hashpool/hashpool/codec/stratum"
-	"github.com/hashpool/hashpool/loadgen/tcpinfo"
+	"github.com/hashpool/hashpool/internal/tcpinfo"
 )
 
 // maxLine bounds one line from the server; a notify with a full branch is

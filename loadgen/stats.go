@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashpool/hashpool/loadgen/tcpinfo"
+	"github.com/hashpool/hashpool/internal/tcpinfo"
 )
 
 // Histogram counts durations in microseconds in log-linear buckets: exact

@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/hashpool/hashpool/loadgen/tcpinfo"
+	"github.com/hashpool/hashpool/internal/tcpinfo"
 )
 
 // sockWire is one TCP socket's counters (TCP_INFO).

@@ -5,7 +5,7 @@ package scenarios
 import (
 	"errors"
 
-	"github.com/hashpool/hashpool/loadgen/tcpinfo"
+	"github.com/hashpool/hashpool/internal/tcpinfo"
 )
 
 // sockWire is one TCP socket's counters (TCP_INFO, Linux only).

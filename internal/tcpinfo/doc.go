@@ -2,7 +2,7 @@
 // payload bytes acknowledged by the peer and received, and segments sent
 // and received (data, pure ACKs, SYN/FIN and retransmissions).
 //
-// It is the one TCP_INFO reader of the module: loadgen (per client
+// It is the one TCP_INFO reader of the module: btcagent, loadgen (per client
 // connection), bench/scenarios (sockets borrowed from another process with
 // pidfd_getfd) and the agent (its upstream link) all use it.
 //
