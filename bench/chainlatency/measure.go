@@ -290,4 +290,3 @@ func newBus(kind string) (bus.Bus, func(), error) {
 	}
 	return nil, nil, fmt.Errorf("unknown bus %q", kind)
 }
-
