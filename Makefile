@@ -33,8 +33,9 @@ lint: ## gofmt check, go vet, staticcheck (pinned via the go.mod tool directive)
 	$(GO) tool staticcheck $(PKGS)
 
 BLOCKS ?= 10
-demo: ## regtest btcd + hashpool run + loadgen miners until BLOCKS (10) blocks are found
-	$(GO) run ./cmd/demo -blocks $(BLOCKS)
+LINGER ?= 0s
+demo: ## regtest btcd + hashpool run + loadgen miners until BLOCKS (10) blocks are found; prints the dashboard URL (LINGER=10m keeps mining)
+	$(GO) run ./cmd/demo -blocks $(BLOCKS) -linger $(LINGER)
 
 agent-cross: ## btcagent for linux amd64/arm64/armv7/mipsle(softfloat) and windows amd64 into ./bin
 	@mkdir -p $(BIN)

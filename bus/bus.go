@@ -79,8 +79,12 @@ type Producer interface {
 	// key and value: the caller must not modify them afterwards. key may be nil.
 	//
 	// done, if not nil, is called exactly once with the delivery result: nil
-	// once the bus holds the record durably, otherwise why delivery could not
-	// be confirmed (delivery timeout, ErrClosed, a broker error). An error
+	// once the bus holds the record durably (Kafka: acknowledged by the
+	// brokers; durable bus/mem: written and fsynced, together with every
+	// record published before it on the bus), otherwise why delivery could
+	// not be confirmed (delivery timeout, ErrClosed, a broker or disk error;
+	// a durable bus/mem record may already be visible to consumers, since it
+	// is visible once written, before its fsync). An error
 	// means "not confirmed": with Kafka the record may still have been
 	// written, so publishing it again may duplicate it. done is never called
 	// from inside Publish, may run on any goroutine, and must not block for
@@ -89,12 +93,13 @@ type Producer interface {
 	// and their done callbacks called, in Publish order.
 	//
 	// Publish blocks while the producer holds MaxBufferedRecords undelivered
-	// records.
+	// records; it never waits on a network or a disk otherwise.
 	Publish(topic string, key, value []byte, done func(error))
 
 	// PublishSync publishes one record and waits for its delivery result, or for
 	// ctx. If ctx ends first the record may still be delivered later. Use it for
-	// records that must not be lost, such as solved shares.
+	// records that must not be lost, such as solved shares. On a durable
+	// bus/mem it returns nil only after an fsync covering the record.
 	PublishSync(ctx context.Context, topic string, key, value []byte) error
 
 	// Flush waits until every record published before the call has its delivery

@@ -3,6 +3,7 @@ package mem
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -13,33 +14,68 @@ import (
 // partition (another member is reading it).
 var errNotOwner = errors.New("mem: commit from a group member that does not own the partition")
 
-// NewConsumer returns a consumer of topic starting as start says. A new group's
+// NewConsumer returns a consumer of topic name starting as start says. A new group's
 // starting offset is recorded as the group's committed offset at once, so every
 // later member of the group begins there too.
-func (b *Bus) NewConsumer(topic string, start bus.Start) (bus.Consumer, error) {
+func (b *Bus) NewConsumer(name string, start bus.Start) (bus.Consumer, error) {
 	if b.closed.Load() {
 		return nil, bus.ErrClosed
 	}
 	if start.Tail < 0 {
 		return nil, errors.New("mem: negative Start.Tail")
 	}
-	t := b.topic(topic)
+	var t *topic
+	if b.d != nil {
+		var err error
+		if t, err = b.durableTopic(name); err != nil {
+			return nil, err
+		}
+		if len(start.Group) > MaxGroupNameBytes {
+			return nil, fmt.Errorf("mem: group name of %d bytes is longer than %d", len(start.Group), MaxGroupNameBytes)
+		}
+	} else {
+		t = b.topic(name)
+	}
 	t.mu.Lock()
-	next := max(t.end()-start.Tail, t.base)
+	next := max(t.next-start.Tail, t.oldest)
 	t.mu.Unlock()
 
 	c := &consumer{b: b, t: t, next: next, closed: make(chan struct{})}
 	if start.Group != "" {
-		b.mu.Lock()
-		g := b.groups[groupKey{start.Group, topic}]
-		if g == nil {
-			g = &group{committed: next}
-			b.groups[groupKey{start.Group, topic}] = g
+		g, err := b.joinGroup(groupKey{start.Group, name}, next)
+		if err != nil {
+			return nil, err
 		}
-		b.mu.Unlock()
 		c.g = g
 	}
 	return c, nil
+}
+
+// joinGroup returns the group, creating it at offset next if new. With a Dir
+// a new group's offset is written (and fsynced) first, so that a restart
+// before the first Commit still resumes there instead of skipping what was
+// published meanwhile.
+func (b *Bus) joinGroup(k groupKey, next int64) (*group, error) {
+	if b.d != nil {
+		b.d.groupCreate.Lock()
+		defer b.d.groupCreate.Unlock()
+	}
+	b.mu.Lock()
+	g := b.groups[k]
+	b.mu.Unlock()
+	if g != nil {
+		return g, nil
+	}
+	if b.d != nil {
+		if err := b.d.groups.commit(k, next); err != nil {
+			return nil, err
+		}
+	}
+	g = &group{key: k, committed: next}
+	b.mu.Lock()
+	b.groups[k] = g
+	b.mu.Unlock()
+	return g, nil
 }
 
 type consumer struct {
@@ -50,6 +86,11 @@ type consumer struct {
 	next   int64 // offset of the next record to return; owned by Poll
 	owner  bool  // this member owns the group's partition; under b.mu
 	buf    []bus.Message
+	dbuf   []byte   // records read from segment files; the last Poll's messages point into it
+	dseg   *segment // dbuf[:dlen] holds bytes [dpos, dpos+dlen) of dseg
+	dpos   int64
+	dlen   int
+	cur    position // where reading the files stopped
 	once   sync.Once
 	closed chan struct{}
 }
@@ -70,8 +111,19 @@ func (c *consumer) Poll(ctx context.Context) ([]bus.Message, error) {
 		default:
 		}
 		t.mu.Lock()
-		c.next = max(c.next, t.base)
-		n := min(t.end()-c.next, int64(c.b.opts.MaxPoll))
+		c.next = max(c.next, t.oldest)
+		if c.next < t.base {
+			// Behind the cache: read the segment files.
+			msgs, ok, err := c.readDisk() // unlocks t.mu
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				return msgs, nil
+			}
+			continue
+		}
+		n := min(t.next-c.next, int64(c.b.opts.MaxPoll))
 		if n > 0 {
 			clear(c.buf)
 			c.buf = c.buf[:0]
@@ -151,6 +203,9 @@ func (c *consumer) Commit(ctx context.Context, msgs ...bus.Message) error {
 		return nil
 	}
 	b := c.b
+	if b.closed.Load() {
+		return bus.ErrClosed
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	select {
@@ -161,11 +216,31 @@ func (c *consumer) Commit(ctx context.Context, msgs ...bus.Message) error {
 	if !c.owner {
 		return errNotOwner
 	}
+	next := c.g.committed
 	for _, m := range msgs {
-		if m.Topic == c.t.name && m.Partition == 0 && m.Offset+1 > c.g.committed {
-			c.g.committed = m.Offset + 1
+		if m.Topic == c.t.name && m.Partition == 0 && m.Offset+1 > next {
+			next = m.Offset + 1
 		}
 	}
+	if next == c.g.committed {
+		return nil
+	}
+	if b.d == nil {
+		c.g.committed = next
+		return nil
+	}
+	// Write and fsync the offset without holding b.mu; the offsets file
+	// serializes commits.
+	b.mu.Unlock()
+	err := b.d.groups.commit(groupKey{c.g.key.group, c.t.name}, next)
+	b.mu.Lock()
+	if err != nil {
+		if b.closed.Load() {
+			return bus.ErrClosed
+		}
+		return err
+	}
+	c.g.committed = max(c.g.committed, next)
 	return nil
 }
 

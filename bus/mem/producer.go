@@ -2,16 +2,22 @@ package mem
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/hashpool/hashpool/bus"
 )
 
-// NewProducer returns a producer. A record is appended to its topic inside
-// Publish, so Linger and DeliveryTimeout have nothing to wait for; only
-// MaxBufferedRecords matters: it bounds the done callbacks not yet run, and
-// Publish blocks while that many are pending.
+// NewProducer returns a producer. Linger has nothing to wait for: records are
+// written as soon as possible.
+//
+// Without a Dir a record is appended to its topic inside Publish;
+// MaxBufferedRecords bounds the done callbacks not yet run, and Publish blocks
+// while that many are pending. With a Dir, Publish queues the record for the
+// bus's writer; MaxBufferedRecords bounds the records queued and not yet
+// acknowledged (with or without a done callback), and Publish blocks while
+// that many are pending; DeliveryTimeout bounds how long Close waits for them.
 func (b *Bus) NewProducer(opts bus.ProducerOptions) (bus.Producer, error) {
 	if b.closed.Load() {
 		return nil, bus.ErrClosed
@@ -22,9 +28,21 @@ func (b *Bus) NewProducer(opts bus.ProducerOptions) (bus.Producer, error) {
 	}
 	p := &producer{b: b, limit: limit, kick: make(chan struct{}, 1), stopped: make(chan struct{})}
 	p.space = sync.NewCond(&p.mu)
+	if b.d != nil {
+		p.closeWait = opts.DeliveryTimeout
+		if p.closeWait <= 0 {
+			p.closeWait = DefaultCloseWait
+		}
+		close(p.stopped)
+		return p, nil
+	}
 	go p.run()
 	return p, nil
 }
+
+// DefaultCloseWait bounds how long Close of a producer on a durable bus waits
+// for its records to be written (ProducerOptions.DeliveryTimeout overrides it).
+const DefaultCloseWait = 30 * time.Second
 
 // producer appends records at once and runs their done callbacks on its own
 // goroutine, in Publish order. Holding mu across the append makes the order of
@@ -42,9 +60,18 @@ type producer struct {
 	flushed  chan struct{} // closed when finished advances; nil when nobody waits
 	closing  bool
 	stopped  chan struct{} // closed when run returns
+
+	// With a Dir (the writer and completer replace run):
+	inflight    int    // records queued and not yet finished
+	flushTarget uint64 // lowest target of a waiting Flush
+	closeWait   time.Duration
 }
 
 func (p *producer) Publish(topic string, key, value []byte, done func(error)) {
+	if p.b.d != nil {
+		p.publishDurable(topic, key, value, done)
+		return
+	}
 	p.mu.Lock()
 	for done != nil && len(p.pending) >= p.limit && !p.closing && !p.b.closed.Load() {
 		p.space.Wait()
@@ -70,6 +97,58 @@ func (p *producer) Publish(topic string, key, value []byte, done func(error)) {
 	}
 }
 
+// publishDurable queues the record for the bus's writer. Every record counts
+// against the limit until the completer has run its callback, so the queue
+// holding values not yet written is bounded.
+func (p *producer) publishDurable(topic string, key, value []byte, done func(error)) {
+	fail := func(err error) {
+		if done != nil {
+			go done(err)
+		}
+	}
+	if len(key)+len(value) > MaxRecordBytes {
+		fail(fmt.Errorf("mem: record of %d bytes exceeds MaxRecordBytes (%d)", len(key)+len(value), MaxRecordBytes))
+		return
+	}
+	t, err := p.b.durableTopic(topic)
+	if err != nil {
+		fail(err)
+		return
+	}
+	p.mu.Lock()
+	for p.inflight >= p.limit && !p.closing && !p.b.closed.Load() {
+		p.space.Wait()
+	}
+	if p.closing || p.b.closed.Load() {
+		p.mu.Unlock()
+		fail(bus.ErrClosed)
+		return
+	}
+	if !p.b.d.enqueue(writeReq{t: t, key: key, value: value, nanos: time.Now().UnixNano(), done: done, p: p}) {
+		p.mu.Unlock()
+		fail(bus.ErrClosed)
+		return
+	}
+	p.inflight++
+	p.queued++
+	p.mu.Unlock()
+}
+
+// finish is called by the completer after a record's callback returned.
+func (p *producer) finish() {
+	p.mu.Lock()
+	p.inflight--
+	p.finished++
+	if p.inflight == p.limit-1 {
+		p.space.Broadcast()
+	}
+	if p.flushed != nil && (p.finished >= p.flushTarget || p.inflight == 0) {
+		close(p.flushed)
+		p.flushed = nil
+	}
+	p.mu.Unlock()
+}
+
 func (p *producer) PublishSync(ctx context.Context, topic string, key, value []byte) error {
 	res := make(chan error, 1)
 	p.Publish(topic, key, value, func(err error) { res <- err })
@@ -87,15 +166,26 @@ func (p *producer) Flush(ctx context.Context) error {
 	for p.finished < target {
 		if p.flushed == nil {
 			p.flushed = make(chan struct{})
+			p.flushTarget = target
 		}
+		p.flushTarget = min(p.flushTarget, target)
 		w := p.flushed
+		durable := p.b.d != nil
 		p.mu.Unlock()
-		select {
-		case <-w:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-p.stopped:
-			// run drained everything before stopping.
+		if durable {
+			select {
+			case <-w:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		} else {
+			select {
+			case <-w:
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-p.stopped:
+				// run drained everything before stopping.
+			}
 		}
 		p.mu.Lock()
 	}
@@ -104,13 +194,23 @@ func (p *producer) Flush(ctx context.Context) error {
 }
 
 // Close stops accepting records and returns once every queued callback ran.
-// Records already published stay on the bus, so their callbacks get nil.
+// Without a Dir, records already published stay on the bus, so their callbacks
+// get nil. With a Dir, Close waits up to the delivery timeout for the writer;
+// records it could not wait for still get their callback exactly once.
 func (p *producer) Close() error {
 	p.mu.Lock()
 	already := p.closing
 	p.closing = true
 	p.space.Broadcast()
 	p.mu.Unlock()
+	if p.b.d != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), p.closeWait)
+		defer cancel()
+		if err := p.Flush(ctx); err != nil {
+			return fmt.Errorf("mem: producer closed with records still being written: %w", err)
+		}
+		return nil
+	}
 	if !already {
 		select {
 		case p.kick <- struct{}{}:

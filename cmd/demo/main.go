@@ -25,6 +25,7 @@ func main() {
 	flag.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "give up after this long")
 	flag.StringVar(&o.WorkDir, "dir", "", "work directory (default: a new temporary directory, removed at the end)")
 	flag.BoolVar(&o.Keep, "keep", false, "keep the work directory (logs, database, share logs)")
+	flag.DurationVar(&o.Linger, "linger", 0, "keep mining this long after the last block, to watch the dashboard (Ctrl-C ends it)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -46,5 +47,6 @@ type Options struct {
 	Timeout time.Duration
 	WorkDir string
 	Keep    bool
-	Out     io.Writer // progress lines
+	Linger  time.Duration // keep mining after the last block (the dashboard stays live)
+	Out     io.Writer     // progress lines
 }

@@ -254,10 +254,11 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		}
 	}
 
+	say("== dashboard: http://127.0.0.1:%d/dashboard/ (live while the demo mines; `make demo LINGER=10m` keeps mining 10 min after the last block)", statsPort)
 	say("== starting loadgen: %d miners grinding real shares", o.Miners)
 	report := filepath.Join(dir, "loadgen.json")
 	lg, err := start(dir, "loadgen", filepath.Join(bin, "loadgen"), "-url", fmt.Sprintf("127.0.0.1:%d", stratumPort),
-		"-miners", strconv.Itoa(o.Miners), "-duration", o.Timeout.String(), "-user", "demo", "-json", report)
+		"-miners", strconv.Itoa(o.Miners), "-duration", (o.Timeout + o.Linger).String(), "-user", "demo", "-json", report)
 	if err != nil {
 		return nil, err
 	}
@@ -300,6 +301,15 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 			int(time.Since(began).Seconds()), sum.Miners, accRate, rejRate, sum.Height-sum.StartHeight, o.Blocks, sum.Height)
 	}
 
+	if o.Linger > 0 {
+		say("== %d blocks found; mining on for %s so the dashboard stays live (Ctrl-C ends it)", o.Blocks, o.Linger)
+		t := time.NewTimer(o.Linger)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+	}
 	lg.stop(syscall.SIGINT, 10*time.Second)
 	pool.stop(syscall.SIGTERM, 20*time.Second)
 	sum.Elapsed = time.Since(began)

@@ -42,9 +42,40 @@ type pool struct {
 
 // task is one long-running part of the process.
 type task struct {
-	name string
-	run  func(ctx context.Context) error
+	name  string
+	run   func(ctx context.Context) error
+	drain func() // if set, asks run to finish what was published and return (instead of a cancel)
 }
+
+// Shutdown order. A stage is stopped only after every task of the stages before it returned:
+// the stratum server stops accepting and drains first, so no share arrives after the makers
+// stop; the makers next; then blkmaker and sharelogger finish what was published (every solved
+// share submitted and recorded, every share record written); statistics and metrics last.
+const (
+	stageFront = iota
+	stageMakers
+	stageBooks
+	stageStats
+	numStages
+)
+
+// stageOf places a task in the shutdown order by its name.
+func stageOf(name string) int {
+	switch name {
+	case "sserver", "status", "tlsfront":
+		return stageFront
+	case "gbtmaker", "jobmaker", "userlist", "auxmaker":
+		return stageMakers
+	case "blkmaker", "sharelogger":
+		return stageBooks
+	}
+	return stageStats
+}
+
+// stageGrace bounds how long a stage may take to stop before its tasks are cancelled; the
+// stratum server's own drain is bounded by shutdown_grace_period inside it.
+var stageGrace = [numStages]time.Duration{stageFront: 2 * time.Minute, stageMakers: 30 * time.Second,
+	stageBooks: 2 * time.Minute, stageStats: 30 * time.Second}
 
 // newPool opens the bus and (with needDB) the database. createTopics lets `hashpool run -kafka`
 // create btcpool's topics (with a message size large enough for main-net templates); separate
@@ -62,7 +93,16 @@ func newPool(ctx context.Context, cfg *Config, log *slog.Logger, needDB, createT
 		}
 		p.bus = b
 	} else {
-		p.bus = mem.New(mem.Options{})
+		// The in-process bus is durable on disk, like Kafka: an acknowledged record (a solved
+		// share, the template and job it came from, a share record) survives a crash, and
+		// blkmaker and sharelogger resume from their committed offsets after a restart.
+		b, err := mem.Open(mem.Options{Dir: filepath.Join(cfg.DataDir, "bus"), Topics: mem.PoolRetention(cfg.topics()),
+			Logger: log.With("component", "bus")})
+		if err != nil {
+			return nil, fmt.Errorf("in-process bus: %w", err)
+		}
+		p.bus = b
+		registerBusMetrics(p.reg, b)
 	}
 	if needDB {
 		db, err := store.Open(ctx, cfg.dsn())
@@ -79,38 +119,108 @@ func (p *pool) close() {
 	if p.db != nil {
 		p.db.Close()
 	}
-	p.bus.Close()
+	if err := p.bus.Close(); err != nil {
+		p.log.Error("closing the bus", "err", err)
+	}
 }
 
 func (p *pool) add(name string, run func(ctx context.Context) error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.tasks = append(p.tasks, task{name, run})
+	p.addDrainable(name, run, nil)
 }
 
-// run starts every task and waits. The first task to fail stops the others; a clean stop
-// (ctx ended) waits for all of them to finish their shutdown.
+// addDrainable adds a task that stops by draining: at shutdown drain is called and run must
+// return once it has handled everything published before (its ctx is cancelled only if it
+// overruns its stage's grace).
+func (p *pool) addDrainable(name string, run func(ctx context.Context) error, drain func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.tasks = append(p.tasks, task{name, run, drain})
+}
+
+// run starts every task and waits. When ctx ends (SIGINT/SIGTERM) or a task fails, the tasks
+// are stopped stage by stage in the shutdown order; run returns the first failure.
 func (p *pool) run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	type result struct {
 		name string
 		err  error
 	}
-	done := make(chan result, len(p.tasks))
-	for _, t := range p.tasks {
-		go func() { done <- result{t.name, t.run(ctx)} }()
+	var stageCtx [numStages]context.Context
+	var stageCancel [numStages]context.CancelFunc
+	for i := range stageCtx {
+		stageCtx[i], stageCancel[i] = context.WithCancel(context.WithoutCancel(ctx))
+		defer stageCancel[i]()
 	}
+	done := make(chan result, len(p.tasks))
+	running := make([]map[string]bool, numStages)
+	for i := range running {
+		running[i] = map[string]bool{}
+	}
+	for _, t := range p.tasks {
+		st := stageOf(t.name)
+		running[st][t.name] = true
+		go func() { done <- result{t.name, t.run(stageCtx[st])} }()
+	}
+	left := len(p.tasks)
 	var first error
-	for range p.tasks {
-		r := <-done
+	finished := func(r result) {
+		left--
+		delete(running[stageOf(r.name)], r.name)
 		if r.err != nil && !errors.Is(r.err, context.Canceled) && first == nil {
 			first = fmt.Errorf("%s: %w", r.name, r.err)
-			p.log.Error("component failed; stopping", "component", r.name, "err", r.err)
-			cancel()
+			p.log.Error("component failed; stopping the others in order", "component", r.name, "err", r.err)
 		}
 	}
+	// Run until the process is told to stop or a component fails.
+	for first == nil && left > 0 && ctx.Err() == nil {
+		select {
+		case r := <-done:
+			finished(r)
+			if first == nil && r.err == nil && ctx.Err() == nil {
+				p.log.Warn("component returned early", "component", r.name)
+			}
+		case <-ctx.Done():
+		}
+	}
+	for st := range numStages {
+		if len(running[st]) == 0 {
+			continue
+		}
+		for _, t := range p.tasks {
+			if running[st][t.name] && t.drain != nil {
+				t.drain()
+			}
+		}
+		hasDrain := false
+		for _, t := range p.tasks {
+			if running[st][t.name] && t.drain != nil {
+				hasDrain = true
+			}
+		}
+		if !hasDrain {
+			stageCancel[st]()
+		}
+		grace := time.NewTimer(stageGrace[st])
+		for len(running[st]) > 0 {
+			select {
+			case r := <-done:
+				finished(r)
+			case <-grace.C:
+				p.log.Warn("components did not stop in time; cancelling them", "components", fmt.Sprint(keysOf(running[st])), "grace", stageGrace[st])
+				stageCancel[st]()
+			}
+		}
+		grace.Stop()
+		stageCancel[st]()
+	}
 	return first
+}
+
+func keysOf(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }
 
 // producer is a low-latency producer for templates, jobs and solved shares.
@@ -178,7 +288,9 @@ func (p *pool) addSServer() (*engine.Server, error) {
 		}
 		users = emb
 	}
-	prod, err := p.bus.NewProducer(bus.ProducerOptions{Linger: 100 * time.Millisecond})
+	// A bounded queue: with a stalled bus the loops drop (and count) share-record batches rather
+	// than let the producer hold ~100 MB of them.
+	prod, err := p.bus.NewProducer(bus.ProducerOptions{Linger: 100 * time.Millisecond, MaxBufferedRecords: 100000})
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +323,9 @@ func (p *pool) addBlkMaker(onBlock func(blockmaker.Result)) (*blockmaker.Maker, 
 	return m, nil
 }
 
-func (p *pool) addStatsHTTPD() (*statshttpd.Server, error) {
+// addStatsHTTPD adds statshttpd with its HTTP API and the dashboard; srv is the engine when it
+// runs in this process (nil in split mode).
+func (p *pool) addStatsHTTPD(srv *engine.Server) (*statshttpd.Server, error) {
 	o := p.cfg.statshttpdOptions()
 	o.Logger = p.log.With("component", "statshttpd")
 	s, err := statshttpd.New(o, p.bus, p.db)
@@ -219,6 +333,9 @@ func (p *pool) addStatsHTTPD() (*statshttpd.Server, error) {
 		return nil, err
 	}
 	p.add("statshttpd", s.Run)
+	if err := p.addStatsHTTP(s, srv); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -297,7 +414,13 @@ func registerEngineMetrics(reg *prometheus.Registry, m *engine.Metrics) {
 type collectorFunc struct {
 	desc    *prometheus.Desc
 	collect func(chan<- prometheus.Metric)
+	others  []*prometheus.Desc // further metrics the same collect writes
 }
 
-func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.desc
+	for _, d := range c.others {
+		ch <- d
+	}
+}
 func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashpool/hashpool/blockmaker"
 	"github.com/hashpool/hashpool/bus"
+	"github.com/hashpool/hashpool/dashboard"
 	"github.com/hashpool/hashpool/engine"
 	"github.com/hashpool/hashpool/jobs/gbtmaker"
 	"github.com/hashpool/hashpool/jobs/jobmaker"
@@ -42,6 +43,7 @@ type Config struct {
 	SLParser   SLParserConfig   `toml:"slparserhttpd"`
 	StatsHTTPD StatsHTTPDConfig `toml:"statshttpd"`
 	Metrics    MetricsConfig    `toml:"prometheus"`
+	Dashboard  DashboardConfig  `toml:"dashboard"`
 
 	// SLParserOnce holds slparser's one-shot modes (flags only).
 	SLParserOnce SLParserOnce `toml:"-"`
@@ -217,6 +219,7 @@ func defaultConfig() Config {
 		SLParser:   SLParserConfig{IP: "0.0.0.0", Port: 8081, FlushDBInterval: 15},
 		StatsHTTPD: StatsHTTPDConfig{IP: "0.0.0.0", Port: 8080, FlushDBInterval: 15, ExpectedOnlineWorkers: 100000},
 		Metrics:    MetricsConfig{Enabled: true, Address: "127.0.0.1", Port: 9100, Path: "/metrics"},
+		Dashboard:  DashboardConfig{Enabled: true, MaxClients: dashboard.DefaultMaxClients},
 
 		SLParserOnce: SLParserOnce{DumpUser: -1},
 	}
@@ -300,13 +303,17 @@ func (c *Config) shareLogDir() string {
 }
 
 func (c *Config) statshttpdOptions() statshttpd.Options {
-	s := c.StatsHTTPD
-	addr := ""
-	if s.Port > 0 {
-		addr = fmt.Sprintf("%s:%d", s.IP, s.Port)
-	}
-	return statshttpd.Options{Topics: c.topics(), ListenAddr: addr, ExpectedOnlineWorkers: s.ExpectedOnlineWorkers,
+	s := c.StatsHTTPD // its HTTP API is served by addStatsHTTP, next to the dashboard
+	return statshttpd.Options{Topics: c.topics(), ExpectedOnlineWorkers: s.ExpectedOnlineWorkers,
 		FlushInterval: secs(s.FlushDBInterval), FileLastFlushTime: s.FileLastFlushTime}
+}
+
+// subsidyInterval is the network's halving interval in blocks.
+func subsidyInterval(network string) int32 {
+	if network == "regtest" {
+		return 150
+	}
+	return 210000
 }
 
 func (c *Config) slparserOptions(open slparser.OpenFunc, suffix string) slparser.Options {
@@ -315,10 +322,7 @@ func (c *Config) slparserOptions(open slparser.OpenFunc, suffix string) slparser
 	if s.Port > 0 {
 		addr = fmt.Sprintf("%s:%d", s.IP, s.Port)
 	}
-	interval := int32(210000)
-	if c.Network == "regtest" {
-		interval = 150
-	}
+	interval := subsidyInterval(c.Network)
 	return slparser.Options{DataDir: c.shareLogDir(), Open: open, FileSuffix: suffix, ListenAddr: addr,
 		FlushInterval: secs(s.FlushDBInterval), AcceptStale: s.AcceptStale, SubsidyInterval: interval}
 }

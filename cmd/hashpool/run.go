@@ -51,7 +51,7 @@ func cmdRun(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer
 	if err := p.addShareLogger(); err != nil {
 		return err
 	}
-	if _, err := p.addStatsHTTPD(); err != nil {
+	if _, err := p.addStatsHTTPD(srv); err != nil {
 		return err
 	}
 	if _, err := p.addSLParser(); err != nil {
@@ -202,7 +202,7 @@ func cmdStatsHTTPD(ctx context.Context, cfg *Config, log *slog.Logger, stdout io
 		return err
 	}
 	defer p.close()
-	if _, err := p.addStatsHTTPD(); err != nil {
+	if _, err := p.addStatsHTTPD(nil); err != nil {
 		return err
 	}
 	return p.run(ctx)
