@@ -364,12 +364,6 @@ func nodeBlocks(ctx context.Context, t *testing.T, n *btcdtest.Node, from int64)
 	return out
 }
 
-// nodeHas reports whether the node has the block, on its main chain or a side branch.
-func nodeHas(ctx context.Context, n *btcdtest.Node, hash string) bool {
-	var hdr map[string]any
-	return n.Client().Call(ctx, "getblockheader", []any{hash, true}, &hdr) == nil
-}
-
 func foundBlockRows(ctx context.Context, t *testing.T, db *store.Store) map[string]bool {
 	t.Helper()
 	rows, err := db.FoundBlocks(ctx, 1000)
