@@ -2,20 +2,18 @@ package blockmaker
 
 import (
 	"bytes"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/btcsuite/btcd/wire/v2"
 
+	"github.com/hashpool/hashpool/node"
 	"github.com/hashpool/hashpool/sha"
 )
 
 // Limits on what a template may carry; a template beyond them is refused rather than held.
 const (
-	maxTemplateTxs   = 100_000
-	maxBlockBytes    = 8 << 20 // well above the 4 MB weight limit's largest serialization
+	maxBlockBytes    = node.MaxTemplateTxBytes // well above the 4 MB weight limit's largest serialization
 	witnessMagicLen  = 6
 	witnessReserved  = 32
 	headerLen        = 80
@@ -35,61 +33,17 @@ type Template struct {
 	TxIDs    [][32]byte // their txids, internal byte order
 }
 
-// gbtResponse is the part of a getblocktemplate JSON-RPC response the block maker needs.
-type gbtResponse struct {
-	Result *struct {
-		Height            int64  `json:"height"`
-		PreviousBlockHash string `json:"previousblockhash"`
-		Transactions      []struct {
-			Data string `json:"data"`
-		} `json:"transactions"`
-	} `json:"result"`
-}
-
 // ParseTemplate reads the raw getblocktemplate response text (what a RawGbt carries, base64
-// decoded) into a Template. Each transaction is decoded to compute its txid, so a template with
-// a malformed transaction is refused here and not at submit time.
+// decoded) into a Template, with node.BlockmakerRules: the pool's one template parser, which
+// jobmaker uses too (with stricter field requirements), so every template a job was made from
+// is accepted here. Each transaction is decoded to compute its txid, so a template with a
+// malformed transaction is refused here and not at submit time.
 func ParseTemplate(gbtHash string, response []byte) (*Template, error) {
-	var r gbtResponse
-	if err := json.Unmarshal(response, &r); err != nil {
+	nt, err := node.ParseTemplateWith(response, node.BlockmakerRules)
+	if err != nil {
 		return nil, fmt.Errorf("blockmaker: template %s: %w", gbtHash, err)
 	}
-	if r.Result == nil {
-		return nil, fmt.Errorf("blockmaker: template %s: no result object", gbtHash)
-	}
-	if len(r.Result.Transactions) > maxTemplateTxs {
-		return nil, fmt.Errorf("blockmaker: template %s: %d transactions, limit %d", gbtHash, len(r.Result.Transactions), maxTemplateTxs)
-	}
-	t := &Template{
-		GbtHash:  gbtHash,
-		Height:   r.Result.Height,
-		PrevHash: r.Result.PreviousBlockHash,
-		Txs:      make([][]byte, len(r.Result.Transactions)),
-		TxIDs:    make([][32]byte, len(r.Result.Transactions)),
-	}
-	total := 0
-	for i, tx := range r.Result.Transactions {
-		raw, err := hex.DecodeString(tx.Data)
-		if err != nil {
-			return nil, fmt.Errorf("blockmaker: template %s: transaction %d: %w", gbtHash, i, err)
-		}
-		total += len(raw)
-		if total > maxBlockBytes {
-			return nil, fmt.Errorf("blockmaker: template %s: transactions exceed %d bytes", gbtHash, maxBlockBytes)
-		}
-		var msg wire.MsgTx
-		if err := msg.Deserialize(bytes.NewReader(raw)); err != nil {
-			return nil, fmt.Errorf("blockmaker: template %s: transaction %d: %w", gbtHash, i, err)
-		}
-		// Trailing bytes, or a witness flag with no witness, would go into the block as sent
-		// and make it invalid: the transaction must be exactly its own serialization.
-		if n := msg.SerializeSize(); n != len(raw) {
-			return nil, fmt.Errorf("blockmaker: template %s: transaction %d: %d bytes, its serialization is %d", gbtHash, i, len(raw), n)
-		}
-		t.Txs[i] = raw
-		t.TxIDs[i] = msg.TxHash()
-	}
-	return t, nil
+	return &Template{GbtHash: gbtHash, Height: nt.Height, PrevHash: nt.PreviousBlockHash, Txs: nt.TxBytes, TxIDs: nt.TxIDs}, nil
 }
 
 // Block is a block assembled from a solved share, ready for submitblock.

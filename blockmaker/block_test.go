@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/btcsuite/btcd/blockchain"
@@ -51,7 +52,7 @@ func templateResponse(t *testing.T, txs []*wire.MsgTx) []byte {
 		list = append(list, txj{Data: hex.EncodeToString(serialize(t, tx, true))})
 	}
 	b, err := json.Marshal(map[string]any{
-		"result": map[string]any{"height": 7, "previousblockhash": "00", "transactions": list},
+		"result": map[string]any{"height": 7, "previousblockhash": strings.Repeat("00", 32), "transactions": list},
 		"error":  nil, "id": "1",
 	})
 	if err != nil {

@@ -25,7 +25,7 @@ func FuzzParseTemplate(f *testing.F) {
 			}
 			list = append(list, `{"data":"`+hex.EncodeToString(b.Bytes())+`"}`)
 		}
-		f.Add([]byte(`{"result":{"height":7,"previousblockhash":"00","transactions":[` + strings.Join(list, ",") + `]},"error":null,"id":"1"}`))
+		f.Add([]byte(`{"result":{"height":7,"previousblockhash":"0000000000000000000000000000000000000000000000000000000000000000","transactions":[` + strings.Join(list, ",") + `]},"error":null,"id":"1"}`))
 	}
 	for _, s := range []string{
 		`{`, `{"result":null,"error":null,"id":"1"}`, `{"result":{"height":1,"transactions":[]}}`,

@@ -3,7 +3,6 @@ package blockmaker
 import (
 	"context"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,7 +18,7 @@ import (
 	"github.com/hashpool/hashpool/store"
 )
 
-// Defaults, as btcpool's blkmaker.
+// Defaults. The tails and the group are btcpool's blkmaker's.
 const (
 	DefaultRawGbtTail     = 100
 	DefaultJobTail        = 120
@@ -27,8 +26,10 @@ const (
 	DefaultSubmitAttempts = 3
 	DefaultUnknownJobWait = 10 * time.Second
 	DefaultRetryDelay     = time.Second
-	DefaultSubmitWindow   = 10 * time.Minute
-	maxSubmitRetryDelay   = 10 * time.Second
+	DefaultMaxRetryDelay  = 10 * time.Second
+	DefaultAlarmInterval  = time.Minute
+	DefaultDrainIdle      = 500 * time.Millisecond
+	DefaultCommitLimit    = 30 * time.Second
 )
 
 // Options configures a [Maker].
@@ -43,23 +44,38 @@ type Options struct {
 	// RawGbtTail and JobTail are how many templates and jobs are read back at start and kept.
 	RawGbtTail int
 	JobTail    int
-	// SubmitAttempts bounds the submitblock calls per node when a call gets no answer and
-	// another node has answered.
+	// SubmitAttempts bounds the submitblock calls to a node that gives no answer once another
+	// node has answered (default 3).
 	SubmitAttempts int
-	// SubmitWindow is how long a block keeps being submitted while no node at all has
-	// answered (every node restarting or unreachable); the delay between calls doubles from
-	// RetryDelay up to 10 s. A block stays worth submitting until the chain moves on, about
-	// 10 minutes on average (default 10 min).
-	SubmitWindow time.Duration
-	// RetryDelay is the pause between attempts (submit and database).
+	// RetryDelay is the first pause between attempts (submit, database, unbuildable file);
+	// submit pauses double up to MaxRetryDelay.
 	RetryDelay time.Duration
+	// MaxRetryDelay caps the pause between submitblock calls while no node has answered
+	// (default 10 s). There is no deadline: a block no node has answered is retried until one
+	// answers or Run's ctx ends, and its share is not committed before (a block is worth
+	// submitting until the chain moves past it, and only a node can tell).
+	MaxRetryDelay time.Duration
+	// AlarmInterval is how often a block no node has answered yet is logged at ERROR
+	// ("BLOCK NOT YET SUBMITTED"), per node (default 1 min).
+	AlarmInterval time.Duration
 	// UnknownJobWait is how long a solved share waits for its job and template to arrive on
-	// their topics before it is declared unrecoverable (the topics are read concurrently, so a
-	// share can overtake its job).
+	// their topics before it is declared unbuildable (the topics are read concurrently, so a
+	// share can overtake its job, and after a restart the tails are read back first).
 	UnknownJobWait time.Duration
+	// UnbuildableFile, when set, is a JSON-lines file to which every solved share that cannot
+	// become a block (undecodable, unknown job or template, bad coinbase) is appended and
+	// fsync'd before the share is committed; see [UnbuildableShare]. Empty: such shares are
+	// only logged.
+	UnbuildableFile string
+	// DrainIdle is how long a poll of the solved-share topic must stay empty, after [Maker.Drain],
+	// before Run returns (default 500 ms).
+	DrainIdle time.Duration
+	// CommitLimit bounds the retries of one offset commit (default 30 s). A commit that fails is
+	// logged and not fatal: the share may be delivered again, which is harmless.
+	CommitLimit time.Duration
 	// Logger receives the block log; nil keeps the maker silent.
 	Logger *slog.Logger
-	// OnBlock, if set, is called after each solved share has been handled.
+	// OnBlock, if set, is called after each solved share has been handled, before its commit.
 	OnBlock func(Result)
 }
 
@@ -83,11 +99,20 @@ func (o *Options) Validate() error {
 	if o.RetryDelay == 0 {
 		o.RetryDelay = DefaultRetryDelay
 	}
+	if o.MaxRetryDelay == 0 {
+		o.MaxRetryDelay = max(DefaultMaxRetryDelay, o.RetryDelay)
+	}
+	if o.AlarmInterval == 0 {
+		o.AlarmInterval = DefaultAlarmInterval
+	}
 	if o.UnknownJobWait == 0 {
 		o.UnknownJobWait = DefaultUnknownJobWait
 	}
-	if o.SubmitWindow == 0 {
-		o.SubmitWindow = DefaultSubmitWindow
+	if o.DrainIdle == 0 {
+		o.DrainIdle = DefaultDrainIdle
+	}
+	if o.CommitLimit == 0 {
+		o.CommitLimit = DefaultCommitLimit
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -104,8 +129,14 @@ func (o *Options) Validate() error {
 	if err := o.Topics.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if o.RawGbtTail < 0 || o.JobTail < 0 || o.SubmitAttempts < 0 || o.RetryDelay < 0 || o.UnknownJobWait < 0 || o.SubmitWindow < 0 {
-		errs = append(errs, errors.New("blockmaker: negative tail, attempts or duration"))
+	if o.RawGbtTail < 0 || o.JobTail < 0 || o.SubmitAttempts < 0 {
+		errs = append(errs, errors.New("blockmaker: negative tail or attempts"))
+	}
+	if o.RetryDelay < 0 || o.MaxRetryDelay < 0 || o.AlarmInterval < 0 || o.UnknownJobWait < 0 || o.DrainIdle < 0 || o.CommitLimit < 0 {
+		errs = append(errs, errors.New("blockmaker: negative duration"))
+	}
+	if o.MaxRetryDelay < o.RetryDelay {
+		errs = append(errs, fmt.Errorf("blockmaker: MaxRetryDelay %v is below RetryDelay %v", o.MaxRetryDelay, o.RetryDelay))
 	}
 	return errors.Join(errs...)
 }
@@ -151,6 +182,10 @@ type Maker struct {
 
 	rawC, jobC, solvedC bus.Consumer
 
+	drainCtx context.Context // cancelled by Drain
+	drain    context.CancelFunc
+	unbuild  unbuildableFile
+
 	submitted atomic.Int64
 	accepted  atomic.Int64
 }
@@ -174,7 +209,9 @@ func New(opts Options, b bus.Bus, db Recorder) (*Maker, error) {
 		changed:   make(chan struct{}),
 		templates: make(map[string]*Template),
 		jobs:      make(map[uint64]jobInfo),
+		unbuild:   unbuildableFile{path: opts.UnbuildableFile},
 	}
+	m.drainCtx, m.drain = context.WithCancel(context.Background())
 	for _, no := range opts.Nodes {
 		c, err := node.NewClient(no)
 		if err != nil {
@@ -205,7 +242,20 @@ func (m *Maker) Submitted() int64 { return m.submitted.Load() }
 // Accepted is the number of blocks at least one node accepted (or already had).
 func (m *Maker) Accepted() int64 { return m.accepted.Load() }
 
-// Run consumes templates, jobs and solved shares until ctx ends; it may be called once.
+// Drain asks Run to finish what was published and return: once every solved share polled so
+// far is submitted, recorded and committed and a poll of the solved-share topic has stayed empty
+// for Options.DrainIdle, Run returns nil. Run's ctx still bounds the wait (a block no node has
+// answered keeps being retried until then, and is then not committed). Drain may be called
+// from any goroutine, before or during Run, and more than once.
+//
+// This is the blkmaker half of an ordered shutdown: stop the sserver (so nothing new is
+// published), call Drain, and wait for Run to return, with a deadline on Run's ctx.
+func (m *Maker) Drain() { m.drain() }
+
+// Run consumes templates, jobs and solved shares until ctx ends (it then returns nil) or,
+// after [Maker.Drain], until the solved shares on the topic are handled. Transient bus errors
+// are ridden out (one log line per incident); only permanent ones (bus.IsPermanent) end Run
+// with an error. It may be called once.
 func (m *Maker) Run(ctx context.Context) error {
 	rawC, jobC, solvedC := m.rawC, m.jobC, m.solvedC
 	defer rawC.Close()
@@ -215,8 +265,8 @@ func (m *Maker) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 3)
-	go func() { errc <- m.consume(ctx, rawC, m.addRawGbt) }()
-	go func() { errc <- m.consume(ctx, jobC, m.addJob) }()
+	go func() { errc <- m.consume(ctx, rawC, m.opts.Topics.RawGbt, m.addRawGbt) }()
+	go func() { errc <- m.consume(ctx, jobC, m.opts.Topics.Job, m.addJob) }()
 	go func() { errc <- m.consumeSolved(ctx, solvedC) }()
 	err := <-errc
 	cancel()
@@ -228,9 +278,10 @@ func (m *Maker) Run(ctx context.Context) error {
 	return err
 }
 
-func (m *Maker) consume(ctx context.Context, c bus.Consumer, add func([]byte)) error {
+func (m *Maker) consume(ctx context.Context, c bus.Consumer, topic string, add func([]byte)) error {
+	inc := &bus.Incident{Log: m.opts.Logger, What: "blockmaker: polling " + topic}
 	for {
-		msgs, err := c.Poll(ctx)
+		msgs, err := bus.Poll(ctx, c, inc)
 		if err != nil {
 			return err
 		}
@@ -327,242 +378,4 @@ func (m *Maker) lookup(ctx context.Context, jobID uint64) (*Template, jobInfo, e
 			return nil, job, ctx.Err()
 		}
 	}
-}
-
-// solvedBacklog bounds the solved shares already submitted but not yet recorded and committed
-// (while the database is unreachable).
-const solvedBacklog = 1024
-
-// handled is a solved share whose block has been submitted, waiting to be recorded and committed.
-type handled struct {
-	res    Result
-	record bool // a block was built: it goes into found_blocks
-	msg    bus.Message
-}
-
-// consumeSolved submits every solved share as it arrives and hands it to a recorder goroutine,
-// which inserts the found_blocks row and then commits the share's offset, in order. A database
-// outage thus delays only the bookkeeping, never the submission of a later block (btcpool also
-// inserts in a thread of its own); a share is committed only once it is recorded.
-func (m *Maker) consumeSolved(ctx context.Context, c bus.Consumer) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	queue := make(chan handled, solvedBacklog)
-	var recErr error
-	recDone := make(chan struct{})
-	go func() {
-		defer close(recDone)
-		recErr = m.recordLoop(ctx, c, queue)
-		cancel()
-	}()
-	err := m.submitLoop(ctx, c, queue)
-	cancel()
-	close(queue)
-	<-recDone
-	if recErr != nil && !errors.Is(recErr, context.Canceled) {
-		return recErr
-	}
-	return err
-}
-
-func (m *Maker) submitLoop(ctx context.Context, c bus.Consumer, queue chan<- handled) error {
-	for {
-		msgs, err := c.Poll(ctx)
-		if err != nil {
-			return err
-		}
-		for _, msg := range msgs {
-			h, err := m.handle(ctx, msg.Value)
-			if err != nil {
-				return err // not committed: a restart handles this share again
-			}
-			msg.Key, msg.Value = nil, nil // valid only until the next Poll; Commit needs the offset
-			h.msg = msg
-			select {
-			case queue <- h:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-	}
-}
-
-func (m *Maker) recordLoop(ctx context.Context, c bus.Consumer, queue <-chan handled) error {
-	for h := range queue {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if h.record && m.db != nil {
-			if err := m.record(ctx, h.res.Block); err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				return err
-			}
-			h.res.Stored = true
-		}
-		if m.opts.OnBlock != nil {
-			m.opts.OnBlock(h.res)
-		}
-		if err := c.Commit(ctx, h.msg); err != nil {
-			return fmt.Errorf("blockmaker: commit solved share: %w", err)
-		}
-	}
-	return nil
-}
-
-// handle turns one solved share into a block on every node; the found_blocks row is left to
-// recordLoop. It returns an error only when the share must be handled again (ctx ended); a share
-// that cannot become a block is reported in the Result and logged with what recovery needs.
-func (m *Maker) handle(ctx context.Context, value []byte) (handled, error) {
-	var res Result
-	if err := btcpool.DecodeSolvedShare(value, &res.Share); err != nil {
-		res.Err = err
-		m.opts.Logger.Error("blockmaker: undecodable solved share", "err", err, "value_hex", hex.EncodeToString(value))
-		return handled{res: res}, nil
-	}
-	s := &res.Share
-	m.submitted.Add(1)
-	hash := sha.DoubleSHA256(s.Header[:])
-	log := m.opts.Logger.With("job_id", s.JobID, "height", s.Height, "hash", sha.DisplayHex(hash), "worker", s.WorkerFullName)
-
-	t, job, err := m.lookup(ctx, s.JobID)
-	if err != nil {
-		if ctx.Err() != nil {
-			return handled{}, ctx.Err()
-		}
-		res.Err = err
-		log.Error("blockmaker: SOLVED SHARE CANNOT BE REBUILT: recover it by hand from the header, the coinbase and the template of this job",
-			"err", err, "header_hex", hex.EncodeToString(s.Header[:]), "coinbase_hex", hex.EncodeToString(s.Coinbase),
-			"user_id", s.UserID, "worker_id", s.WorkerID, "gbthash", job.gbtHash)
-		return handled{res: res}, nil
-	}
-	blk, err := Assemble(s.Header, s.Coinbase, t)
-	if err != nil {
-		res.Err = err
-		log.Error("blockmaker: SOLVED SHARE CANNOT BE ASSEMBLED", "err", err, "header_hex", hex.EncodeToString(s.Header[:]),
-			"coinbase_hex", hex.EncodeToString(s.Coinbase), "gbthash", t.GbtHash)
-		return handled{res: res}, nil
-	}
-	res.Nodes = m.submitAll(ctx, blk, log)
-	if ctx.Err() != nil {
-		return handled{}, ctx.Err() // shutting down mid-submit: not committed, handled again after a restart
-	}
-	for _, n := range res.Nodes {
-		if n.Err == nil && n.Submit.Status != node.SubmitRejected {
-			res.OnTip = res.OnTip || n.BestHash == sha.DisplayHex(blk.Hash)
-		}
-	}
-	accepted, answered := false, false
-	for _, n := range res.Nodes {
-		answered = answered || n.Err == nil
-		if n.Err == nil && (n.Submit.Status == node.SubmitAccepted || n.Submit.Status == node.SubmitDuplicate || n.Submit.Status == node.SubmitInconclusive) {
-			accepted = true
-		}
-	}
-	if !answered {
-		log.Error("blockmaker: BLOCK NOT SUBMITTED: no node answered within the submit window; submit it by hand",
-			"window", m.opts.SubmitWindow, "header_hex", hex.EncodeToString(s.Header[:]),
-			"coinbase_hex", hex.EncodeToString(s.Coinbase), "gbthash", t.GbtHash)
-	}
-	if accepted {
-		m.accepted.Add(1)
-	}
-
-	res.Block = store.FoundBlock{
-		PUID:           s.UserID,
-		WorkerID:       s.WorkerID,
-		WorkerFullName: s.WorkerFullName,
-		JobID:          s.JobID,
-		Height:         int32(job.height),
-		Hash:           sha.DisplayHex(blk.Hash),
-		Rewards:        blk.Rewards,
-		Size:           int32(len(blk.Bytes)),
-		PrevHash:       prevHashDisplay(&s.Header),
-		Bits:           leUint32(s.Header[72:76]),
-		Version:        int32(leUint32(s.Header[0:4])),
-		CreatedAt:      time.Now().UTC().Truncate(time.Second),
-	}
-	log.Info("blockmaker: block submitted", "accepted", accepted, "on_tip", res.OnTip, "size", res.Block.Size, "rewards", blk.Rewards)
-	return handled{res: res, record: true}, nil
-}
-
-// submitAll submits blk to every node at once and confirms each answer with the node's best block.
-// A node that does not answer is tried SubmitAttempts times; while no node at all has answered,
-// every node keeps being tried until SubmitWindow has passed.
-func (m *Maker) submitAll(ctx context.Context, blk *Block, log *slog.Logger) []NodeResult {
-	blockHex := hex.EncodeToString(blk.Bytes)
-	out := make([]NodeResult, len(m.nodes))
-	var answered atomic.Bool
-	giveUp := time.Now().Add(m.opts.SubmitWindow)
-	var wg sync.WaitGroup
-	for i, c := range m.nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := NodeResult{URL: c.URL()}
-			delay := m.opts.RetryDelay
-			for attempt := 1; ; attempt++ {
-				r.Submit, r.Err = c.SubmitBlock(ctx, blockHex)
-				if r.Err == nil {
-					answered.Store(true)
-					break
-				}
-				log.Warn("blockmaker: submitblock got no answer", "node", r.URL, "attempt", attempt, "err", r.Err)
-				if attempt >= m.opts.SubmitAttempts && (answered.Load() || !time.Now().Add(delay).Before(giveUp)) {
-					break
-				}
-				if !sleep(ctx, delay) {
-					break
-				}
-				if attempt >= m.opts.SubmitAttempts {
-					delay = min(2*delay, max(maxSubmitRetryDelay, m.opts.RetryDelay))
-				}
-			}
-			if r.Err == nil {
-				if best, err := c.GetBestBlockHash(ctx); err == nil {
-					r.BestHash = best
-				}
-				log.Info("blockmaker: node answered", "node", r.URL, "status", r.Submit.Status.String(), "reason", r.Submit.Reason, "best", r.BestHash)
-			}
-			out[i] = r
-		}()
-	}
-	wg.Wait()
-	return out
-}
-
-// store inserts the found block, retrying until it succeeds or ctx ends.
-func (m *Maker) record(ctx context.Context, b store.FoundBlock) error {
-	for attempt := 1; ; attempt++ {
-		err := m.db.InsertFoundBlock(ctx, b)
-		if err == nil {
-			return nil
-		}
-		m.opts.Logger.Error("blockmaker: cannot record found block; retrying", "hash", b.Hash, "attempt", attempt, "err", err)
-		if !sleep(ctx, m.opts.RetryDelay) {
-			return fmt.Errorf("blockmaker: record block %s: %w", b.Hash, err)
-		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-func leUint32(b []byte) uint32 {
-	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
-}
-
-func prevHashDisplay(h *[80]byte) string {
-	var p [32]byte
-	copy(p[:], h[4:36])
-	return sha.DisplayHex(p)
 }

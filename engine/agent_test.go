@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -55,7 +56,10 @@ func TestAgentSession(t *testing.T) {
 	reg1, _ := agent.AppendRegisterWorker(nil, 0x0001, "cgminer/4.9", "w1")
 	reg2, _ := agent.AppendRegisterWorker(nil, 0x0002, "cgminer/4.9", "w2")
 	c.conn.Write(append(reg1, reg2...))
-	time.Sleep(100 * time.Millisecond) // the registrations must land before the job
+	// A round trip after the frames: the registrations landed before the job.
+	c.script(`
+> {"id":"barrier","method":"mining.extranonce.subscribe","params":[]}
+< {"id":"barrier","result":true,"error":null}`)
 	job2 := testJobParams(201, false)
 	if err := p.srv.AddJob(job2); err != nil {
 		t.Fatal(err)
@@ -162,5 +166,54 @@ func TestSolvedShareJournaledAndPublished(t *testing.T) {
 	f.Close()
 	if recs, _ := ReadJournal(filepath.Join(o.DataDir, journalFile)); len(recs) != 1 || !recs[0].Acked {
 		t.Fatalf("torn journal: %d records", len(recs))
+	}
+}
+
+// TestAgentDifficultyIsUnsignedInteger: on a network whose minimum
+// difficulty is fractional, an agent is told integer difficulties ≥ 1 (the
+// legacy BtcAgent reads set_difficulty with strtoul), in its first notify
+// and later; a plain miner still gets the fraction.
+func TestAgentDifficultyIsUnsignedInteger(t *testing.T) {
+	o := testOptions(t)
+	o.MinDifficulty = 0.001953125 // 2^-9
+	o.DefaultDifficulty = 0.001953125
+	p := startPool(t, o)
+	if err := p.srv.AddJob(testJobParams(750, false)); err != nil {
+		t.Fatal(err)
+	}
+	strtoul := func(line string) uint64 {
+		t.Helper()
+		m := setDiffRe.FindStringSubmatch(line)
+		if m == nil {
+			t.Fatalf("not a set_difficulty: %s", line)
+		}
+		v, err := strconv.ParseUint(m[1], 10, 64)
+		if err != nil || v < 1 {
+			t.Fatalf("agent told difficulty %q: not an unsigned integer ≥ 1 (%v)", m[1], err)
+		}
+		return v
+	}
+	c := p.dial()
+	c.subscribeAuthorize("btccom-agent/2.0.0-mu", "carol")
+	if d := strtoul(c.recv()); d != 1 {
+		t.Fatalf("first difficulty %d, want 1", d)
+	}
+	c.script(`<~ .*mining.notify.*`)
+	reg, _ := agent.AppendRegisterWorker(nil, 1, "cgminer/4.9", "w1")
+	c.conn.Write(reg)
+	c.script(`
+> {"id":"barrier","method":"mining.extranonce.subscribe","params":[]}
+< {"id":"barrier","result":true,"error":null}`)
+	if err := p.srv.AddJob(testJobParams(751, false)); err != nil {
+		t.Fatal(err)
+	}
+	var sd agent.SetDiff
+	if f := c.readFrame(); agent.DecodeSetDiff(f, &sd) != nil || sd.DiffExp != 0 {
+		t.Fatalf("worker difficulty frame %x: exp %d, want 0", f, sd.DiffExp)
+	}
+	plain := p.dial()
+	plain.subscribeAuthorize("cgminer/4.10", "carol.rig")
+	if got := plain.recv(); got != `{"id":null,"method":"mining.set_difficulty","params":[0.001953125]}` {
+		t.Fatalf("plain miner got %s", got)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"slices"
 
 	"github.com/hashpool/hashpool/bus"
 	"github.com/hashpool/hashpool/bus/mem"
@@ -30,6 +31,9 @@ const broadcastChildEnv = "HASHPOOL_BROADCAST_CHILD"
 func TestMain(m *testing.M) {
 	if v := os.Getenv(broadcastChildEnv); v != "" {
 		os.Exit(broadcastChild(v))
+	}
+	if v := os.Getenv(engineChildEnv); v != "" {
+		os.Exit(engineChild(v))
 	}
 	os.Exit(m.Run())
 }
@@ -237,4 +241,126 @@ func waitChild(b testing.TB, lines <-chan string, want string) {
 	case <-time.After(120 * time.Second):
 		b.Fatalf("child did not say %q", want)
 	}
+}
+
+// BenchmarkBroadcastSubmitLatency measures what a job broadcast to 10,000
+// sessions costs a miner on the same event loop: one miner submits every
+// 2 ms over loopback while each round broadcasts a new job to every
+// session (clients in a child process) and waits until all have read it.
+// It reports the miner's answer latency (p50, p99, max) over the rounds and
+// the broadcast time. One event loop, so every session shares it. Rounds
+// are 300 ms apart, so p99 shows the answers delayed by a broadcast;
+// answers-in-broadcast/op counts the answers that arrived while one was
+// under way (near zero when a broadcast holds the loop).
+func BenchmarkBroadcastSubmitLatency(b *testing.B) {
+	const n = 10000
+	o := testOptions(b)
+	o.EventLoops = 1
+	o.DefaultDifficulty = 16384
+	o.MinDifficulty = 64
+	p := startPool(b, o)
+	cmd, lines := startBroadcastChild(b, p.srv.Addr().String(), n)
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	waitChild(b, lines, "ready")
+
+	c := p.dial()
+	c.subscribeAuthorize("cgminer/4.10", "bench.miner")
+	base := time.Now().Unix()
+	height := int32(5000)
+	addJob := func(i int) {
+		height++
+		job := testJobParams(height, false)
+		job.ID = uint64(base)<<32 | uint64(i)
+		if err := p.srv.AddJob(job); err != nil {
+			b.Fatal(err)
+		}
+	}
+	addJob(0)
+	waitChild(b, lines, "got")
+
+	var mu sync.Mutex
+	sent := map[int]time.Time{}
+	var lat []time.Duration
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { // the miner's reader: answers carry the submit's id
+		defer wg.Done()
+		for {
+			c.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+			line, err := c.r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			var id int
+			if _, err := fmt.Sscanf(line, `{"id":%d,`, &id); err != nil {
+				continue // notify, set_difficulty
+			}
+			now := time.Now()
+			mu.Lock()
+			if t0, ok := sent[id]; ok {
+				lat = append(lat, now.Sub(t0))
+				delete(sent, id)
+			}
+			mu.Unlock()
+		}
+	}()
+	go func() { // the miner: a submit every 2 ms
+		defer wg.Done()
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		for id := 10; ; id++ {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			mu.Lock()
+			sent[id] = time.Now()
+			mu.Unlock()
+			line := fmt.Sprintf(`{"id":%d,"method":"mining.submit","params":["bench.miner","0","%016x","%08x","00000000"]}`+"\n", id, id, base)
+			if _, err := c.conn.Write([]byte(line)); err != nil {
+				return
+			}
+		}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	mu.Lock()
+	lat = lat[:0]
+	mu.Unlock()
+	b.ResetTimer()
+	var during int // answers received while a broadcast was under way
+	for i := 1; i <= b.N; i++ {
+		mu.Lock()
+		l0 := len(lat)
+		mu.Unlock()
+		addJob(i)
+		waitChild(b, lines, "got")
+		mu.Lock()
+		during += len(lat) - l0
+		mu.Unlock()
+		b.StopTimer()
+		time.Sleep(300 * time.Millisecond) // quiet time between broadcasts
+		b.StartTimer()
+	}
+	b.StopTimer()
+	close(stop)
+	time.Sleep(50 * time.Millisecond)
+	c.conn.Close()
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(lat) == 0 {
+		b.Fatal("no answers measured")
+	}
+	slices.Sort(lat)
+	q := func(f float64) float64 {
+		return float64(lat[min(len(lat)-1, int(f*float64(len(lat))))].Microseconds()) / 1000
+	}
+	b.ReportMetric(q(0.50), "p50-ms")
+	b.ReportMetric(q(0.99), "p99-ms")
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+	b.ReportMetric(float64(len(lat)), "answers")
+	b.ReportMetric(float64(during)/float64(b.N), "answers-in-broadcast/op")
+	b.ReportMetric(float64(p.srv.metrics.LastBroadcastNanos.Load())/1e6, "broadcast-ms")
 }

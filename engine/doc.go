@@ -5,11 +5,28 @@
 //
 // It owns the miner-facing protocol state. It must never import another
 // component (jobs, blockmaker, sharelog, ...): it meets them on the bus. It
-// must never panic or block an event loop on input from the network, and it
-// must never lose a solved share: each is journaled (fsync'd) in DataDir and
-// published with acknowledgement and retries; the acknowledgement is
-// journaled too, and at start the shares the bus never acknowledged (a crash
-// or a dead bus) are published again before anything new.
+// must never panic or block an event loop on input from the network, on
+// disk or on a full queue, and it must never lose a solved share: each is
+// handed off the loop without blocking, journaled (fsync'd, several at once
+// with one fsync) in DataDir, only then answered (the miner's true, or the
+// agent's SUBMIT_RESPONSE, and every answer after it on that session, are
+// held until then), and published with acknowledgement and retries; the
+// acknowledgement is journaled too, and at start the shares the bus never
+// acknowledged (a crash or a dead bus) are published again before anything
+// new. When the journal cannot be written the share is answered and
+// published all the same (btcpool answers true and has no journal): the
+// failure is logged and counted in Metrics.JournalErrors.
+//
+// User lists live in engine/userlist; the engine registers unknown names
+// only on a UserRegistry and within Options.NewUsersPerConn/NewUsersPerIP.
+//
+// # Shutdown
+//
+// Server.Shutdown (or the end of Serve's context) closes the listening
+// sockets first (listener_linux.go: gnet has no call for it), so new
+// connections are refused rather than accepted and reset, then drains the
+// sessions, flushes share records, stops the loops and waits, bounded, for
+// the bus to acknowledge every solved share.
 //
 // # Buffer lifetimes
 //
@@ -29,9 +46,15 @@
 // Sessions, their miners and the loop state belong to one event loop and are
 // touched only there (broadcasts and timers reach a loop through
 // EventLoop.Execute). Shared state is: JobRepo (its mutex; Job marks are
-// atomics), SessionIDs (its mutex), Server.loops (loopsMu), the user list and
-// the journal (their own mutexes). No code holds two of these locks at once,
-// so there is no lock order to respect; keep it that way.
+// atomics), SessionIDs (its mutex), Server.loops (loopsMu), the user list,
+// the new-user limiter, the solved-share and publish queues, the idle
+// signal and the journal (their own mutexes). No code holds two of these
+// locks at once, so there is no lock order to respect; keep it that way.
+//
+// Broadcasts write a loop's sessions in slices of at most 250 µs; the next
+// slice is queued from the pacer goroutine, not from the loop task (gnet
+// runs tasks queued by a task before it reads sockets again), so submits on
+// the loop are read between slices.
 //
 // # Choices where btcpool is silent or worse
 //
@@ -40,7 +63,12 @@
 //     mining.suggest_difficulty is honoured in every state.
 //   - Difficulties are powers of two held as exponents from 2^-40 to 2^63, so
 //     test networks can use fractional minimums. Share records carry the
-//     credited difficulty, at least 1.
+//     credited difficulty, at least 1. Agent sessions are told at least 1
+//     (set_difficulty and MINING_SET_DIFF): BtcAgent reads set_difficulty
+//     with strtoul; their shares are still checked at the session target.
+//   - A block-solving share counts in SharesAccepted as well as SharesSolved.
+//   - A new session is not handed a stale newest job (a block was found on
+//     it); its first job comes with the next broadcast.
 //   - The §4.3 zero padding for extranonce2 sizes below 8 is used when the
 //     coinbase is rebuilt, so every size validates.
 //   - Agents that ask for them in agent.get_capabilities get two hashpool

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
@@ -86,6 +87,46 @@ func FuzzParseJournal(f *testing.F) {
 			if back[i].Offset != pending[i].Offset || string(back[i].Msg) != string(pending[i].Msg) || back[i].Acked {
 				t.Fatalf("entry %d read back as %+v, want %+v", i, back[i], pending[i])
 			}
+		}
+	})
+}
+
+// FuzzProxyHeader feeds arbitrary bytes, split across two reads, to a
+// session from the PROXY listener: it never panics, and either it is
+// closed, waits for more (holding the bytes), or took a header whose
+// source became the session's IP.
+func FuzzProxyHeader(f *testing.F) {
+	for _, s := range []string{
+		"PROXY TCP4 203.0.113.9 127.0.0.1 51234 443\r\n" + `{"id":1,"method":"mining.subscribe","params":[]}` + "\n",
+		"PROXY TCP6 2001:db8::1 ::1 1 2\n",
+		"PROXY UNKNOWN\r\n",
+		"PROX",
+		"PROXY " + string(make([]byte, 120)),
+		"\x7f\x01\x08\x00\x00\x00\x00\x00",
+	} {
+		f.Add([]byte(s), uint8(len(s)/2))
+	}
+	o := newOffline(f, testOptions(f))
+	now := time.Now().Unix()
+	f.Fuzz(func(t *testing.T, data []byte, cut uint8) {
+		s := o.session(0x0100000a)
+		s.proxyRequired = true
+		at := min(int(cut), len(data))
+		o.lp.out = o.lp.out[:0]
+		n1, closed := s.feed(data[:at], now)
+		if n1 > at {
+			t.Fatalf("consumed %d of %d", n1, at)
+		}
+		if closed {
+			return
+		}
+		rest := append(append([]byte(nil), data[n1:at]...), data[at:]...)
+		n2, closed := s.feed(rest, now)
+		if n2 > len(rest) {
+			t.Fatalf("consumed %d of %d", n2, len(rest))
+		}
+		if !closed && s.proxyDone && s.ip == netipLoopback && !bytes.Contains(data, []byte("127.0.0.1 ")) {
+			t.Fatalf("header %q taken without setting the source address", data)
 		}
 	})
 }

@@ -224,7 +224,7 @@ func TestJournalEmptiedWhenAllAcknowledged(t *testing.T) {
 	const n, size = 600, 4 << 10
 	for i := 0; i < n; i++ {
 		msg := bytes.Repeat([]byte{byte(i)}, size)
-		o.solved <- msg
+		o.pushSolved(solvedItem{msg: msg})
 	}
 	waitFor(t, "every share published", func() bool { return o.metrics.SolvedPublished.Load() == n })
 	o.close()

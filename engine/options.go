@@ -36,10 +36,36 @@ type Options struct {
 	VersionMask        uint32        // version_mask (0: no version rolling)
 	ExtraNonce2Size    int           // extra_nonce2_size (4..8, default 8)
 	ProxyProtocol      bool          // proxy_protocol: accept a PROXY v1 line first
-	AcceptStale        bool          // accept_stale (no effect for Bitcoin, kept for config compatibility)
 	Simulator          bool          // enable_simulator: skip only the low-difficulty rejection
 	DevFixedDifficulty float64       // dev_fixed_difficulty when > 0 (enable_dev_mode)
 	GracePeriod        time.Duration // shutdown_grace_period: spread closing sessions over it
+	// SolvedWait bounds how long a shutdown started by Serve's context
+	// waits, after the drain, for the bus to acknowledge the solved shares
+	// (default 10 s; those left stay in the journal for the next start).
+	SolvedWait time.Duration
+
+	// AgentFractionalDifficulty sends agent sessions difficulties below 1
+	// as they are (hashpool's own agent reads them), for test harnesses
+	// that grind shares on a CPU. Off by default: the agent protocol carries
+	// integer powers of two and BtcAgent reads set_difficulty as an
+	// unsigned integer, so agents are told at least 1.
+	AgentFractionalDifficulty bool
+
+	// ProxyListen, when set, is a second address (ip:port) on the same event
+	// loops where every connection must begin with a PROXY v1 line
+	// ("PROXY TCP4|TCP6 <src> <dst> <sport> <dport>"); the source address
+	// becomes the session's IP. A connection without one is closed. It is
+	// meant for a TLS terminator on loopback; Listen is unaffected.
+	ProxyListen string
+
+	// NewUsersPerConn bounds how many user names unknown to a registering
+	// user list (the embedded one) one connection may add (default 10);
+	// NewUsersPerIP bounds how many one IP address may add per hour
+	// (default 100). Over either bound mining.authorize is answered with
+	// error 29 "Invalid username" and counted in Metrics.UsersRefused.
+	// Known names are never limited. 0 takes the default; -1 means no bound.
+	NewUsersPerConn int
+	NewUsersPerIP   int
 
 	// NiceHashForced treats every session as a NiceHash client
 	// (nicehash.forced); otherwise those whose agent starts with
@@ -83,8 +109,10 @@ func NewOptions() Options {
 		MinDifficulty:      64,
 		MaxDifficulty:      math.Ldexp(1, 62),
 		ExtraNonce2Size:    8,
-		AcceptStale:        true,
 		GracePeriod:        10 * time.Second,
+		SolvedWait:         10 * time.Second,
+		NewUsersPerConn:    10,
+		NewUsersPerIP:      100,
 		MaxLine:            16 << 10,
 		MaxOutbound:        1 << 20,
 		Topics:             bus.DefaultTopics(),
@@ -147,6 +175,18 @@ func (o *Options) Validate() error {
 	}
 	if o.MaxOutbound < 64<<10 {
 		bad("max outbound %d: want at least 64KiB", o.MaxOutbound)
+	}
+	if o.GracePeriod < 0 || o.GracePeriod > time.Hour {
+		bad("shutdown grace period %v: want 0..1h", o.GracePeriod)
+	}
+	if o.SolvedWait < 0 || o.SolvedWait > time.Hour {
+		bad("solved wait %v: want 0..1h", o.SolvedWait)
+	}
+	if o.ProxyListen != "" && o.ProxyListen == o.Listen {
+		bad("proxy listen address %s is the listen address; want another one", o.ProxyListen)
+	}
+	if o.NewUsersPerConn < -1 || o.NewUsersPerIP < -1 {
+		bad("new users per connection %d / per IP %d: want -1 (no bound), 0 (default) or more", o.NewUsersPerConn, o.NewUsersPerIP)
 	}
 	if err := o.Topics.Validate(); err != nil {
 		errs = append(errs, err)

@@ -11,10 +11,13 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashpool/hashpool/bus"
 	"github.com/hashpool/hashpool/codec/btcpool"
+
+	"github.com/hashpool/hashpool/internal/failpoint"
 )
 
 // recordBatchSize is how many bytes of share records a loop gathers before
@@ -58,7 +61,8 @@ func (lp *loop) flushRecords() {
 }
 
 // outputs sends what the engine produces: share records (batched),
-// solved shares (at once, acknowledged, journaled), common events.
+// solved shares (journaled, then answered, then published until
+// acknowledged), common events.
 type outputs struct {
 	prod    bus.Producer
 	topics  bus.Topics
@@ -66,8 +70,31 @@ type outputs struct {
 	log     *slog.Logger
 
 	records chan recordBatch
-	solved  chan []byte
 	events  chan []byte
+
+	// Solved shares go loop → journal → publisher through two queues, each
+	// a mutex-guarded slice with a one-slot wake channel: the loop's
+	// hand-off never blocks, whatever the disk or the bus do.
+	solvedMu   sync.Mutex
+	solvedQ    []solvedItem
+	solvedWake chan struct{}
+	pubMu      sync.Mutex
+	pubQ       []JournalEntry
+	pubWake    chan struct{}
+	// inflight counts solved shares handed over (or found unacknowledged
+	// in the journal at start) and not yet acknowledged by the bus nor
+	// given up at stop; idle is signalled when it reaches zero.
+	inflight    atomic.Int64
+	unjournaled atomic.Int64 // handed over, not yet through the journal
+	idleMu      sync.Mutex
+	idle        chan struct{} // closed while inflight is zero; replaced when it rises
+
+	// answered is called by the journal goroutine once a share's record is
+	// on disk: it writes the held answer to the session (the Server sets
+	// it; nil in tests without sessions).
+	answered func(*Session)
+	// beforeJournal, when set (tests), runs before each journal write.
+	beforeJournal atomic.Pointer[func()]
 
 	journalPath string
 	journalMu   sync.Mutex
@@ -75,9 +102,17 @@ type outputs struct {
 	journalSize int64 // append offset
 	unacked     int   // solved-share records in the journal not yet acknowledged
 
-	wg     sync.WaitGroup
-	stop   chan struct{}
-	doneFn func(error)
+	wg          sync.WaitGroup
+	stop        chan struct{} // closed by close: the journal and publisher finish their queues
+	journalDone chan struct{} // closed when runJournal returned
+	doneFn      func(error)
+}
+
+// solvedItem is one solved share on its way to the journal. sess is the
+// session whose answer waits for the journal (nil: none).
+type solvedItem struct {
+	msg  []byte
+	sess *Session
 }
 
 // journalFile is the solved-share journal inside the data dir. It is a
@@ -120,8 +155,10 @@ func newOutputs(prod bus.Producer, topics bus.Topics, dataDir string, m *Metrics
 		return nil, fmt.Errorf("solved-share journal: %w", err)
 	}
 	o := &outputs{prod: prod, topics: topics, metrics: m, log: log, journalPath: path, journal: f, journalSize: size, unacked: len(pending),
-		records: make(chan recordBatch, 1024), solved: make(chan []byte, 1024), events: make(chan []byte, 65536),
-		stop: make(chan struct{})}
+		records: make(chan recordBatch, 1024), events: make(chan []byte, 65536),
+		solvedWake: make(chan struct{}, 1), pubWake: make(chan struct{}, 1), idle: make(chan struct{}),
+		stop: make(chan struct{}), journalDone: make(chan struct{})}
+	close(o.idle)
 	o.doneFn = func(err error) {
 		if err != nil {
 			o.metrics.RecordsFailed.Add(1)
@@ -132,11 +169,11 @@ func newOutputs(prod bus.Producer, topics bus.Topics, dataDir string, m *Metrics
 	if len(pending) > 0 {
 		log.Warn("republishing solved shares the bus never acknowledged", "count", len(pending), "journal", path)
 	}
+	o.addInflight(int64(len(pending)))
 	o.wg.Add(4)
-	publish := make(chan JournalEntry, 1024)
 	go o.runRecords()
-	go o.runJournal(publish)
-	go o.runPublish(pending, publish)
+	go o.runJournal()
+	go o.runPublish(pending)
 	go o.runEvents()
 	return o, nil
 }
@@ -159,18 +196,119 @@ func (o *outputs) runEvents() {
 	}
 }
 
-// runJournal journals each solved share as it comes (fsync'd, whatever
-// the state of the bus) and hands it to runPublish.
-func (o *outputs) runJournal(publish chan<- JournalEntry) {
+// pushSolved hands a solved share to the journal goroutine. It never
+// blocks (the event loop calls it): the queue is a slice, unbounded because
+// a block solution must not be dropped; each one holds its session's answers
+// until it is journaled, which bounds how many a session has queued.
+func (o *outputs) pushSolved(it solvedItem) {
+	o.addInflight(1)
+	o.unjournaled.Add(1)
+	o.solvedMu.Lock()
+	o.solvedQ = append(o.solvedQ, it)
+	o.solvedMu.Unlock()
+	select {
+	case o.solvedWake <- struct{}{}:
+	default:
+	}
+}
+
+func (o *outputs) addInflight(n int64) {
+	if n == 0 {
+		return
+	}
+	o.idleMu.Lock()
+	defer o.idleMu.Unlock()
+	v := o.inflight.Add(n)
+	switch {
+	case v == n && n > 0: // rose from zero
+		o.idle = make(chan struct{})
+	case v == 0:
+		close(o.idle)
+	}
+}
+
+// waitSolved waits until every solved share handed over so far is
+// acknowledged by the bus (or ctx ends) and reports whether it was.
+func (o *outputs) waitSolved(ctx context.Context) bool {
+	o.idleMu.Lock()
+	idle := o.idle
+	o.idleMu.Unlock()
+	select {
+	case <-idle:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// runJournal writes the queued solved shares to the journal, all that are
+// queued with one write and one fsync, then releases their sessions'
+// answers and queues them for publication. When the journal cannot be
+// written the share is answered and published all the same (btcpool answers
+// a block with true and has no journal at all): the miner's work is not
+// refused for a local disk fault, the operator gets an error line and
+// JournalErrors, and only the crash-safety of that one share is lost.
+func (o *outputs) runJournal() {
 	defer o.wg.Done()
-	defer close(publish)
-	for msg := range o.solved {
-		off, err := o.appendJournal(msg)
-		if err != nil {
-			o.log.Error("solved share journal write failed; publishing anyway", "err", err)
-			off = -1
+	defer close(o.journalDone)
+	for {
+		stopping := false
+		select {
+		case <-o.solvedWake:
+		case <-o.stop:
+			stopping = true
 		}
-		publish <- JournalEntry{Offset: off, Msg: msg}
+		o.solvedMu.Lock()
+		batch := o.solvedQ
+		o.solvedQ = nil
+		o.solvedMu.Unlock()
+		if len(batch) > 0 {
+			o.journalBatch(batch)
+		}
+		if stopping {
+			o.solvedMu.Lock()
+			left := len(o.solvedQ)
+			o.solvedMu.Unlock()
+			if left == 0 {
+				return
+			}
+		}
+	}
+}
+
+func (o *outputs) journalBatch(batch []solvedItem) {
+	msgs := make([][]byte, len(batch))
+	for i, it := range batch {
+		msgs[i] = it.msg
+	}
+	if f := o.beforeJournal.Load(); f != nil {
+		(*f)()
+	}
+	failpoint.Hit("engine.solved.before-journal")
+	offs, err := o.appendJournal(msgs)
+	failpoint.Hit("engine.solved.after-fsync")
+	if err != nil {
+		o.metrics.JournalErrors.Add(1)
+		o.log.Error("solved share journal write failed; answering and publishing anyway", "err", err, "journal", o.journalPath)
+	}
+	entries := make([]JournalEntry, len(batch))
+	for i, it := range batch {
+		off := int64(-1)
+		if err == nil {
+			off = offs[i]
+		}
+		entries[i] = JournalEntry{Offset: off, Msg: it.msg}
+		if it.sess != nil && o.answered != nil {
+			o.answered(it.sess)
+		}
+	}
+	o.unjournaled.Add(-int64(len(batch)))
+	o.pubMu.Lock()
+	o.pubQ = append(o.pubQ, entries...)
+	o.pubMu.Unlock()
+	select {
+	case o.pubWake <- struct{}{}:
+	default:
 	}
 }
 
@@ -178,20 +316,40 @@ func (o *outputs) runJournal(publish chan<- JournalEntry) {
 // already in the compacted journal), then each newly journaled one,
 // retrying until the bus acknowledges it or the server stops (the journal
 // still has it then, for the next start).
-func (o *outputs) runPublish(pending []JournalEntry, publish <-chan JournalEntry) {
+func (o *outputs) runPublish(pending []JournalEntry) {
 	defer o.wg.Done()
 	for _, e := range pending {
 		o.publishSolved(e.Msg, e.Offset)
 	}
-	for e := range publish {
-		o.publishSolved(e.Msg, e.Offset)
+	journalDone := false
+	for {
+		o.pubMu.Lock()
+		q := o.pubQ
+		o.pubQ = nil
+		o.pubMu.Unlock()
+		for _, e := range q {
+			o.publishSolved(e.Msg, e.Offset)
+		}
+		if len(q) > 0 {
+			continue
+		}
+		if journalDone {
+			return
+		}
+		select {
+		case <-o.pubWake:
+		case <-o.journalDone:
+			journalDone = true
+		}
 	}
 }
 
-// publishSolved publishes one solved share until acknowledged (or the
-// server stops) and then journals the acknowledgement of the record at off
-// (off < 0: not journaled).
+// publishSolved publishes one solved share until acknowledged (or, once the
+// server stops, for at most three attempts) and then journals the
+// acknowledgement of the record at off (off < 0: not journaled).
 func (o *outputs) publishSolved(msg []byte, off int64) {
+	defer o.addInflight(-1)
+	failpoint.Hit("engine.solved.before-publish")
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -199,8 +357,10 @@ func (o *outputs) publishSolved(msg []byte, off int64) {
 		cancel()
 		if err == nil {
 			o.metrics.SolvedPublished.Add(1)
+			failpoint.Hit("engine.solved.after-ack")
 			if off >= 0 {
 				if err := o.ackJournal(off); err != nil {
+					o.metrics.JournalErrors.Add(1)
 					o.log.Error("solved share ack not journaled (it will be published again at the next start)", "err", err)
 				}
 			}
@@ -225,19 +385,29 @@ func (o *outputs) publishSolved(msg []byte, off int64) {
 // shares).
 const journalTruncateAt = 1 << 20
 
-// appendJournal appends and fsyncs a solved-share record and returns its
-// offset.
-func (o *outputs) appendJournal(msg []byte) (int64, error) {
-	if len(msg) >= ackFlag {
-		return -1, errors.New("solved share too large for the journal")
+// appendJournal appends the solved-share records of msgs with one write
+// and one fsync and returns their offsets.
+func (o *outputs) appendJournal(msgs [][]byte) ([]int64, error) {
+	n := 0
+	for _, m := range msgs {
+		if len(m) >= ackFlag {
+			return nil, errors.New("solved share too large for the journal")
+		}
+		n += 8 + len(m)
 	}
+	rec := make([]byte, 0, n)
 	o.journalMu.Lock()
 	defer o.journalMu.Unlock()
-	off, err := o.writeJournal(uint32(len(msg)), msg)
-	if err == nil {
-		o.unacked++
+	offs := make([]int64, len(msgs))
+	for i, m := range msgs {
+		offs[i] = o.journalSize + int64(len(rec))
+		rec = appendJournalRecord(rec, uint32(len(m)), m)
 	}
-	return off, err
+	if _, err := o.writeJournal(rec); err != nil {
+		return nil, err
+	}
+	o.unacked += len(msgs)
+	return offs, nil
 }
 
 // ackJournal appends and fsyncs the acknowledgement of the record at off,
@@ -255,18 +425,20 @@ func (o *outputs) ackJournal(off int64) error {
 	}
 	var p [8]byte
 	binary.LittleEndian.PutUint64(p[:], uint64(off))
-	_, err := o.writeJournal(ackFlag|8, p[:])
+	_, err := o.writeJournal(appendJournalRecord(make([]byte, 0, 16), ackFlag|8, p[:]))
 	return err
 }
 
-// writeJournal appends one record and fsyncs it; journalMu is held. A
-// failed write is cut off again, so that a torn record never hides the
+// writeJournal appends encoded records and fsyncs them; journalMu is held.
+// A failed write is cut off again, so that a torn record never hides the
 // records written after it from ReadJournal.
-func (o *outputs) writeJournal(hdr uint32, payload []byte) (int64, error) {
-	rec := appendJournalRecord(make([]byte, 0, 8+len(payload)), hdr, payload)
+func (o *outputs) writeJournal(rec []byte) (int64, error) {
 	off := o.journalSize
 	n, err := o.journal.Write(rec)
 	if err == nil {
+		if binary.LittleEndian.Uint32(rec)&ackFlag == 0 {
+			failpoint.Hit("engine.solved.before-fsync")
+		}
 		err = o.journal.Sync()
 	}
 	if err != nil {
@@ -392,7 +564,6 @@ func compactJournal(path string) ([]JournalEntry, error) {
 func (o *outputs) close() {
 	close(o.stop)
 	close(o.records)
-	close(o.solved)
 	close(o.events)
 	o.wg.Wait()
 	o.journal.Close()

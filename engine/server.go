@@ -52,6 +52,7 @@ type loop struct {
 	batch    recordBatch
 	sessions []*Session
 	lastJob  uint64 // id of the newest job broadcast on this loop
+	submits  uint64 // shares validated on this loop (SubmitNanos sampling)
 }
 
 func newLoop(srv *Server, idx int) *loop {
@@ -87,11 +88,21 @@ type Server struct {
 	loopsMu sync.Mutex
 	loops   []*loop
 
-	eng      gnet.Engine
-	ready    chan struct{}
-	addr     atomic.Value // net.Addr once listening
-	draining atomic.Bool
-	nowSec   atomic.Int64
+	eng       gnet.Engine
+	ready     chan struct{}
+	addr      atomic.Value // net.Addr once listening
+	proxyAddr atomic.Value // net.Addr of the PROXY listener once listening
+	listenSAs []syscall.Sockaddr
+	draining  atomic.Bool
+	nowSec    atomic.Int64
+	newUsers  *newUserLimiter
+	pace      chan paced // loop tasks queued by the pacer goroutine (broadcast.go)
+
+	shutOnce      sync.Once
+	shutStart     chan struct{} // closed by Shutdown
+	shutCtx       context.Context
+	served        chan struct{} // closed when Serve returned
+	listenStopped chan struct{} // closed once the listeners are closed (tests)
 }
 
 // New checks opts and builds a Server; Serve runs it.
@@ -108,7 +119,16 @@ func New(opts Options, deps Deps) (*Server, error) {
 	}
 	s := &Server{opts: opts, log: log, vdcfg: opts.varDiffConfig(), ids: NewSessionIDs(opts.ServerID),
 		repo:  NewJobRepo(opts.MaxJobLifetime, opts.MiningNotifyPeriod, opts.ExtraNonce2Size, opts.EventLoops),
-		users: deps.Users, bus: deps.Bus, metrics: &Metrics{}, ready: make(chan struct{})}
+		users: deps.Users, bus: deps.Bus, metrics: &Metrics{}, ready: make(chan struct{}),
+		shutStart: make(chan struct{}), served: make(chan struct{}), listenStopped: make(chan struct{}),
+		pace: make(chan paced, 1024)}
+	if s.opts.NewUsersPerConn == 0 {
+		s.opts.NewUsersPerConn = 10
+	}
+	if s.opts.NewUsersPerIP == 0 {
+		s.opts.NewUsersPerIP = 100
+	}
+	s.newUsers = newNewUserLimiter(s.opts.NewUsersPerIP, time.Hour)
 	s.en2Mask = ^uint64(0) >> (64 - 8*uint(opts.ExtraNonce2Size))
 	if opts.LongTimeoutAgent != "" {
 		s.longRe = regexp.MustCompile("(?i)" + opts.LongTimeoutAgent)
@@ -118,6 +138,7 @@ func New(opts Options, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	s.out = out
+	out.answered = s.releaseHeld
 	s.nowSec.Store(time.Now().Unix())
 	return s, nil
 }
@@ -144,59 +165,112 @@ func (s *Server) Addr() net.Addr {
 	return a
 }
 
+// ProxyAddr returns the PROXY listener's address once Serve is ready (nil
+// before, or without Options.ProxyListen).
+func (s *Server) ProxyAddr() net.Addr {
+	a, _ := s.proxyAddr.Load().(net.Addr)
+	return a
+}
+
 // Ready is closed once the server listens.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
 
-// Serve runs the server until ctx ends, then shuts down gracefully: it stops
-// accepting, closes sessions spread over GracePeriod, flushes records and
-// waits for solved shares to be published. It returns the first fatal error.
+// Serve runs the server until ctx ends or Shutdown is called, then shuts
+// down in order (see Shutdown; when ctx ends, the shutdown is bounded by
+// GracePeriod + SolvedWait). It returns the first fatal error: the
+// listener could not be opened, or the job consumer met a permanent bus
+// error. Call it once.
 func (s *Server) Serve(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
+	defer close(s.served)
+	runCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var wg sync.WaitGroup
+	fatal := make(chan error, 1)
 	if s.bus != nil {
 		cons, err := s.bus.NewConsumer(s.opts.Topics.Job, bus.Start{Tail: 1})
 		if err != nil {
+			s.out.close()
 			return fmt.Errorf("engine: job consumer: %w", err)
 		}
 		wg.Add(1)
-		go func() { defer wg.Done(); defer cons.Close(); s.consumeJobs(ctx, cons) }()
+		go func() {
+			defer wg.Done()
+			defer cons.Close()
+			if err := s.consumeJobs(runCtx, cons); err != nil {
+				fatal <- fmt.Errorf("engine: job consumer: %w", err)
+			}
+		}()
 	}
 	runErr := make(chan error, 1)
 	go func() {
-		runErr <- gnet.Run(s, "tcp://"+s.opts.Listen,
-			gnet.WithNumEventLoop(s.opts.EventLoops), gnet.WithReusePort(s.opts.ReusePort),
+		opts := []gnet.Option{gnet.WithNumEventLoop(s.opts.EventLoops), gnet.WithReusePort(s.opts.ReusePort),
 			gnet.WithTCPNoDelay(gnet.TCPNoDelay), gnet.WithLoadBalancing(gnet.LeastConnections),
-			gnet.WithTCPKeepAlive(5*time.Minute), gnet.WithLogLevel(logging.ErrorLevel),
-			gnet.WithLogger(gnetlog.Logger(s.log)))
+			gnet.WithTCPKeepAlive(5 * time.Minute), gnet.WithLogLevel(logging.ErrorLevel),
+			gnet.WithLogger(gnetlog.Logger(s.log))}
+		addrs := []string{"tcp://" + s.opts.Listen}
+		if s.opts.ProxyListen != "" {
+			addrs = append(addrs, "tcp://"+s.opts.ProxyListen)
+		}
+		runErr <- gnet.Rotate(s, addrs, opts...)
 	}()
 	select {
 	case err := <-runErr:
 		cancel()
 		wg.Wait()
 		s.out.close()
-		return fmt.Errorf("engine: listen %s: %w", s.opts.Listen, err)
+		return fmt.Errorf("engine: listen %s: %w", s.listenList(), err)
 	case <-s.ready:
 	}
-	wg.Add(1)
-	go func() { defer wg.Done(); s.tick(ctx) }()
-	<-ctx.Done()
-	wg.Wait()
-	s.drain()
-	stopCtx, stopCancel := context.WithTimeout(context.Background(), 10*time.Second)
-	err := s.eng.Stop(stopCtx)
-	stopCancel()
-	<-runErr
+	wg.Add(2)
+	go func() { defer wg.Done(); s.tick(runCtx) }()
+	go func() { defer wg.Done(); s.runPacer(runCtx.Done()) }()
+
+	var shutCtx context.Context
+	var result error
+	select {
+	case <-ctx.Done():
+		c, stop := context.WithTimeout(context.Background(), s.opts.GracePeriod+s.opts.SolvedWait)
+		defer stop()
+		shutCtx = c
+	case <-s.shutStart:
+		shutCtx = s.shutCtx
+	case result = <-fatal:
+		s.log.Error("sserver stopping", "err", result)
+		c, stop := context.WithTimeout(context.Background(), s.opts.GracePeriod+s.opts.SolvedWait)
+		defer stop()
+		shutCtx = c
+	}
+	s.shutdown(shutCtx, cancel, &wg)
+	if err := <-runErr; err != nil && result == nil {
+		result = err
+	}
 	s.out.close()
-	return err
+	return result
 }
 
-// OnBoot implements gnet.EventHandler.
+func (s *Server) listenList() string {
+	if s.opts.ProxyListen != "" {
+		return s.opts.Listen + " and " + s.opts.ProxyListen
+	}
+	return s.opts.Listen
+}
+
+// OnBoot implements gnet.EventHandler. It learns the listening addresses
+// (for Addr, ProxyAddr and for closing the listeners at shutdown).
 func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
 	s.eng = eng
-	if fd, err := eng.Dup(); err == nil {
-		if f := fdAddr(fd); f != nil {
-			s.addr.Store(f)
+	if fd, err := eng.DupListener("tcp", s.opts.Listen); err == nil {
+		if sa, a := fdAddr(fd); a != nil {
+			s.addr.Store(a)
+			s.listenSAs = append(s.listenSAs, sa)
+		}
+	}
+	if s.opts.ProxyListen != "" {
+		if fd, err := eng.DupListener("tcp", s.opts.ProxyListen); err == nil {
+			if sa, a := fdAddr(fd); a != nil {
+				s.proxyAddr.Store(a)
+				s.listenSAs = append(s.listenSAs, sa)
+			}
 		}
 	}
 	close(s.ready)
@@ -241,6 +315,9 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	}
 	sess := newSession(s, lp, id, ip, s.nowSec.Load())
 	sess.conn = c
+	if pa := s.ProxyAddr(); pa != nil && sameAddr(c.LocalAddr(), pa) {
+		sess.proxyRequired = true
+	}
 	sess.lpIndex = len(lp.sessions)
 	lp.sessions = append(lp.sessions, sess)
 	c.SetContext(sess)
@@ -294,12 +371,32 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 	}
 	lp := sess.lp
 	lp.out = lp.out[:0]
+	holding := sess.holdN > 0
+	sess.holdAt = -1
 	n, closeNow := sess.feed(buf, now)
 	if n > 0 {
 		_, _ = c.Discard(n)
 	}
 	if len(lp.out) > 0 {
-		_, _ = c.Write(lp.out)
+		out := lp.out
+		if sess.holdN > 0 {
+			// A block-solving share's answer, and every answer after it,
+			// waits for the share's journal record (solved.go).
+			at := 0
+			if !holding {
+				at = max(sess.holdAt, 0)
+			}
+			sess.held = append(sess.held, out[at:]...)
+			out = out[:at]
+			s.metrics.HeldAnswers.Add(1)
+			if len(sess.held) > s.opts.MaxOutbound {
+				s.metrics.SlowClosed.Add(1)
+				return gnet.Close
+			}
+		}
+		if len(out) > 0 {
+			_, _ = c.Write(out)
+		}
 		lp.out = lp.out[:0]
 	}
 	if closeNow || sess.closed {
@@ -317,302 +414,4 @@ func (sess *Session) readTimeout() time.Duration {
 		return sess.srv.opts.LongTimeout
 	}
 	return sess.srv.opts.TCPReadTimeout
-}
-
-// AddJob inserts a job (the job consumer calls it; tests may too) and
-// broadcasts it when btcpool's rules say so.
-func (s *Server) AddJob(p *JobParams) error {
-	now := time.Now().Unix()
-	j, send, err := s.repo.Add(p, now)
-	if err != nil {
-		return err
-	}
-	if send {
-		s.broadcast(j, j.Clean)
-	}
-	return nil
-}
-
-func (s *Server) consumeJobs(ctx context.Context, cons bus.Consumer) {
-	var sj btcpool.StratumJob
-	for ctx.Err() == nil {
-		msgs, err := cons.Poll(ctx)
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, bus.ErrClosed) {
-				return
-			}
-			s.log.Warn("job consumer", "err", err)
-			time.Sleep(time.Second)
-			continue
-		}
-		for _, m := range msgs {
-			if err := btcpool.DecodeStratumJob(m.Value, &sj); err != nil {
-				s.log.Warn("bad stratum job", "err", err)
-				continue
-			}
-			p, err := jobParamsFrom(&sj)
-			if err != nil {
-				s.log.Warn("bad stratum job", "id", sj.JobID, "err", err)
-				continue
-			}
-			if err := s.AddJob(p); err != nil {
-				s.log.Warn("job dropped", "id", sj.JobID, "height", sj.Height, "err", err)
-			}
-		}
-	}
-}
-
-// jobParamsFrom converts a decoded BtcJob message.
-func jobParamsFrom(sj *btcpool.StratumJob) (*JobParams, error) {
-	prev, err := sj.PrevHashBytes()
-	if err != nil {
-		return nil, err
-	}
-	cb1, err := sj.Coinbase1Bytes()
-	if err != nil {
-		return nil, err
-	}
-	cb2, err := sj.Coinbase2Bytes()
-	if err != nil {
-		return nil, err
-	}
-	branch, err := sj.Branch()
-	if err != nil {
-		return nil, err
-	}
-	p := &JobParams{ID: sj.JobID, Height: sj.Height, PrevHash: prev, Coinbase1: cb1, Coinbase2: cb2, Branch: branch,
-		Version: uint32(sj.NVersion), Bits: sj.NBits, Time: sj.NTime, MinTime: sj.MinTime}
-	if sj.ProxyJobDifficulty > 0 {
-		p.NetworkTarget = sha.DiffToTarget(float64(sj.ProxyJobDifficulty))
-	}
-	return p, nil
-}
-
-// broadcast sends j to every session, one task per event loop; each loop
-// writes the shared notify line to its own sessions.
-func (s *Server) broadcast(j *Job, clean bool) {
-	start := time.Now()
-	s.loopsMu.Lock()
-	loops := append([]*loop(nil), s.loops...)
-	s.loopsMu.Unlock()
-	var pending atomic.Int32
-	pending.Store(int32(len(loops)))
-	done := func() {
-		if pending.Add(-1) == 0 {
-			d := time.Since(start).Nanoseconds()
-			s.metrics.Broadcasts.Add(1)
-			s.metrics.BroadcastNanos.Add(d)
-			s.metrics.LastBroadcastNanos.Store(d)
-		}
-	}
-	for _, lp := range loops {
-		lp := lp
-		err := lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-			lp.broadcast(j, clean, s.nowSec.Load(), done)
-			return nil
-		}))
-		if err != nil {
-			done()
-		}
-	}
-}
-
-// broadcastChunk is how many sessions a loop writes a notify to before it lets the loop serve
-// reads again: a broadcast costs about 10 µs of loop time per session (one write syscall), so
-// with 100,000 sessions a new block would otherwise hold every submit of a loop for about a
-// second.
-const broadcastChunk = 512
-
-// broadcast runs on the loop: per session, what precedes the notify goes to lp.out and both are
-// written with one writev. It works through a snapshot of the loop's sessions in chunks, each a
-// task of its own, and calls done after the last.
-func (lp *loop) broadcast(j *Job, clean bool, now int64, done func()) {
-	// A re-send of an older job can reach the loop after a newer job (they
-	// are broadcast from different goroutines): it must not replace it.
-	if j.ID < lp.lastJob {
-		done()
-		return
-	}
-	lp.lastJob = j.ID
-	lp.broadcastFrom(j, clean, now, append([]*Session(nil), lp.sessions...), done)
-}
-
-func (lp *loop) broadcastFrom(j *Job, clean bool, now int64, sessions []*Session, done func()) {
-	if j.ID < lp.lastJob { // a newer job's broadcast took over
-		done()
-		return
-	}
-	n := min(len(sessions), broadcastChunk)
-	notify := j.Notify(clean)
-	for _, sess := range sessions[:n] {
-		if sess.state != stateAuthorized || sess.closed {
-			continue
-		}
-		lp.out = lp.out[:0]
-		sess.pushJob(j, now)
-		c := sess.conn.(gnet.Conn)
-		if sess.isNiceHash {
-			lp.out = j.AppendNotifyWithID(lp.out, clean, niceHashJobID(j, now))
-			_, _ = c.Write(lp.out)
-		} else if len(lp.out) > 0 {
-			lp.iov[0], lp.iov[1] = lp.out, notify
-			_, _ = c.Writev(lp.iov[:])
-			lp.iov[0], lp.iov[1] = nil, nil
-		} else {
-			_, _ = c.Write(notify)
-		}
-		if c.OutboundBuffered() > lp.srv.opts.MaxOutbound {
-			lp.srv.metrics.SlowClosed.Add(1)
-			sess.closed = true
-			_ = lp.el.Close(c) // OnClose runs now and removes sess from lp.sessions
-		}
-	}
-	lp.out = lp.out[:0]
-	rest := sessions[n:]
-	if len(rest) == 0 {
-		done()
-		return
-	}
-	err := lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-		lp.broadcastFrom(j, clean, now, rest, done)
-		return nil
-	}))
-	if err != nil {
-		done()
-	}
-}
-
-// tick runs the once-a-second timers: job refresh and expiry, read
-// timeouts, and handing share records to the publisher.
-func (s *Server) tick(ctx context.Context) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	rec := time.NewTicker(200 * time.Millisecond)
-	defer rec.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-rec.C:
-			s.eachLoop(func(lp *loop) { lp.flushRecords() })
-		case now := <-t.C:
-			sec := now.Unix()
-			s.nowSec.Store(sec)
-			resend, expired := s.repo.Tick(sec)
-			if resend != nil {
-				s.broadcast(resend, resend.Clean)
-			}
-			s.eachLoop(func(lp *loop) {
-				for _, j := range expired {
-					j.seen[lp.idx] = dupSet{}
-				}
-				lp.sweep(sec)
-			})
-		}
-	}
-}
-
-func (s *Server) eachLoop(f func(lp *loop)) {
-	s.loopsMu.Lock()
-	loops := append([]*loop(nil), s.loops...)
-	s.loopsMu.Unlock()
-	for _, lp := range loops {
-		lp := lp
-		_ = lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error { f(lp); return nil }))
-	}
-}
-
-// sweep closes the loop's sessions whose read deadline passed.
-func (lp *loop) sweep(now int64) {
-	for i := 0; i < len(lp.sessions); i++ {
-		sess := lp.sessions[i]
-		if now > sess.deadline {
-			lp.srv.metrics.TimedOut.Add(1)
-			sess.closed = true
-			_ = lp.el.Close(sess.conn.(gnet.Conn))
-			i--
-		}
-	}
-}
-
-// drain stops accepting and closes the sessions spread over GracePeriod,
-// then flushes every loop's share records.
-func (s *Server) drain() {
-	s.draining.Store(true)
-	deadline := time.Now().Add(s.opts.GracePeriod)
-	const rounds = 10
-	for r := 1; r <= rounds; r++ {
-		if s.metrics.Sessions.Load() == 0 {
-			break
-		}
-		frac := float64(r) / rounds
-		s.eachLoopWait(func(lp *loop) {
-			n := int(float64(len(lp.sessions)) * frac)
-			if r == rounds {
-				n = len(lp.sessions)
-			}
-			for i := 0; i < n && len(lp.sessions) > 0; i++ {
-				sess := lp.sessions[len(lp.sessions)-1]
-				sess.closed = true
-				_ = lp.el.Close(sess.conn.(gnet.Conn))
-			}
-		})
-		if r < rounds {
-			time.Sleep(time.Until(deadline) / time.Duration(rounds-r+1))
-		}
-	}
-	s.eachLoopWait(func(lp *loop) { lp.flushRecords() })
-}
-
-func (s *Server) snapshotLoops() []*loop {
-	s.loopsMu.Lock()
-	defer s.loopsMu.Unlock()
-	return append([]*loop(nil), s.loops...)
-}
-
-// eachLoopWait runs f on every loop and waits (at most 5 s) for all of them.
-func (s *Server) eachLoopWait(f func(lp *loop)) {
-	loops := s.snapshotLoops()
-	var wg sync.WaitGroup
-	for _, lp := range loops {
-		lp := lp
-		wg.Add(1)
-		if lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error { f(lp); wg.Done(); return nil })) != nil {
-			wg.Done()
-		}
-	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-	}
-}
-
-// solved is called on the loop for a share that meets the network target:
-// the SolvedShare message goes to the publisher (journal first) and every
-// job at or below its height is marked stale.
-func (s *Server) solved(sess *Session, m *miner, j *Job, en2 []byte, in *shareInput, now int64) {
-	hdr := sess.lp.hasher.ShareHeader(j.Hash, sess.en1[:], en2, in.ntime, in.nonce, in.versionMask)
-	msg := btcpool.SolvedShare{JobID: j.ID, WorkerID: m.workerID, UserID: sess.userID, Height: j.Height, Header: hdr,
-		WorkerFullName: sess.userName + "." + m.worker, Coinbase: j.Hash.AppendCoinbase(nil, sess.en1[:], en2)}
-	s.out.solved <- btcpool.AppendSolvedShare(nil, &msg)
-	s.repo.MarkStale(j.Height)
-	s.log.Info("block found", "height", j.Height, "job", j.ID, "worker", msg.WorkerFullName)
-}
-
-// fdAddr returns the local address of a (dup'ed) listener fd and closes it.
-func fdAddr(fd int) net.Addr {
-	defer syscall.Close(fd)
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		return nil
-	}
-	switch a := sa.(type) {
-	case *syscall.SockaddrInet4:
-		return &net.TCPAddr{IP: net.IP(a.Addr[:]).To16(), Port: a.Port}
-	case *syscall.SockaddrInet6:
-		return &net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}
-	}
-	return nil
 }

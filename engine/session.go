@@ -78,10 +78,13 @@ type Session struct {
 	csub       bool // hashpool extension: compact submit frames accepted
 	ackPending bool // rejonly: accepted shares since the last response; ackIndex is the newest
 	proxyDone  bool
-	stalled    bool // a bad frame length stopped parsing (spec §4.4)
-	closed     bool
-	versionSet bool
-	ip         netip.Addr
+	// proxyRequired: the connection came in on the PROXY listener and its
+	// first line must be a PROXY v1 header.
+	proxyRequired bool
+	stalled       bool // a bad frame length stopped parsing (spec §4.4)
+	closed        bool
+	versionSet    bool
+	ip            netip.Addr
 
 	versionMask uint32 // negotiated with mining.configure (answer only)
 	suggestExp  int8   // difficulty asked for before authorize; noExp = none
@@ -97,6 +100,14 @@ type Session struct {
 
 	framer stratum.LineFramer
 
+	// Answers held for a solved share's journal record (solved.go): holdN
+	// shares not yet journaled, held the answers written after the first,
+	// holdAt where in lp.out the hold began during the current read (-1).
+	holdN    int32
+	holdAt   int
+	held     []byte
+	newUsers int32 // user names this connection added to the user list
+
 	// Agent sessions only.
 	workers     map[uint16]*miner
 	lpIndex     int // position in lp.sessions
@@ -111,7 +122,7 @@ type connCloser interface{ Close() error }
 const noExp = 0x7f
 
 func newSession(srv *Server, lp *loop, id uint32, ip netip.Addr, now int64) *Session {
-	s := &Session{srv: srv, lp: lp, id: id, ip: ip, suggestExp: noExp, minExp: noExp,
+	s := &Session{srv: srv, lp: lp, id: id, ip: ip, suggestExp: noExp, minExp: noExp, holdAt: -1,
 		deadline: now + int64(srv.opts.AuthorizeTimeout.Seconds())}
 	s.en1 = [4]byte{byte(id >> 24), byte(id >> 16), byte(id >> 8), byte(id)}
 	s.framer.Max = srv.opts.MaxLine
@@ -127,6 +138,25 @@ func (s *Session) feed(buf []byte, now int64) (consumed int, closeNow bool) {
 	// Each iteration consumes at least one byte, so len(buf) bounds the loop.
 	for consumed < len(buf) && !s.closed && !s.stalled {
 		rest := buf[consumed:]
+		if s.proxyRequired && !s.proxyDone {
+			// The PROXY listener: the first line must be a PROXY v1 header
+			// (at most 107 bytes), nothing else is read before it.
+			line, n, ok := proxyLine(rest)
+			if !ok {
+				s.srv.metrics.ProxyRefused.Add(1)
+				return consumed, true
+			}
+			if n == 0 {
+				break
+			}
+			consumed += n
+			s.proxyDone = true
+			if !s.parseProxy(line) {
+				s.srv.metrics.ProxyRefused.Add(1)
+				return consumed, true
+			}
+			continue
+		}
 		if len(rest) < 4 {
 			break // btcpool waits for 4 bytes before looking at anything
 		}
@@ -202,15 +232,49 @@ func (s *Session) handleLine(line []byte, now int64) {
 	}
 }
 
-// parseProxy applies "PROXY TCP4 <src> <dst> <sport> <dport>"; anything else
+// parseProxy applies "PROXY TCP4 <src> <dst> <sport> <dport>" and reports
+// whether the line was such a header; on the plain listener anything else
 // is swallowed unchanged (btcpool).
-func (s *Session) parseProxy(line []byte) {
+func (s *Session) parseProxy(line []byte) bool {
 	f := strings.Fields(string(line))
+	if len(f) == 6 && (f[0] == "PROXY") && (f[1] == "TCP4" || f[1] == "TCP6") {
+		if ip, err := netip.ParseAddr(f[2]); err == nil {
+			s.ip = ip.Unmap()
+			return true
+		}
+	}
 	if len(f) >= 3 && (f[1] == "TCP4" || f[1] == "TCP6") {
 		if ip, err := netip.ParseAddr(f[2]); err == nil {
 			s.ip = ip.Unmap()
 		}
 	}
+	return false
+}
+
+// maxProxyLine is the longest PROXY v1 header, CRLF included (the
+// protocol's own bound).
+const maxProxyLine = 107
+
+// proxyLine returns the PROXY v1 line at the front of b without its line
+// end and the bytes it takes; n == 0 means more input is needed. ok is
+// false when b cannot start one (wrong prefix, too long).
+func proxyLine(b []byte) (line []byte, n int, ok bool) {
+	const prefix = "PROXY "
+	if len(b) < len(prefix) {
+		return nil, 0, bytes.HasPrefix([]byte(prefix), b)
+	}
+	if !bytes.HasPrefix(b, []byte(prefix)) {
+		return nil, 0, false
+	}
+	i := bytes.IndexByte(b[:min(len(b), maxProxyLine)], '\n')
+	if i < 0 {
+		return nil, 0, len(b) < maxProxyLine
+	}
+	line = b[:i]
+	if len(line) > 0 && line[len(line)-1] == '\r' {
+		line = line[:len(line)-1]
+	}
+	return line, i + 1, true
 }
 
 func (s *Session) handleSubscribe() {
@@ -273,8 +337,11 @@ func (s *Session) handleAuthorize(now int64) {
 		return
 	}
 	user, worker := s.srv.opts.Names.SplitWorkerName(string(name))
-	uid, ok := s.srv.users.UserID(user)
-	if !ok || uid <= 0 {
+	uid, ok, refused := s.lookupUser(user)
+	if refused {
+		s.srv.metrics.UsersRefused.Add(1)
+	}
+	if !ok {
 		s.lp.out = stratum.AppendError(s.lp.out, msg.ID, stratum.StatusInvalidUsername)
 		return
 	}
@@ -302,7 +369,10 @@ func (s *Session) handleAuthorize(now int64) {
 	s.deadline = now + int64(timeout.Seconds())
 	s.srv.metrics.Authorized.Add(1)
 	s.srv.out.event(btcpool.ActionMinerConnect, btcpool.DescNewConn, s, &s.m)
-	if j := s.srv.repo.Latest(); j != nil {
+	// A stale newest job (a block was found on it and the next job has not
+	// come yet) is not handed out: every share on it would be rejected; the
+	// next broadcast brings the session its first job.
+	if j := s.srv.repo.Latest(); j != nil && !j.Stale() && !j.Expired() {
 		s.sendJob(j, true, now)
 	}
 }
@@ -549,9 +619,18 @@ func (s *Session) pushJob(j *Job, now int64) {
 	idx := s.jobHead
 	s.jobs[idx] = j
 	s.setMinerDiff(&s.m, idx, now)
-	if s.m.sentExp != s.m.exps[idx] || !s.m.sentAny {
-		s.m.sentExp, s.m.sentAny = s.m.exps[idx], true
-		s.lp.out = stratum.AppendSetDifficulty(s.lp.out, ExpDiff(int(s.m.exps[idx])))
+	e := s.m.exps[idx]
+	if s.isAgent && e < 0 && !s.srv.opts.AgentFractionalDifficulty {
+		// The agent protocol carries integer powers of two only, and
+		// BtcAgent parses set_difficulty with strtoul (0.5 reads as 0 and
+		// it never starts): agents are told at least 1. Their shares are
+		// still checked at the session's own target, which a share at 1
+		// always meets, and credited 1 like every fractional share.
+		e = 0
+	}
+	if s.m.sentExp != e || !s.m.sentAny {
+		s.m.sentExp, s.m.sentAny = e, true
+		s.lp.out = stratum.AppendSetDifficulty(s.lp.out, ExpDiff(int(e)))
 	}
 	if s.isAgent && len(s.workers) > 0 {
 		s.agentDiffs(idx, now)

@@ -210,3 +210,16 @@ func BenchmarkSubmitPath(b *testing.B) {
 }
 
 var netipLoopback = netip.MustParseAddr("127.0.0.1")
+
+// TestNoStaleJobForNewSession: a session authorizing after a block was
+// found on the newest job (and before the next job) is not handed that
+// job; the next job reaches it.
+func TestNoStaleJobForNewSession(t *testing.T) {
+	o := newOffline(t, testOptions(t))
+	o.srv.repo.MarkStale(o.job.Height)
+	s := o.session(0x01000000)
+	out := o.run(s, `{"id":1,"method":"mining.subscribe","params":[]}`+"\n"+`{"id":2,"method":"mining.authorize","params":["alice.rig1"]}`+"\n")
+	if strings.Contains(out, `"method":"mining.notify"`) || !strings.Contains(out, `{"id":2,"result":true,"error":null}`) {
+		t.Fatalf("authorize after the block: %s", out)
+	}
+}

@@ -155,10 +155,10 @@ func TestGracefulShutdown(t *testing.T) {
 <~ \{"id":3,.*`, job.Time))
 	stopped := make(chan error, 1)
 	go func() { stopped <- p.stop() }()
-	waitFor(t, "draining", p.srv.draining.Load)
+	<-p.srv.listenStopped
 	// While draining, new connections are refused and open sessions still
 	// answer until their turn to close comes.
-	p.dial().expectClosed()
+	expectRefused(t, p.srv.Addr().String(), 3)
 	c.script(`
 > {"id":4,"method":"mining.extranonce.subscribe","params":[]}
 < {"id":4,"result":true,"error":null}`)

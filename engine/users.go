@@ -1,275 +1,135 @@
 package engine
 
 import (
-	"bufio"
-	"bytes"
-	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
-	"net/url"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
+	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/hashpool/hashpool/engine/userlist"
 )
 
 // Users maps user (sub-account) names to their ids (puid). Implementations
-// are safe for concurrent use: every event loop authorizes miners.
+// are safe for concurrent use: every event loop authorizes miners. UserID
+// must not wait on disk or network (package userlist has the pool's two
+// lists).
 type Users interface {
 	// UserID returns the id of an already normalised user name; ok is false
 	// for unknown users, which get error 29 "Invalid username".
 	UserID(name string) (id int32, ok bool)
 }
 
-// Limits on what a user list may hold, so a bad API or a flood of made-up
-// names cannot exhaust memory.
-const (
-	maxUsers          = 1 << 20
-	maxUserNameLen    = 64
-	maxUserListBody   = 64 << 20
-	userListInterval  = 10 * time.Second
-	userListHTTPLimit = 10 * time.Second
-)
-
-// APIUsers is btcpool's user list (spec §4.11): it GETs
-// <list_id_api_url>?last_id=<max id seen> every 10 s and inserts the names it
-// has not seen (existing names are never updated).
-type APIUsers struct {
-	url    string
-	rules  NameRules
-	client *http.Client
-	log    *slog.Logger
-
-	mu     sync.RWMutex
-	ids    map[string]int32
-	lastID int32
+// UserRegistry is a user list that adds the names it does not know
+// (userlist.Embedded). The engine registers a name only within the
+// Options.NewUsersPerConn and NewUsersPerIP bounds. Register must not wait
+// on disk or network.
+type UserRegistry interface {
+	Users
+	Register(name string) (id int32, ok bool)
 }
 
-// NewAPIUsers returns a user list that reads listURL. It holds nothing until
-// Update or Run is called. log may be nil.
-func NewAPIUsers(listURL string, rules NameRules, log *slog.Logger) *APIUsers {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &APIUsers{url: listURL, rules: rules, log: log, ids: make(map[string]int32),
-		client: &http.Client{Timeout: userListHTTPLimit}}
+// EmbeddedUsers is userlist.Embedded.
+//
+// Deprecated: use userlist.Embedded.
+type EmbeddedUsers = userlist.Embedded
+
+// OpenEmbeddedUsers is userlist.OpenEmbedded without a logger.
+//
+// Deprecated: use userlist.OpenEmbedded (and Close it after the server
+// stopped).
+func OpenEmbeddedUsers(dir string) (*userlist.Embedded, error) {
+	return userlist.OpenEmbedded(dir, nil)
 }
 
-// UserID implements Users.
-func (u *APIUsers) UserID(name string) (int32, bool) {
-	u.mu.RLock()
-	id, ok := u.ids[name]
-	u.mu.RUnlock()
-	return id, ok && id > 0
+// NewAPIUsers is userlist.NewAPI with rules' normalisation.
+//
+// Deprecated: use userlist.NewAPI(url, rules.Normalize, log).
+func NewAPIUsers(listURL string, rules NameRules, log *slog.Logger) *userlist.API {
+	return userlist.NewAPI(listURL, rules.Normalize, log)
 }
 
-// Len returns how many users are known.
-func (u *APIUsers) Len() int {
-	u.mu.RLock()
-	defer u.mu.RUnlock()
-	return len(u.ids)
+// Normalize returns a user name as the engine looks it up: btcpool's byte
+// filter, then the rules. User lists apply it to the names they load.
+func (r NameRules) Normalize(name string) string { return r.NormalizeUser(FilterName(name)) }
+
+// lookupUser looks name up and, on a registering list, adds it within the
+// per-connection and per-IP bounds. refused is true when a bound stopped it.
+func (s *Session) lookupUser(name string) (id int32, ok, refused bool) {
+	users := s.srv.users
+	if id, ok := users.UserID(name); ok && id > 0 {
+		return id, true, false
+	}
+	reg, isReg := users.(UserRegistry)
+	if !isReg {
+		return 0, false, false
+	}
+	if perConn := s.srv.opts.NewUsersPerConn; perConn >= 0 && int(s.newUsers) >= perConn {
+		return 0, false, true
+	}
+	if !s.srv.newUsers.take(s.ip, s.srv.nowSec.Load()) {
+		return 0, false, true
+	}
+	id, ok = reg.Register(name)
+	if ok {
+		s.newUsers++
+	}
+	return id, ok && id > 0, false
 }
 
-// Update fetches the users added since the last call and reports how many
-// were new.
-func (u *APIUsers) Update(ctx context.Context) (int, error) {
-	u.mu.RLock()
-	last := u.lastID
-	u.mu.RUnlock()
-	target, err := url.Parse(u.url)
-	if err != nil {
-		return 0, fmt.Errorf("user list url %q: %w", u.url, err)
-	}
-	q := target.Query()
-	q.Set("last_id", strconv.FormatInt(int64(last), 10))
-	target.RawQuery = q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target.String(), nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := u.client.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("user list: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("user list %s: HTTP %s", u.url, resp.Status)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxUserListBody+1))
-	if err != nil {
-		return 0, fmt.Errorf("user list: %w", err)
-	}
-	if len(body) > maxUserListBody {
-		return 0, fmt.Errorf("user list %s: response larger than %d bytes", u.url, maxUserListBody)
-	}
-	var doc struct {
-		Data map[string]int64 `json:"data"`
-	}
-	if err := json.Unmarshal(body, &doc); err != nil {
-		return 0, fmt.Errorf("user list %s: bad JSON: %w", u.url, err)
-	}
-	added := 0
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	for name, id := range doc.Data {
-		if id <= 0 || id > 1<<31-1 || len(u.ids) >= maxUsers {
-			continue
-		}
-		name = u.rules.NormalizeUser(FilterName(name))
-		if name == "" || len(name) > maxUserNameLen {
-			continue
-		}
-		if int32(id) > u.lastID {
-			u.lastID = int32(id)
-		}
-		if _, ok := u.ids[name]; ok {
-			continue // insert-only, like btcpool
-		}
-		u.ids[name] = int32(id)
-		added++
-	}
-	return added, nil
-}
-
-// Run updates the list every 10 s until ctx ends. Errors are logged and the
-// next round tries again.
-func (u *APIUsers) Run(ctx context.Context) {
-	t := time.NewTicker(userListInterval)
-	defer t.Stop()
-	for {
-		if n, err := u.Update(ctx); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			u.log.Warn("user list update failed", "err", err)
-		} else if n > 0 {
-			u.log.Info("user list updated", "added", n, "total", u.Len())
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// EmbeddedUsers is the user list of `hashpool run`: every valid user name is
-// accepted and gets the next free id, and the name→id table is kept in a file
-// so that ids stay the same across restarts. The file is rewritten
-// atomically (temporary file, fsync, rename) whenever a user is added, on
-// the goroutine that looks the new user up; additions are rare.
-type EmbeddedUsers struct {
-	path string
+// newUserLimiter counts the user names each IP address registered in the
+// current window (fixed windows of one hour).
+type newUserLimiter struct {
+	limit  int // per window; < 0: none
+	window int64
 
 	mu   sync.Mutex
-	ids  map[string]int32
-	next int32
-	err  error // last persist error, reported by Err
+	byIP map[netip.Addr]ipWindow
 }
 
-// embeddedUsersFile is the file name inside the data dir.
-const embeddedUsersFile = "users.txt"
+type ipWindow struct {
+	start int64
+	n     int32
+}
 
-// OpenEmbeddedUsers loads (or starts) the user table in dir.
-func OpenEmbeddedUsers(dir string) (*EmbeddedUsers, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("embedded users: %w", err)
+// maxLimitedIPs bounds the limiter's table; while it is full, addresses not
+// in it cannot register new names until the next sweep frees old windows.
+const maxLimitedIPs = 1 << 16
+
+func newNewUserLimiter(limit int, window time.Duration) *newUserLimiter {
+	return &newUserLimiter{limit: limit, window: int64(window.Seconds()), byIP: make(map[netip.Addr]ipWindow)}
+}
+
+// take counts one registration for ip at now and reports whether it is
+// within the bound.
+func (l *newUserLimiter) take(ip netip.Addr, now int64) bool {
+	if l.limit < 0 {
+		return true
 	}
-	u := &EmbeddedUsers{path: filepath.Join(dir, embeddedUsersFile), ids: make(map[string]int32), next: 1}
-	b, err := os.ReadFile(u.path)
-	if errors.Is(err, os.ErrNotExist) {
-		return u, nil
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w, ok := l.byIP[ip]
+	if !ok && len(l.byIP) >= maxLimitedIPs {
+		return false
 	}
-	if err != nil {
-		return nil, fmt.Errorf("embedded users: %w", err)
+	if !ok || now-w.start >= l.window {
+		w = ipWindow{start: now}
 	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for line := 1; sc.Scan(); line++ {
-		name, idText, ok := strings.Cut(sc.Text(), " ")
-		id, perr := strconv.ParseInt(idText, 10, 32)
-		if !ok || perr != nil || id <= 0 || name == "" || FilterName(name) != name {
-			return nil, fmt.Errorf("embedded users %s line %d: want \"<name> <id>\"", u.path, line)
+	if int(w.n) >= l.limit {
+		l.byIP[ip] = w
+		return false
+	}
+	w.n++
+	l.byIP[ip] = w
+	return true
+}
+
+// sweep forgets the windows that ended.
+func (l *newUserLimiter) sweep(now int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for ip, w := range l.byIP {
+		if now-w.start >= l.window {
+			delete(l.byIP, ip)
 		}
-		u.ids[name] = int32(id)
-		if int32(id) >= u.next {
-			u.next = int32(id) + 1
-		}
 	}
-	return u, nil
-}
-
-// UserID implements Users: it returns the user's id, adding the user if it
-// is new. Empty or overlong names and a full table are refused.
-func (u *EmbeddedUsers) UserID(name string) (int32, bool) {
-	if name == "" || len(name) > maxUserNameLen || FilterName(name) != name {
-		return 0, false
-	}
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if id, ok := u.ids[name]; ok {
-		return id, true
-	}
-	if len(u.ids) >= maxUsers || u.next == 1<<31-1 {
-		return 0, false
-	}
-	id := u.next
-	u.ids[name] = id
-	u.next++
-	if err := u.persist(); err != nil {
-		// Keep the id for this run; a later addition retries the write.
-		u.err = err
-	}
-	return id, true
-}
-
-// Err returns the last error met while saving the table, if any.
-func (u *EmbeddedUsers) Err() error {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.err
-}
-
-func (u *EmbeddedUsers) persist() error {
-	var b bytes.Buffer
-	for name, id := range u.ids {
-		b.WriteString(name)
-		b.WriteByte(' ')
-		b.WriteString(strconv.FormatInt(int64(id), 10))
-		b.WriteByte('\n')
-	}
-	return writeFileAtomic(u.path, b.Bytes())
-}
-
-// writeFileAtomic replaces path with data so that a crash leaves either the
-// old or the new content.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if d, derr := os.Open(filepath.Dir(path)); derr == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }

@@ -1,99 +1,75 @@
 package engine
 
 import (
-	"context"
-	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"sync"
+	"fmt"
+	"net/netip"
+	"strings"
 	"testing"
+	"time"
 )
 
-func TestAPIUsersIncremental(t *testing.T) {
-	var mu sync.Mutex
-	var seen []string
-	pages := map[string]string{
-		"0":  `{"err_no":0,"err_msg":null,"data":{"alice":1,"Bob":2,"bad id":-3,"zero":0}}`,
-		"2":  `{"err_no":0,"err_msg":null,"data":{"carol":7,"alice":99}}`,
-		"99": `{"err_no":0,"err_msg":null,"data":{}}`,
+// TestNewUserBounds: one IP registers at most NewUsersPerIP new names per
+// hour; over it authorize gets error 29 and is counted, known names still
+// authorize, and another IP is not affected.
+func TestNewUserBounds(t *testing.T) {
+	opts := testOptions(t)
+	opts.NewUsersPerIP = 3
+	o := newOffline(t, opts)
+	auth := func(ip netip.Addr, id uint32, user string) string {
+		s := newSession(o.srv, o.lp, id, ip, time.Now().Unix())
+		return o.run(s, `{"id":1,"method":"mining.subscribe","params":[]}`+"\n"+
+			fmt.Sprintf(`{"id":2,"method":"mining.authorize","params":["%s.w"]}`, user)+"\n")
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		last := r.URL.Query().Get("last_id")
-		mu.Lock()
-		seen = append(seen, last)
-		mu.Unlock()
-		page, ok := pages[last]
-		if !ok {
-			http.Error(w, "no", http.StatusNotFound)
-			return
-		}
-		w.Write([]byte(page))
-	}))
-	defer srv.Close()
-	u := NewAPIUsers(srv.URL+"/userlist.php", NameRules{CaseInsensitive: true}, nil)
-	ctx := context.Background()
-	for i, want := range []int{2, 1, 0} {
-		n, err := u.Update(ctx)
-		if err != nil || n != want {
-			t.Fatalf("update %d: added %d err %v, want %d", i, n, err, want)
+	const ok, refused = `{"id":2,"result":true,"error":null}`, `{"id":2,"result":null,"error":[29,"Invalid username",null]}`
+	a := netip.MustParseAddr("198.51.100.1")
+	for i := 0; i < 3; i++ {
+		if out := auth(a, uint32(0x01000000+i), fmt.Sprintf("new%d", i)); !strings.Contains(out, ok) {
+			t.Fatalf("name %d refused: %s", i, out)
 		}
 	}
-	for name, want := range map[string]int32{"alice": 1, "bob": 2, "badid": 0, "carol": 7, "zero": 0} {
-		id, ok := u.UserID(name)
-		if id != want || ok != (want > 0) {
-			t.Errorf("UserID(%q) = %d %v, want %d", name, id, ok, want)
-		}
+	if out := auth(a, 0x01000010, "new3"); !strings.Contains(out, refused) {
+		t.Fatalf("fourth new name from one IP: %s", out)
 	}
-	if got := seen; len(got) != 3 || got[0] != "0" || got[1] != "2" || got[2] != "99" {
-		t.Fatalf("last_id sequence %v, want [0 2 99]", got)
+	if n := o.srv.metrics.UsersRefused.Load(); n != 1 {
+		t.Fatalf("UsersRefused %d, want 1", n)
+	}
+	if out := auth(a, 0x01000011, "new1"); !strings.Contains(out, ok) {
+		t.Fatalf("known name refused: %s", out)
+	}
+	if out := auth(netip.MustParseAddr("198.51.100.2"), 0x01000012, "new3"); !strings.Contains(out, ok) {
+		t.Fatalf("another IP refused: %s", out)
+	}
+	// The window ends after an hour.
+	l := o.srv.newUsers
+	if !l.take(a, time.Now().Unix()+3601) {
+		t.Fatal("bound not reset after an hour")
+	}
+	l.sweep(time.Now().Unix() + 7300)
+	if len(l.byIP) != 0 {
+		t.Fatalf("%d windows left after the sweep", len(l.byIP))
 	}
 }
 
-func TestAPIUsersErrors(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/bad" {
-			w.Write([]byte(`{"data":`))
-			return
-		}
-		http.Error(w, "down", http.StatusInternalServerError)
-	}))
-	defer srv.Close()
-	for _, path := range []string{"/bad", "/down"} {
-		if _, err := NewAPIUsers(srv.URL+path, NameRules{}, nil).Update(context.Background()); err == nil {
-			t.Errorf("%s: no error", path)
-		}
+// TestNewUserPerConnBound: a connection retrying authorize with new names
+// registers at most NewUsersPerConn of them.
+func TestNewUserPerConnBound(t *testing.T) {
+	opts := testOptions(t)
+	opts.NewUsersPerConn = 1
+	o := newOffline(t, opts)
+	s := o.session(0x01000000)
+	o.run(s, `{"id":1,"method":"mining.subscribe","params":[]}`+"\n")
+	if _, ok := s.srv.users.(UserRegistry).Register("x"); !ok {
+		t.Fatal("register")
 	}
-}
-
-func TestEmbeddedUsersPersist(t *testing.T) {
-	dir := t.TempDir()
-	u, err := OpenEmbeddedUsers(dir)
-	if err != nil {
-		t.Fatal(err)
+	// A registration counts even when authorize fails later; simulate a
+	// connection that already registered one name.
+	s.newUsers = 1
+	out := o.run(s, `{"id":2,"method":"mining.authorize","params":["fresh.w"]}`+"\n")
+	if !strings.Contains(out, `[29,"Invalid username",null]`) {
+		t.Fatalf("second new name on one connection: %s", out)
 	}
-	a, _ := u.UserID("alice")
-	b, _ := u.UserID("bob")
-	if a2, _ := u.UserID("alice"); a != 1 || b != 2 || a2 != 1 {
-		t.Fatalf("ids alice %d bob %d again %d", a, b, a2)
-	}
-	for _, bad := range []string{"", "has space", string(make([]byte, 65))} {
-		if _, ok := u.UserID(bad); ok {
-			t.Errorf("accepted %q", bad)
-		}
-	}
-	u2, err := OpenEmbeddedUsers(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if id, _ := u2.UserID("bob"); id != 2 {
-		t.Fatalf("bob after reopen = %d", id)
-	}
-	if id, _ := u2.UserID("carol"); id != 3 {
-		t.Fatalf("carol after reopen = %d, want 3", id)
-	}
-	os.WriteFile(filepath.Join(dir, embeddedUsersFile), []byte("x y\n"), 0o644)
-	if _, err := OpenEmbeddedUsers(dir); err == nil {
-		t.Fatal("corrupt file accepted")
+	out = o.run(s, `{"id":3,"method":"mining.authorize","params":["x.w"]}`+"\n")
+	if !strings.Contains(out, `{"id":3,"result":true,"error":null}`) {
+		t.Fatalf("known name: %s", out)
 	}
 }

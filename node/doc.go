@@ -7,11 +7,14 @@
 //     call, keep-alive where the node allows it, and a bound on every response body;
 //   - getblocktemplate with the segwit rule and BIP22 long polling, returning both the exact
 //     response text (gbtmaker hashes and forwards it byte for byte) and the parsed, validated
-//     fields ([Template], [ParseTemplate]);
+//     fields ([Template], [ParseTemplate]); [ParseTemplateWith] is the pool's one template parser,
+//     used by gbtmaker, jobmaker and blockmaker with their [TemplateRules] (which fields they
+//     require; blockmaker and jobmaker also have every transaction decoded for its txid);
 //   - submitblock with its answer interpreted into a [SubmitResult] (null, BIP22 strings, btcd's
 //     "rejected: ..." strings and RPC errors such as -22);
 //   - small queries: getblockcount, getbestblockhash, getnetworkinfo (with btcd's getinfo as the
 //     fallback), generate / generatetoaddress for regtest;
+//   - [Sleep], the context-aware pause between retries of node calls;
 //   - a ZMQ "hashblock" subscriber ([HashBlockSubscriber]) with sequence-gap detection and
 //     reconnection with backoff.
 //

@@ -1,11 +1,15 @@
 package node
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 
+	"github.com/btcsuite/btcd/wire/v2"
 	"github.com/valyala/fastjson"
 )
 
@@ -15,20 +19,36 @@ const gbtBody = `{"jsonrpc":"1.0","id":"1","method":"getblocktemplate","params":
 // witnessCommitmentPrefix is OP_RETURN, a 36-byte push, and the BIP141 commitment header.
 const witnessCommitmentPrefix = "6a24aa21a9ed"
 
+// Bounds on what a template may hold; a template beyond them is refused rather than held.
+const (
+	// MaxTemplateSize bounds a whole getblocktemplate response text (a main-net one is
+	// 3–11 MB).
+	MaxTemplateSize = 32 << 20
+	// MaxTemplateTxs bounds the transaction count (a 4 MWU block holds fewer than 25,000 of
+	// the smallest transactions).
+	MaxTemplateTxs = 100_000
+	// MaxTemplateTxBytes bounds the decoded transactions together (a block serializes to at
+	// most 4 MB).
+	MaxTemplateTxBytes = 8 << 20
+	// maxMoney is 21 million BTC in satoshis.
+	maxMoney = 21_000_000 * 100_000_000
+)
+
 // Template is a parsed getblocktemplate response.
 type Template struct {
 	// Raw is the entire response text exactly as the node sent it
 	// ({"result":{...},"error":null,"id":"1"}). gbtmaker hashes and forwards it unchanged.
 	Raw []byte
 
-	// The fields btcpool requires (spec §2.1).
+	// The fields btcpool requires (spec §2.1). Under [TemplateRules] that do not require a
+	// field, a missing one is the zero value.
 	PreviousBlockHash string // display hex
-	Height            int64
-	CoinbaseValue     int64  // satoshis
+	Height            int64  // 1 .. 2^31-1
+	CoinbaseValue     int64  // satoshis, 0 .. 21 million BTC
 	Bits              string // 8 hex characters, compact target
-	MinTime           int64
-	CurTime           int64
-	Version           int64
+	MinTime           int64  // 0 .. 2^32-1; curtime when the template has none (btcpool's jobmaker)
+	CurTime           int64  // 0 .. 2^32-1
+	Version           int64  // a 32-bit number, signed (Core) or unsigned
 
 	// Optional fields.
 	LongPollID               string       // empty when the node does not offer long polling
@@ -36,7 +56,82 @@ type Template struct {
 	Target                   string       // 64 hex characters
 	Rules                    []string     // absent on btcd
 	Transactions             []TemplateTx // in block order, coinbase excluded
+
+	// Filled only under TemplateRules.DecodeTransactions: each transaction's bytes (exactly its
+	// own serialization, witness included) and its txid (internal byte order), computed here
+	// rather than taken from the node's "txid".
+	TxBytes [][]byte
+	TxIDs   [][32]byte
 }
+
+// TemplateField names a getblocktemplate result field a consumer may require.
+type TemplateField uint16
+
+// Fields [TemplateRules] can require.
+const (
+	FieldPreviousBlockHash TemplateField = 1 << iota
+	FieldHeight
+	FieldCoinbaseValue
+	FieldBits
+	FieldMinTime
+	FieldCurTime
+	FieldVersion
+	FieldTransactions
+)
+
+// templateFieldNames is in the order problems are reported.
+var templateFieldNames = []struct {
+	f    TemplateField
+	name string
+}{
+	{FieldPreviousBlockHash, "previousblockhash"}, {FieldHeight, "height"}, {FieldCoinbaseValue, "coinbasevalue"},
+	{FieldBits, "bits"}, {FieldMinTime, "mintime"}, {FieldCurTime, "curtime"}, {FieldVersion, "version"},
+	{FieldTransactions, "transactions"},
+}
+
+// TemplateRules says what a consumer needs of a template beyond the checks every template
+// passes (well-formed JSON, a null error, a result object, every present field of the right
+// type and range). One parser serves gbtmaker, jobmaker and blockmaker, so a template one of
+// them accepts is never one another refuses for a reason that concerns both.
+type TemplateRules struct {
+	// Require lists the fields that must be present (null counts as missing).
+	Require TemplateField
+	// DecodeTransactions decodes every transaction into TxBytes and TxIDs, refusing one that
+	// is not exactly its own serialization (trailing bytes, a witness flag with no witness):
+	// such a transaction would make every block of the template invalid.
+	DecodeTransactions bool
+}
+
+// Rules of the three consumers. gbtmaker publishes only what btcpool's gbtmaker would (spec
+// §2.1); jobmaker needs the fields of a job plus the transactions (mintime defaults to
+// curtime); blockmaker needs only the transactions, so that no template a job was made from
+// can be refused by the block maker.
+var (
+	GbtmakerRules = TemplateRules{Require: FieldPreviousBlockHash | FieldHeight | FieldCoinbaseValue | FieldBits |
+		FieldMinTime | FieldCurTime | FieldVersion}
+	JobmakerRules = TemplateRules{Require: FieldPreviousBlockHash | FieldHeight | FieldCoinbaseValue | FieldBits |
+		FieldCurTime | FieldVersion | FieldTransactions, DecodeTransactions: true}
+	BlockmakerRules = TemplateRules{DecodeTransactions: true}
+)
+
+// TemplateError is every reason a template was refused. It matches [ErrBadTemplate] with
+// errors.Is.
+type TemplateError struct {
+	Missing  []string // required fields that are absent, in the order of the result's definition
+	Problems []string // everything else
+}
+
+func (e *TemplateError) Error() string {
+	parts := make([]string, 0, len(e.Missing)+len(e.Problems))
+	for _, m := range e.Missing {
+		parts = append(parts, m+" is missing")
+	}
+	parts = append(parts, e.Problems...)
+	return ErrBadTemplate.Error() + ": " + strings.Join(parts, "; ")
+}
+
+// Is makes errors.Is(err, ErrBadTemplate) hold.
+func (e *TemplateError) Is(target error) bool { return target == ErrBadTemplate }
 
 // TemplateTx is one entry of a template's transactions array.
 type TemplateTx struct {
@@ -78,35 +173,55 @@ func (c *Client) GetBlockTemplate(ctx context.Context, longPollID string) (*Temp
 	return ParseTemplate(raw)
 }
 
-// ParseTemplate parses a whole getblocktemplate response text and validates the result with
-// btcpool's rules (spec §2.1): previousblockhash, bits (strings), height, coinbasevalue, mintime,
-// curtime and version (integers) must be present with those types. It also checks what those
-// values must look like (a 64-hex hash, 8-hex bits, no negative heights or values) and that
+// ParseTemplate parses a whole getblocktemplate response text with [GbtmakerRules]:
+// previousblockhash, bits (strings), height, coinbasevalue, mintime, curtime and version
+// (integers) must be present with those types (btcpool's rules, spec §2.1). It also checks what
+// those values must look like (a 64-hex hash, 8-hex bits, values in range) and that
 // transactions, when present, are well-formed. The returned Template keeps raw (not a copy);
-// its strings are copies.
-func ParseTemplate(raw []byte) (*Template, error) {
+// its strings are copies. Every error is a *[TemplateError].
+func ParseTemplate(raw []byte) (*Template, error) { return ParseTemplateWith(raw, GbtmakerRules) }
+
+// ParseTemplateWith is [ParseTemplate] with the given rules: the one getblocktemplate parser of
+// the pool (gbtmaker, jobmaker and blockmaker call it with their rules).
+func ParseTemplateWith(raw []byte, rules TemplateRules) (*Template, error) {
+	e := &TemplateError{}
+	fail := func(format string, args ...any) { e.Problems = append(e.Problems, fmt.Sprintf(format, args...)) }
+	if len(raw) > MaxTemplateSize {
+		fail("response is %d bytes, limit %d", len(raw), MaxTemplateSize)
+		return nil, e
+	}
 	p := templateParsers.Get()
 	defer templateParsers.Put(p)
 	env, err := p.ParseBytes(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: response is not JSON: %v", ErrBadTemplate, err)
+		fail("response is not JSON: %v", err)
+		return nil, e
 	}
-	if e := env.Get("error"); e != nil && e.Type() != fastjson.TypeNull {
-		return nil, fmt.Errorf("%w: error is not null: %s", ErrBadTemplate, quoteStart(e.MarshalTo(nil)))
+	if v := env.Get("error"); v != nil && v.Type() != fastjson.TypeNull {
+		fail("error is not null: %s", quoteStart(v.MarshalTo(nil)))
 	}
 	res := env.Get("result")
 	if res == nil || res.Type() != fastjson.TypeObject {
-		return nil, fmt.Errorf("%w: result is not an object", ErrBadTemplate)
+		fail("no result: result is not an object")
+		return nil, e
 	}
-	var errs []string
-	fail := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
-	// str returns the string field name; ok is false when it is missing or not a string.
-	str := func(name string, required bool) (s string, ok bool) {
+	if len(e.Problems) > 0 {
+		return nil, e
+	}
+	// field returns the value of name, or nil (noting it when required) when it is missing.
+	field := func(f TemplateField, name string) *fastjson.Value {
 		v := res.Get(name)
 		if v == nil || v.Type() == fastjson.TypeNull {
-			if required {
-				fail("%s is missing", name)
+			if rules.Require&f != 0 {
+				e.Missing = append(e.Missing, name)
 			}
+			return nil
+		}
+		return v
+	}
+	str := func(f TemplateField, name string) (s string, ok bool) {
+		v := field(f, name)
+		if v == nil {
 			return "", false
 		}
 		b, err := v.StringBytes()
@@ -116,42 +231,57 @@ func ParseTemplate(raw []byte) (*Template, error) {
 		}
 		return string(b), true
 	}
-	integer := func(name string) int64 {
-		v := res.Get(name)
-		if v == nil || v.Type() == fastjson.TypeNull {
-			fail("%s is missing", name)
-			return 0
+	integer := func(f TemplateField, name string, lo, hi int64) (n int64, ok bool) {
+		v := field(f, name)
+		if v == nil {
+			return 0, false
 		}
 		n, err := v.Int64()
 		if err != nil {
-			fail("%s is not an integer", name)
+			fail("%s is not a JSON integer", name)
+			return 0, false
 		}
-		return n
+		if n < lo || n > hi {
+			fail("%s %d is out of range", name, n)
+			return 0, false
+		}
+		return n, true
 	}
 	t := &Template{Raw: raw}
 	var ok bool
-	if t.PreviousBlockHash, ok = str("previousblockhash", true); ok && !isHash(t.PreviousBlockHash) {
+	if t.PreviousBlockHash, ok = str(FieldPreviousBlockHash, "previousblockhash"); ok && !isHash(t.PreviousBlockHash) {
 		fail("previousblockhash is not 64 hex characters")
 	}
-	if t.Height = integer("height"); t.Height < 0 || t.Height >= 1<<31 {
-		fail("height %d is out of range", t.Height)
+	t.Height, _ = integer(FieldHeight, "height", 1, math.MaxInt32)
+	if v := field(FieldCoinbaseValue, "coinbasevalue"); v != nil {
+		switch n, err := v.Int64(); {
+		case err != nil:
+			fail("coinbasevalue is not a JSON integer")
+		case n < 0:
+			fail("coinbasevalue %d is negative", n)
+		case n > maxMoney:
+			fail("coinbasevalue %d is above 21 million BTC", n)
+		default:
+			t.CoinbaseValue = n
+		}
 	}
-	if t.CoinbaseValue = integer("coinbasevalue"); t.CoinbaseValue < 0 {
-		fail("coinbasevalue %d is negative", t.CoinbaseValue)
-	}
-	if t.Bits, ok = str("bits", true); ok && !isHexLen(t.Bits, 8) {
+	if t.Bits, ok = str(FieldBits, "bits"); ok && !isHexLen(t.Bits, 8) {
 		fail("bits is not 8 hex characters")
 	}
-	t.MinTime = integer("mintime")
-	t.CurTime = integer("curtime")
-	t.Version = integer("version")
-	t.LongPollID, _ = str("longpollid", false)
-	t.Target, _ = str("target", false)
-	t.DefaultWitnessCommitment, _ = str("default_witness_commitment", false)
+	minTime, hasMin := integer(FieldMinTime, "mintime", 0, math.MaxUint32)
+	t.CurTime, _ = integer(FieldCurTime, "curtime", 0, math.MaxUint32)
+	t.MinTime = t.CurTime // btcpool's jobmaker: mintime if it is an integer, else curtime
+	if hasMin {
+		t.MinTime = minTime
+	}
+	t.Version, _ = integer(FieldVersion, "version", math.MinInt32, math.MaxUint32)
+	t.LongPollID, _ = str(0, "longpollid")
+	t.Target, _ = str(0, "target")
+	t.DefaultWitnessCommitment, _ = str(0, "default_witness_commitment")
 	if c := t.DefaultWitnessCommitment; c != "" && !isHexLen(c, 64) && !(isHexLen(c, 76) && strings.HasPrefix(c, witnessCommitmentPrefix)) {
 		fail("default_witness_commitment is neither a 32-byte hash nor a commitment script")
 	}
-	if v := res.Get("rules"); v != nil && v.Type() != fastjson.TypeNull {
+	if v := field(0, "rules"); v != nil {
 		a, err := v.Array()
 		if err != nil {
 			fail("rules is not an array")
@@ -165,15 +295,48 @@ func ParseTemplate(raw []byte) (*Template, error) {
 			t.Rules = append(t.Rules, string(b))
 		}
 	}
-	if v := res.Get("transactions"); v != nil && v.Type() != fastjson.TypeNull {
+	if v := field(FieldTransactions, "transactions"); v != nil {
 		if err := parseTransactions(v, t); err != "" {
 			fail("%s", err)
+		} else if rules.DecodeTransactions && len(e.Problems) == 0 && len(e.Missing) == 0 {
+			if err := decodeTransactions(t); err != "" {
+				fail("%s", err)
+			}
 		}
 	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("%w: %s", ErrBadTemplate, strings.Join(errs, "; "))
+	if len(e.Problems) > 0 || len(e.Missing) > 0 {
+		return nil, e
 	}
 	return t, nil
+}
+
+// decodeTransactions fills t.TxBytes and t.TxIDs from t.Transactions; it returns the first
+// problem found, or "".
+func decodeTransactions(t *Template) string {
+	t.TxBytes = make([][]byte, len(t.Transactions))
+	t.TxIDs = make([][32]byte, len(t.Transactions))
+	total := 0
+	for i := range t.Transactions {
+		raw, err := hex.DecodeString(t.Transactions[i].Data)
+		if err != nil {
+			return fmt.Sprintf("transactions[%d]: data is not hex: %v", i, err)
+		}
+		if total += len(raw); total > MaxTemplateTxBytes {
+			return fmt.Sprintf("transactions exceed %d bytes", MaxTemplateTxBytes)
+		}
+		var tx wire.MsgTx
+		if err := tx.Deserialize(bytes.NewReader(raw)); err != nil {
+			return fmt.Sprintf("transactions[%d]: data is not a transaction: %v", i, err)
+		}
+		// Trailing bytes, or a witness flag with no witness, would go into the block as sent
+		// and make it invalid: the transaction must be exactly its own serialization.
+		if n := tx.SerializeSize(); n != len(raw) {
+			return fmt.Sprintf("transactions[%d]: %d bytes, its serialization is %d", i, len(raw), n)
+		}
+		t.TxBytes[i] = raw
+		t.TxIDs[i] = tx.TxHash()
+	}
+	return ""
 }
 
 // parseTransactions fills t.Transactions from the transactions array; it returns the first
@@ -182,6 +345,9 @@ func parseTransactions(v *fastjson.Value, t *Template) string {
 	a, err := v.Array()
 	if err != nil {
 		return "transactions is not an array"
+	}
+	if len(a) > MaxTemplateTxs {
+		return fmt.Sprintf("%d transactions, limit %d", len(a), MaxTemplateTxs)
 	}
 	t.Transactions = make([]TemplateTx, len(a))
 	for i, e := range a {

@@ -177,3 +177,32 @@ func BenchmarkParseTemplate(b *testing.B) {
 		})
 	}
 }
+
+// FuzzTemplateRules: the consumers' rules differ only in what they require, so whatever
+// jobmaker accepts (it makes jobs from it) blockmaker accepts too, with the same txids, and
+// whatever gbtmaker publishes parses the same way for everyone.
+func FuzzTemplateRules(f *testing.F) {
+	f.Add([]byte(btcdTemplate))
+	f.Add([]byte(coreTemplate))
+	f.Add([]byte(`{"result":{"previousblockhash":"0000000000000000000123456789abcdef0123456789abcdef0123456789abcd","height":1,"coinbasevalue":1,"bits":"207fffff","curtime":2,"version":3,"transactions":[{"data":"01000000010000000000000000000000000000000000000000000000000000000000000000030000000151ffffffff010500000000000000015100000000"}]},"error":null,"id":"1"}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		job, jerr := ParseTemplateWith(raw, JobmakerRules)
+		blk, berr := ParseTemplateWith(raw, BlockmakerRules)
+		if jerr == nil {
+			if berr != nil {
+				t.Fatalf("jobmaker accepts, blockmaker refuses: %v", berr)
+			}
+			if len(job.TxIDs) != len(blk.TxIDs) || len(blk.TxBytes) != len(blk.TxIDs) {
+				t.Fatalf("txids %d / %d", len(job.TxIDs), len(blk.TxIDs))
+			}
+			for i := range job.TxIDs {
+				if job.TxIDs[i] != blk.TxIDs[i] {
+					t.Fatalf("txid %d differs", i)
+				}
+			}
+		}
+		if g, err := ParseTemplate(raw); err == nil && berr == nil && (g.Height != blk.Height || g.PreviousBlockHash != blk.PreviousBlockHash) {
+			t.Fatalf("gbtmaker and blockmaker read different fields")
+		}
+	})
+}

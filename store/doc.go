@@ -11,7 +11,8 @@
 // (MySQL: CREATE TEMPORARY TABLE ... LIKE, multi-row INSERT, then INSERT ...
 // SELECT ... ON DUPLICATE KEY UPDATE; SQLite: INSERT ... ON CONFLICT DO
 // UPDATE), found blocks are inserted once per hash so re-processing a solved
-// share is harmless, and retention deletes old statistics like slparser does.
+// share is harmless (concurrently too: the unique key on hash decides, and Open
+// refuses an existing found_blocks or found_nmc_blocks without that key), and retention deletes old statistics like slparser does.
 //
 // All times are UTC and stored as "YYYY-MM-DD HH:MM:SS" (MySQL sessions run
 // with time_zone '+00:00'). Every string written is bounded to its column's

@@ -267,7 +267,78 @@ func (s *Store) verifySchema(ctx context.Context, conn *sql.Conn) error {
 		}
 		rows.Close()
 	}
+	for _, u := range uniqueKeys {
+		ok, err := s.hasUniqueKey(ctx, conn, u.table, u.column)
+		if err != nil {
+			return fmt.Errorf("store: checking the unique key on %s.%s: %w", u.table, u.column, err)
+		}
+		if !ok {
+			return fmt.Errorf("store: table %s has no unique key on %s alone; recording a block twice (normal after a restart) would "+
+				"duplicate its row. Add it: ALTER TABLE %s ADD UNIQUE KEY %s (%s) (after deleting duplicate rows)",
+				u.table, u.column, u.table, u.column, u.column)
+		}
+	}
 	return nil
+}
+
+// uniqueKeys are the single-column unique keys idempotent inserts rely on (ON DUPLICATE KEY /
+// ON CONFLICT do nothing without them). btcpool's schema has both; a hand-made table may not.
+var uniqueKeys = []struct{ table, column string }{
+	{"found_blocks", "hash"},
+	{"found_nmc_blocks", "aux_block_hash"},
+}
+
+// hasUniqueKey reports whether table has a unique index on exactly column. table and column
+// come from uniqueKeys only.
+func (s *Store) hasUniqueKey(ctx context.Context, conn *sql.Conn, table, column string) (bool, error) {
+	if s.dialect == dialectMySQL {
+		var n int
+		err := conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.statistics s WHERE s.table_schema = DATABASE() "+
+			"AND s.table_name = ? AND s.non_unique = 0 AND s.column_name = ? AND s.seq_in_index = 1 "+
+			"AND NOT EXISTS (SELECT 1 FROM information_schema.statistics o WHERE o.table_schema = s.table_schema "+
+			"AND o.table_name = s.table_name AND o.index_name = s.index_name AND o.seq_in_index > 1)", table, column).Scan(&n)
+		return n > 0, err
+	}
+	rows, err := conn.QueryContext(ctx, "SELECT name FROM pragma_index_list(?) WHERE \"unique\" = 1", table)
+	if err != nil {
+		return false, err
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return false, err
+		}
+		names = append(names, n)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return false, err
+	}
+	for _, name := range names {
+		var cols []string
+		r, err := conn.QueryContext(ctx, "SELECT name FROM pragma_index_info(?)", name)
+		if err != nil {
+			return false, err
+		}
+		for r.Next() {
+			var c string
+			if err := r.Scan(&c); err != nil {
+				r.Close()
+				return false, err
+			}
+			cols = append(cols, c)
+		}
+		r.Close()
+		if err := r.Err(); err != nil {
+			return false, err
+		}
+		if len(cols) == 1 && strings.EqualFold(cols[0], column) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func firstLine(s string) string {

@@ -603,3 +603,48 @@ func BenchmarkUpsertStatsWorkersHour(b *testing.B) {
 		})
 	}
 }
+
+// TestFoundBlocksWithoutUniqueHashIsRefused: an existing found_blocks without the unique key
+// on hash would get a second row whenever a solved share is handled twice; Open refuses it
+// and says how to fix it.
+func TestFoundBlocksWithoutUniqueHashIsRefused(t *testing.T) {
+	engines(t, func(t *testing.T, s *Store, clk *clock, cfg Config) {
+		ctx := testCtx(t)
+		q := "CREATE TABLE found_blocks_copy AS SELECT * FROM found_blocks"
+		for _, q := range []string{q, "DROP TABLE found_blocks", "ALTER TABLE found_blocks_copy RENAME TO found_blocks"} {
+			if _, err := s.DB().ExecContext(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		s.Close()
+		_, err := OpenConfig(ctx, cfg)
+		if err == nil || !strings.Contains(err.Error(), "no unique key on hash") {
+			t.Fatalf("open with found_blocks lacking UNIQUE(hash): err = %v", err)
+		}
+	})
+}
+
+// TestConcurrentInsertsOneRow: many writers inserting the same block at once (two blkmakers
+// handling one share) leave one row and no error.
+func TestConcurrentInsertsOneRow(t *testing.T) {
+	engines(t, func(t *testing.T, s *Store, clk *clock, cfg Config) {
+		ctx := testCtx(t)
+		b := FoundBlock{PUID: 1, WorkerID: 2, WorkerFullName: "a.b", JobID: 3, Height: 4, Hash: hashOf(0x42),
+			Rewards: 5, Size: 6, PrevHash: hashOf(0x01), Bits: 7, Version: 8}
+		var wg sync.WaitGroup
+		errs := make(chan error, 16)
+		for range 16 {
+			wg.Go(func() { errs <- s.InsertFoundBlock(ctx, b) })
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := count(t, s, "found_blocks"); n != 1 {
+			t.Fatalf("%d rows, want 1", n)
+		}
+	})
+}

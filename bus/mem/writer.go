@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/hashpool/hashpool/internal/failpoint"
 )
 
 // disk is the durable half of a Bus: the lock, the group offsets file, and
@@ -250,6 +252,7 @@ func (d *disk) syncer() {
 					continue
 				}
 				done[ds.s] = true
+				failpoint.Hit("bus.mem.before-fsync")
 				start := time.Now()
 				err := d.sync(ds.s.f)
 				d.fsyncs.Add(1)

@@ -24,7 +24,9 @@ func registerBusMetrics(reg *prometheus.Registry, b *mem.Bus) {
 	oldest := desc("oldest_offset", "Oldest offset a topic retains.", "topic")
 	reg.MustRegister(collectorFunc{desc: written, collect: func(ch chan<- prometheus.Metric) {
 		st := b.Stats()
-		counter := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v) }
+		counter := func(d *prometheus.Desc, v float64) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
+		}
 		counter(written, float64(st.RecordsWritten))
 		counter(bytes, float64(st.BytesWritten))
 		counter(fsyncs, float64(st.Fsyncs))

@@ -20,6 +20,7 @@ import (
 	"github.com/hashpool/hashpool/bus/kafka"
 	"github.com/hashpool/hashpool/bus/mem"
 	"github.com/hashpool/hashpool/engine"
+	"github.com/hashpool/hashpool/engine/userlist"
 	"github.com/hashpool/hashpool/jobs/gbtmaker"
 	"github.com/hashpool/hashpool/jobs/jobmaker"
 	"github.com/hashpool/hashpool/node"
@@ -199,13 +200,17 @@ func (p *pool) run(ctx context.Context) error {
 		if !hasDrain {
 			stageCancel[st]()
 		}
-		grace := time.NewTimer(stageGrace[st])
+		g := stageGrace[st]
+		if st == stageBooks && p.cfg.BlkMaker.DrainTimeout > 0 {
+			g = secs(p.cfg.BlkMaker.DrainTimeout)
+		}
+		grace := time.NewTimer(g)
 		for len(running[st]) > 0 {
 			select {
 			case r := <-done:
 				finished(r)
 			case <-grace.C:
-				p.log.Warn("components did not stop in time; cancelling them", "components", fmt.Sprint(keysOf(running[st])), "grace", stageGrace[st])
+				p.log.Warn("components did not stop in time; cancelling them", "components", fmt.Sprint(keysOf(running[st])), "grace", g)
 				stageCancel[st]()
 			}
 		}
@@ -213,6 +218,11 @@ func (p *pool) run(ctx context.Context) error {
 		stageCancel[st]()
 	}
 	return first
+}
+
+func dirExists(dir string) bool {
+	st, err := os.Stat(dir)
+	return err == nil && st.IsDir()
 }
 
 func keysOf(m map[string]bool) []string {
@@ -277,19 +287,23 @@ func (p *pool) addSServer() (*engine.Server, error) {
 	}
 	log := p.log.With("component", "sserver")
 	var users engine.Users
+	closeUsers := func() {}
 	if p.cfg.Users.ListIDAPIURL != "" {
-		api := engine.NewAPIUsers(p.cfg.Users.ListIDAPIURL, o.Names, log)
+		api := userlist.NewAPI(p.cfg.Users.ListIDAPIURL, o.Names.Normalize, log)
 		p.add("userlist", func(ctx context.Context) error { api.Run(ctx); return nil })
 		users = api
 	} else {
-		emb, err := engine.OpenEmbeddedUsers(filepath.Join(p.cfg.DataDir, "users"))
+		emb, err := userlist.OpenEmbedded(filepath.Join(p.cfg.DataDir, "users"), log)
 		if err != nil {
 			return nil, err
 		}
 		users = emb
+		closeUsers = func() {
+			if err := emb.Close(); err != nil {
+				log.Error("closing the user list", "err", err)
+			}
+		}
 	}
-	// A bounded queue: with a stalled bus the loops drop (and count) share-record batches rather
-	// than let the producer hold ~100 MB of them.
 	prod, err := p.bus.NewProducer(bus.ProducerOptions{Linger: 100 * time.Millisecond, MaxBufferedRecords: 100000})
 	if err != nil {
 		return nil, err
@@ -301,6 +315,9 @@ func (p *pool) addSServer() (*engine.Server, error) {
 	}
 	registerEngineMetrics(p.reg, srv.Metrics())
 	p.add("sserver", func(ctx context.Context) error {
+		// Cancelling ctx makes Serve stop accepting, drain the sessions, flush the share
+		// records and wait for the solved shares to be acknowledged; then the producer flushes.
+		defer closeUsers()
 		defer prod.Close()
 		return srv.Serve(ctx)
 	})
@@ -319,7 +336,7 @@ func (p *pool) addBlkMaker(onBlock func(blockmaker.Result)) (*blockmaker.Maker, 
 	if err != nil {
 		return nil, err
 	}
-	p.add("blkmaker", m.Run)
+	p.addDrainable("blkmaker", m.Run, m.Drain)
 	return m, nil
 }
 
@@ -328,11 +345,17 @@ func (p *pool) addBlkMaker(onBlock func(blockmaker.Result)) (*blockmaker.Maker, 
 func (p *pool) addStatsHTTPD(srv *engine.Server) (*statshttpd.Server, error) {
 	o := p.cfg.statshttpdOptions()
 	o.Logger = p.log.With("component", "statshttpd")
+	// The windows of the last hour are rebuilt from the share log at start when it is on this
+	// machine (always in `hashpool run`); topic records the files hold are not counted again.
+	if dir := p.cfg.shareLogDir(); dirExists(dir) || srv != nil {
+		o.ShareLogDir = dir
+	}
+	o.DurableOffsets = true
 	s, err := statshttpd.New(o, p.bus, p.db)
 	if err != nil {
 		return nil, err
 	}
-	p.add("statshttpd", s.Run)
+	p.addDrainable("statshttpd", s.Run, s.Drain)
 	if err := p.addStatsHTTP(s, srv); err != nil {
 		return nil, err
 	}
@@ -378,36 +401,48 @@ func (p *pool) addMetrics() {
 	})
 }
 
+// registerEngineMetrics exports every engine counter and gauge (engine.Metrics.All lists them
+// all, so none can be left out) as hashpool_sserver_<name>.
 func registerEngineMetrics(reg *prometheus.Registry, m *engine.Metrics) {
-	gauge := func(name, help string, f func() float64) {
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "hashpool", Subsystem: "sserver", Name: name, Help: help}, f))
+	type family struct {
+		desc    *prometheus.Desc
+		kind    prometheus.ValueType
+		metrics []engine.Metric
 	}
-	counter := func(name, help string, f func() float64) {
-		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "hashpool", Subsystem: "sserver", Name: name, Help: help}, f))
+	var fams []*family
+	byName := map[string]*family{}
+	for _, mt := range m.All() {
+		f := byName[mt.Name]
+		if f == nil {
+			var labels []string
+			if mt.Label != "" {
+				labels = []string{mt.Label}
+			}
+			kind := prometheus.GaugeValue
+			if mt.Kind == engine.Counter {
+				kind = prometheus.CounterValue
+			}
+			f = &family{desc: prometheus.NewDesc("hashpool_sserver_"+mt.Name, mt.Help, labels, nil), kind: kind}
+			byName[mt.Name] = f
+			fams = append(fams, f)
+		}
+		f.metrics = append(f.metrics, mt)
 	}
-	gauge("sessions", "Open stratum and agent connections.", func() float64 { return float64(m.Sessions.Load()) })
-	counter("authorized_total", "Sessions that authorized.", func() float64 { return float64(m.Authorized.Load()) })
-	counter("connections_refused_total", "Connections refused (session ids exhausted or draining).", func() float64 { return float64(m.Rejected.Load()) })
-	counter("slow_closed_total", "Sessions closed for not reading their output.", func() float64 { return float64(m.SlowClosed.Load()) })
-	counter("timed_out_total", "Sessions closed by a read timeout.", func() float64 { return float64(m.TimedOut.Load()) })
-	shares := prometheus.NewDesc("hashpool_sserver_shares_total", "Shares by status.", []string{"status"}, nil)
-	reg.MustRegister(collectorFunc{desc: shares, collect: func(ch chan<- prometheus.Metric) {
-		for _, s := range []struct {
-			status string
-			v      int64
-		}{{"accepted", m.SharesAccepted.Load()}, {"solved", m.SharesSolved.Load()}, {"stale", m.SharesStale.Load()},
-			{"duplicate", m.SharesDuplicate.Load()}, {"low_difficulty", m.SharesLowDiff.Load()}, {"other", m.SharesOther.Load()}} {
-			ch <- prometheus.MustNewConstMetric(shares, prometheus.CounterValue, float64(s.v), s.status)
+	descs := make([]*prometheus.Desc, 0, len(fams))
+	for _, f := range fams {
+		descs = append(descs, f.desc)
+	}
+	reg.MustRegister(collectorFunc{desc: descs[0], others: descs[1:], collect: func(ch chan<- prometheus.Metric) {
+		for _, f := range fams {
+			for _, mt := range f.metrics {
+				if mt.Label != "" {
+					ch <- prometheus.MustNewConstMetric(f.desc, f.kind, mt.Value(), mt.LabelValue)
+				} else {
+					ch <- prometheus.MustNewConstMetric(f.desc, f.kind, mt.Value())
+				}
+			}
 		}
 	}})
-	counter("broadcasts_total", "Job broadcasts.", func() float64 { return float64(m.Broadcasts.Load()) })
-	counter("broadcast_seconds_total", "Time spent broadcasting jobs to every session.", func() float64 { return float64(m.BroadcastNanos.Load()) / 1e9 })
-	gauge("last_broadcast_seconds", "Duration of the last job broadcast.", func() float64 { return float64(m.LastBroadcastNanos.Load()) / 1e9 })
-	counter("submit_seconds_total", "Event-loop time spent on submits.", func() float64 { return float64(m.SubmitNanos.Load()) / 1e9 })
-	counter("submits_total", "Submits handled.", func() float64 { return float64(m.SubmitCount.Load()) })
-	counter("records_published_total", "Share records accepted by the bus.", func() float64 { return float64(m.RecordsPublished.Load()) })
-	counter("records_failed_total", "Share records the bus failed to deliver.", func() float64 { return float64(m.RecordsFailed.Load()) })
-	counter("solved_published_total", "Solved shares acknowledged by the bus.", func() float64 { return float64(m.SolvedPublished.Load()) })
 }
 
 // collectorFunc is a prometheus.Collector reading values when scraped.

@@ -100,6 +100,7 @@ type JobMakerConfig struct {
 	ID               int    `toml:"id" comment:"jobmaker id 1..255, low byte of every job id"`
 	PayoutAddress    string `toml:"payout_address" comment:"receives the coinbase value"`
 	CoinbaseInfo     string `toml:"coinbase_info" comment:"ASCII tag in every coinbase"`
+	FileLastJobTime  string `toml:"file_last_job_time" comment:"unix time of the last job attempt is written here (monitoring); empty = none"`
 	BlockVersion     int32  `toml:"block_version" comment:"0 = the template's version"`
 	JobInterval      int    `toml:"job_interval" comment:"seconds between jobs at the same height"`
 	GbtLifeTime      int    `toml:"gbt_life_time" comment:"seconds a template with transactions is usable"`
@@ -109,24 +110,29 @@ type JobMakerConfig struct {
 // SServerConfig is btcpool's sserver section. Difficulties are decimal numbers (btcpool wrote
 // them in hex) so that test networks can use fractional ones.
 type SServerConfig struct {
-	ID                   int         `toml:"id" comment:"server id 1..255, top byte of every extranonce1; unique per sserver process"`
-	IP                   string      `toml:"ip"`
-	Port                 int         `toml:"port"`
-	ReusePort            bool        `toml:"reuse_port" comment:"SO_REUSEPORT: several sserver processes share the port"`
-	TCPReadTimeout       int         `toml:"tcp_read_timeout" comment:"seconds of silence before an authorized miner is dropped"`
-	ShareAvgSeconds      int64       `toml:"share_avg_seconds"`
-	DiffAdjustPeriod     int64       `toml:"diff_adjust_period"`
-	MaxJobLifetime       int64       `toml:"max_job_lifetime"`
-	MiningNotifyInterval int64       `toml:"mining_notify_interval"`
-	DefaultDifficulty    float64     `toml:"default_difficulty"`
-	MinDifficulty        float64     `toml:"min_difficulty" comment:"may be fractional (e.g. 0.001) on test networks"`
-	MaxDifficulty        float64     `toml:"max_difficulty"`
-	VersionMask          VersionMask `toml:"version_mask" comment:"BIP310 mask miners may roll (version rolling, ASICBoost): '0x1fffe000', a TOML integer, or 0 = none"`
-	ExtraNonce2Size      int         `toml:"extra_nonce2_size" comment:"4..8; agents need 8"`
-	ProxyProtocol        bool        `toml:"proxy_protocol" comment:"accept a PROXY protocol v1 line first"`
-	EnableSimulator      bool        `toml:"enable_simulator" comment:"accept low-difficulty shares (load tests only)"`
-	LongTimeoutAgent     string      `toml:"long_timeout_agent" comment:"regexp of miner agents given a 7-day timeout"`
-	ShutdownGracePeriod  int         `toml:"shutdown_grace_period" comment:"seconds over which sessions are closed on shutdown"`
+	ID                    int         `toml:"id" comment:"server id 1..255, top byte of every extranonce1; unique per sserver process"`
+	IP                    string      `toml:"ip"`
+	Port                  int         `toml:"port"`
+	ReusePort             bool        `toml:"reuse_port" comment:"SO_REUSEPORT: several sserver processes share the port"`
+	TCPReadTimeout        int         `toml:"tcp_read_timeout" comment:"seconds of silence before an authorized miner is dropped"`
+	ShareAvgSeconds       int64       `toml:"share_avg_seconds"`
+	DiffAdjustPeriod      int64       `toml:"diff_adjust_period"`
+	MaxJobLifetime        int64       `toml:"max_job_lifetime"`
+	MiningNotifyInterval  int64       `toml:"mining_notify_interval"`
+	DefaultDifficulty     float64     `toml:"default_difficulty"`
+	MinDifficulty         float64     `toml:"min_difficulty" comment:"may be fractional (e.g. 0.001) on test networks"`
+	MaxDifficulty         float64     `toml:"max_difficulty"`
+	VersionMask           VersionMask `toml:"version_mask" comment:"BIP310 mask miners may roll (version rolling, ASICBoost): '0x1fffe000', a TOML integer, or 0 = none"`
+	ExtraNonce2Size       int         `toml:"extra_nonce2_size" comment:"4..8; agents need 8"`
+	ProxyProtocol         bool        `toml:"proxy_protocol" comment:"accept a PROXY protocol v1 line first"`
+	EnableSimulator       bool        `toml:"enable_simulator" comment:"accept low-difficulty shares (load tests only)"`
+	LongTimeoutAgent      string      `toml:"long_timeout_agent" comment:"regexp of miner agents given a 7-day timeout"`
+	ShutdownGracePeriod   int         `toml:"shutdown_grace_period" comment:"seconds over which sessions are closed on shutdown"`
+	SolvedWait            int         `toml:"solved_wait" comment:"seconds shutdown waits for the bus to acknowledge solved shares (the journal keeps the rest for the next start)"`
+	ProxyListen           string      `toml:"proxy_listen" comment:"extra ip:port on which a PROXY v1 header is required (for a TLS terminator on loopback); empty = none"`
+	NiceHashForced        bool        `toml:"nicehash_forced" comment:"treat every session as a NiceHash client (unique job ids, NiceHash minimum difficulty)"`
+	NiceHashMinDifficulty float64     `toml:"nicehash_min_difficulty" comment:"minimum difficulty of NiceHash sessions; 0 = none"`
+	DevFixedDifficulty    float64     `toml:"dev_fixed_difficulty" comment:"every session gets this difficulty when > 0 (btcpool's enable_dev_mode; tests only)"`
 }
 
 // DefaultVersionMask is the version-rolling mask offered by default: BIP320's general-purpose
@@ -159,11 +165,17 @@ type UsersConfig struct {
 	CaseInsensitive     bool   `toml:"case_insensitive"`
 	StripUserSuffix     bool   `toml:"strip_user_suffix"`
 	UserSuffixSeparator string `toml:"user_suffix_separator"`
+	MaxNewPerConnection int    `toml:"max_new_per_connection" comment:"new user names one connection may register (embedded list); -1 = no bound"`
+	MaxNewPerIPPerHour  int    `toml:"max_new_per_ip_per_hour" comment:"new user names one IP may register per hour; -1 = no bound"`
 }
 
 // BlkMakerConfig lists the nodes blocks go to.
 type BlkMakerConfig struct {
-	Nodes []NodeConfig `toml:"nodes" comment:"every node a found block is submitted to; empty = [bitcoind]"`
+	Nodes           []NodeConfig `toml:"nodes" comment:"every node a found block is submitted to; empty = [bitcoind]"`
+	UnbuildableFile string       `toml:"unbuildable_file" comment:"solved shares that cannot become a block, one JSON line each (rebuild by hand); empty = <data_dir>/blkmaker/unbuildable-blocks.jsonl"`
+	SubmitRetryMax  int          `toml:"submit_retry_max" comment:"seconds: cap of the doubling pause between submitblock calls while no node answers (a block is retried until one does)"`
+	AlarmInterval   int          `toml:"alarm_interval" comment:"seconds between ERROR lines for a block no node has answered yet"`
+	DrainTimeout    int          `toml:"drain_timeout" comment:"seconds blkmaker gets at shutdown to submit and record what was published (hashpool run)"`
 }
 
 // ShareLogConfig is the sharelogger's sharelog_writers entry.
@@ -214,7 +226,10 @@ func defaultConfig() Config {
 			TCPReadTimeout: int(eng.TCPReadTimeout / time.Second), ShareAvgSeconds: eng.ShareAvgSeconds,
 			DiffAdjustPeriod: eng.DiffAdjustPeriod, MaxJobLifetime: eng.MaxJobLifetime, MiningNotifyInterval: eng.MiningNotifyPeriod,
 			DefaultDifficulty: eng.DefaultDifficulty, MinDifficulty: eng.MinDifficulty, MaxDifficulty: eng.MaxDifficulty,
-			VersionMask: DefaultVersionMask, ExtraNonce2Size: eng.ExtraNonce2Size, ShutdownGracePeriod: int(eng.GracePeriod / time.Second)},
+			VersionMask: DefaultVersionMask, ExtraNonce2Size: eng.ExtraNonce2Size, ShutdownGracePeriod: int(eng.GracePeriod / time.Second),
+			SolvedWait: int(eng.SolvedWait / time.Second), NiceHashMinDifficulty: eng.NiceHashMinDifficulty},
+		Users:      UsersConfig{MaxNewPerConnection: eng.NewUsersPerConn, MaxNewPerIPPerHour: eng.NewUsersPerIP},
+		BlkMaker:   BlkMakerConfig{SubmitRetryMax: 10, AlarmInterval: 60, DrainTimeout: 60},
 		ShareLog:   ShareLogConfig{KafkaGroupID: "sharelog_write_btc", Compression: "gzip"},
 		SLParser:   SLParserConfig{IP: "0.0.0.0", Port: 8081, FlushDBInterval: 15},
 		StatsHTTPD: StatsHTTPDConfig{IP: "0.0.0.0", Port: 8080, FlushDBInterval: 15, ExpectedOnlineWorkers: 100000},
@@ -250,7 +265,8 @@ func (c *Config) jobmakerOptions() jobmaker.Options {
 	j := c.JobMaker
 	return jobmaker.Options{ID: j.ID, Network: c.Network, PayoutAddress: j.PayoutAddress, CoinbaseInfo: j.CoinbaseInfo,
 		BlockVersion: j.BlockVersion, JobInterval: secs(j.JobInterval), GbtLifeTime: secs(j.GbtLifeTime),
-		EmptyGbtLifeTime: secs(j.EmptyGbtLifeTime), RawGbtTopic: c.Topics.RawGbt, JobTopic: c.Topics.Job}.WithDefaults()
+		EmptyGbtLifeTime: secs(j.EmptyGbtLifeTime), RawGbtTopic: c.Topics.RawGbt, JobTopic: c.Topics.Job,
+		LastJobTimeFile: j.FileLastJobTime}.WithDefaults()
 }
 
 func (c *Config) engineOptions() (engine.Options, error) {
@@ -276,6 +292,13 @@ func (c *Config) engineOptions() (engine.Options, error) {
 	o.Simulator = s.EnableSimulator
 	o.LongTimeoutAgent = s.LongTimeoutAgent
 	o.GracePeriod = secs(s.ShutdownGracePeriod)
+	o.SolvedWait = secs(s.SolvedWait)
+	o.ProxyListen = s.ProxyListen
+	o.NiceHashForced = s.NiceHashForced
+	o.NiceHashMinDifficulty = s.NiceHashMinDifficulty
+	o.DevFixedDifficulty = s.DevFixedDifficulty
+	o.NewUsersPerConn = c.Users.MaxNewPerConnection
+	o.NewUsersPerIP = c.Users.MaxNewPerIPPerHour
 	o.Names = engine.NameRules{CaseInsensitive: c.Users.CaseInsensitive, StripSuffix: c.Users.StripUserSuffix,
 		SuffixSeparator: c.Users.UserSuffixSeparator}
 	o.Topics = c.topics()
@@ -288,7 +311,12 @@ func (c *Config) blkmakerOptions() blockmaker.Options {
 	if len(nodes) == 0 {
 		nodes = []NodeConfig{c.Node}
 	}
-	o := blockmaker.Options{Topics: c.topics()}
+	unbuildable := c.BlkMaker.UnbuildableFile
+	if unbuildable == "" {
+		unbuildable = filepath.Join(c.DataDir, "blkmaker", "unbuildable-blocks.jsonl")
+	}
+	o := blockmaker.Options{Topics: c.topics(), UnbuildableFile: unbuildable, MaxRetryDelay: secs(c.BlkMaker.SubmitRetryMax),
+		AlarmInterval: secs(c.BlkMaker.AlarmInterval)}
 	for _, n := range nodes {
 		o.Nodes = append(o.Nodes, n.options())
 	}

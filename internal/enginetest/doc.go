@@ -3,8 +3,10 @@
 // to it and reads the share records it writes.
 //
 // It owns: the engine's test options (an ephemeral 127.0.0.1 port, share
-// difficulty 2^DifficultyExp, version mask 0x1fffe000, temporary data and
-// user directories), waiting until the engine is ready, the job each call of
+// difficulty 2^DifficultyExp, also told to agents as is
+// (engine.Options.AgentFractionalDifficulty), version mask 0x1fffe000,
+// temporary data and user directories, an embedded user list closed at the
+// end), waiting until the engine is ready, the job each call of
 // Publish adds (the next height, a fixed coinbase and merkle branch), and
 // stopping the engine when the test ends.
 //

@@ -14,6 +14,7 @@ import (
 	"github.com/hashpool/hashpool/bus/mem"
 	"github.com/hashpool/hashpool/codec/btcpool"
 	"github.com/hashpool/hashpool/engine"
+	"github.com/hashpool/hashpool/engine/userlist"
 )
 
 // DifficultyExp is the exponent of the engine's share difficulty: 2^-20,
@@ -30,7 +31,7 @@ const FirstHeight = 101
 // Engine is a real engine.Server on 127.0.0.1 with an in-memory bus.
 type Engine struct {
 	Server *engine.Server
-	Users  *engine.EmbeddedUsers
+	Users  *userlist.Embedded
 	Addr   string // the address the engine listens on
 
 	// Shares and Solved read the share and solved-share topics from the
@@ -58,6 +59,9 @@ func Start(t testing.TB, tweak func(*engine.Options)) *Engine {
 	o.MinDifficulty = Difficulty
 	o.DefaultDifficulty = Difficulty
 	o.VersionMask = 0x1fffe000
+	// Agents on the harness grind at the fractional test difficulty
+	// (production agents are told at least 1).
+	o.AgentFractionalDifficulty = true
 	if tweak != nil {
 		tweak(&o)
 	}
@@ -67,10 +71,11 @@ func Start(t testing.TB, tweak func(*engine.Options)) *Engine {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { prod.Close(); b.Close() })
-	users, err := engine.OpenEmbeddedUsers(t.TempDir())
+	users, err := userlist.OpenEmbedded(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { users.Close() })
 	e := &Engine{Users: users, t: t, done: make(chan error, 1)}
 	if e.Shares, err = b.NewConsumer(o.Topics.Share, bus.Start{}); err != nil {
 		t.Fatal(err)

@@ -8,7 +8,10 @@
 //
 //	HASHPOOL_FAILPOINT=engine.solved.after-fsync        the first time it is hit
 //	HASHPOOL_FAILPOINT=blkmaker.after-submit:3          the third time
+//	HASHPOOL_FAILPOINT=engine.solved.before-publish@100ms  100 ms after the first hit
 //
+// (the delay lets work already handed to other goroutines, such as an answer queued
+// for a socket, happen before the kill; the goroutine at the point waits meanwhile)
 // and sends itself SIGKILL when the point is hit, exactly as kill -9 would.
 // Unarmed, Hit is one atomic load: it costs nothing on the paths it marks,
 // and production processes never set the variable.
@@ -19,15 +22,17 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 // EnvVar names the environment variable read at start.
 const EnvVar = "HASHPOOL_FAILPOINT"
 
 type point struct {
-	name string
-	n    int64
-	hits atomic.Int64
+	name  string
+	n     int64
+	delay time.Duration
+	hits  atomic.Int64
 }
 
 var armed atomic.Pointer[point]
@@ -42,7 +47,12 @@ func Arm(spec string) {
 		return
 	}
 	p := &point{name: spec, n: 1}
-	if name, n, ok := strings.Cut(spec, ":"); ok {
+	if name, d, ok := strings.Cut(spec, "@"); ok {
+		if v, err := time.ParseDuration(d); err == nil && v >= 0 {
+			p.name, p.delay = name, v
+		}
+	}
+	if name, n, ok := strings.Cut(p.name, ":"); ok {
 		if v, err := strconv.ParseInt(n, 10, 64); err == nil && v > 0 {
 			p.name, p.n = name, v
 		}
@@ -66,6 +76,9 @@ func Hit(name string) {
 		return
 	}
 	if p.hits.Add(1) == p.n {
+		if p.delay > 0 {
+			time.Sleep(p.delay)
+		}
 		kill()
 	}
 }

@@ -22,9 +22,15 @@ func TestHitKillsAtTheArmedHit(t *testing.T) {
 	if killed != 2 {
 		t.Fatalf("name without a count kills at the first hit: killed %d", killed)
 	}
+	Arm("y:2@10ms")
+	Hit("y")
+	Hit("y")
+	if killed != 3 {
+		t.Fatalf("count and delay: killed %d", killed)
+	}
 	Arm("x:bad")
 	Hit("x:bad")
-	if killed != 3 {
+	if killed != 4 {
 		t.Fatalf("unparsable count is taken as part of the name: killed %d", killed)
 	}
 }

@@ -238,7 +238,7 @@ func (m *Maker) longPoll(ctx context.Context) {
 				m.log.Warn("long poll failed; retrying with backoff", "err", err)
 				failing = true
 			}
-			if !sleep(ctx, retry) {
+			if !node.Sleep(ctx, retry) {
 				return
 			}
 			retry = min(2*retry, maxRetry)
@@ -252,21 +252,9 @@ func (m *Maker) longPoll(ctx context.Context) {
 		m.publish(ctx, t, "longpoll")
 		if t.LongPollID == id {
 			// The node answered without a new id: wait a tick rather than spin.
-			if !sleep(ctx, m.opts.Tick) {
+			if !node.Sleep(ctx, m.opts.Tick) {
 				return
 			}
 		}
-	}
-}
-
-// sleep waits d or until ctx ends; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

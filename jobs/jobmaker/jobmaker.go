@@ -63,7 +63,8 @@ func (jm *JobMaker) Jobs() int64 { return jm.jobs.Load() }
 func (jm *JobMaker) LastJobID() uint64 { return jm.lastJob.Load() }
 
 // Run consumes templates and publishes jobs until ctx ends, then returns
-// nil; it returns an error only when the bus fails. Like btcpool it starts
+// nil; it returns an error only on a permanent bus error (bus.IsPermanent):
+// transient ones are ridden out with one log line per incident. Like btcpool it starts
 // from the last template on the topic (OFFSET_TAIL(1)). Run may be called
 // only once.
 //
@@ -90,6 +91,7 @@ func (jm *JobMaker) Run(ctx context.Context) error {
 	interval := jm.opts.JobInterval
 	lastAttempt := jm.opts.Now()
 	timeout := interval
+	inc := &bus.Incident{Log: log, What: "jobmaker: polling " + jm.opts.RawGbtTopic}
 	log.Info("jobmaker running", "id", jm.opts.ID, "rawgbt_topic", jm.opts.RawGbtTopic,
 		"job_topic", jm.opts.JobTopic, "network", jm.opts.Network, "job_interval", interval)
 	for {
@@ -108,14 +110,15 @@ func (jm *JobMaker) Run(ctx context.Context) error {
 			case <-stop:
 			}
 		}()
-		msgs, err := cons.Poll(pctx)
+		msgs, err := bus.Poll(pctx, cons, inc) // rides out transient errors until pctx ends
+		cut := pctx.Err() != nil               // the poll's timeout or a wake-up ended it
 		close(stop)
 		<-joined
 		cancel()
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		if err != nil && !cut { // permanent: a closed consumer, a configuration error
 			return fmt.Errorf("jobmaker: polling %s: %w", jm.opts.RawGbtTopic, err)
 		}
 		produced := false

@@ -234,3 +234,75 @@ func TestUndeliveredJobIsPublishedAgain(t *testing.T) {
 		t.Fatalf("job %+v, failures left %d", j, b.failures.Load())
 	}
 }
+
+// pollFailBus wraps a real bus: its consumers' Poll fails transiently while fails is positive,
+// and permanently once permanent is set.
+type pollFailBus struct {
+	bus.Bus
+	fails     atomic.Int32
+	permanent atomic.Bool
+}
+
+func (f *pollFailBus) NewConsumer(topic string, start bus.Start) (bus.Consumer, error) {
+	c, err := f.Bus.NewConsumer(topic, start)
+	if err != nil {
+		return nil, err
+	}
+	return &pollFailConsumer{Consumer: c, f: f}, nil
+}
+
+type pollFailConsumer struct {
+	bus.Consumer
+	f *pollFailBus
+}
+
+func (c *pollFailConsumer) Poll(ctx context.Context) ([]bus.Message, error) {
+	if c.f.permanent.Load() {
+		return nil, bus.Permanent(errors.New("injected: topic authorization failed"))
+	}
+	if c.f.fails.Add(-1) >= 0 {
+		return nil, errors.New("injected: broker not available")
+	}
+	return c.Consumer.Poll(ctx)
+}
+
+// TestRunRidesOutPollErrors: transient Poll errors (a broker pause, a rebalance) do not stop
+// Run; a template published meanwhile still makes a job. A permanent error stops Run.
+func TestRunRidesOutPollErrors(t *testing.T) {
+	m := mem.New(mem.Options{})
+	t.Cleanup(func() { m.Close() })
+	b := &pollFailBus{Bus: m}
+	b.fails.Store(6)
+	jobs := newJobReader(t, m, DefaultJobTopic)
+	jm, err := New(b, Options{ID: 1, PayoutAddress: "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", JobInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- jm.Run(ctx) }()
+	now := uint32(time.Now().Unix())
+	publish(t, m, DefaultRawGbtTopic, rawGbtValue(gbt{height: 500, curtime: now}.text(t), now))
+	if j := jobs.next(30 * time.Second); j.Height != 500 {
+		t.Fatalf("job %+v", j)
+	}
+	if b.fails.Load() >= 0 {
+		t.Fatalf("%d injected failures never seen", b.fails.Load()+1)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Run stopped on transient errors: %v", err)
+	default:
+	}
+	b.permanent.Store(true)
+	publish(t, m, DefaultRawGbtTopic, rawGbtValue(gbt{height: 501, curtime: now}.text(t), now)) // ends the poll under way
+	select {
+	case err := <-done:
+		if !bus.IsPermanent(err) {
+			t.Fatalf("Run: %v, want the permanent error", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Run did not stop on a permanent error")
+	}
+}

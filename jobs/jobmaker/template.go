@@ -3,27 +3,16 @@ package jobmaker
 import (
 	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
+	"strings"
 
-	"github.com/btcsuite/btcd/wire/v2"
-
+	"github.com/hashpool/hashpool/node"
 	"github.com/hashpool/hashpool/sha"
 )
 
-// Bounds on what a template may hold. A block is at most 4 MB of witness
-// data, which is 8 MB of hex plus the JSON around it.
-const (
-	// MaxTemplateSize bounds the decoded getblocktemplate response text.
-	MaxTemplateSize = 32 << 20
-	// maxTemplateTxs bounds the transaction count (a 4 MWU block holds
-	// fewer than 25,000 of the smallest transactions).
-	maxTemplateTxs = 100_000
-	// maxMoney is 21 million BTC in satoshis.
-	maxMoney = 21_000_000 * 100_000_000
-)
+// MaxTemplateSize bounds the decoded getblocktemplate response text (node.MaxTemplateSize).
+const MaxTemplateSize = node.MaxTemplateSize
 
 // Template is the part of a getblocktemplate result a job is built from,
 // parsed and checked once when the RawGbt is accepted.
@@ -53,128 +42,52 @@ type Template struct {
 // coinbase.
 func (t *Template) Empty() bool { return len(t.TxIDs) == 0 }
 
-// gbtResponse is the JSON-RPC response text gbtmaker puts, base64-encoded,
-// in a RawGbt. Pointers tell a missing key from a zero value; integer
-// fields reject floats and strings.
-type gbtResponse struct {
-	Result *struct {
-		PreviousBlockHash *string `json:"previousblockhash"`
-		Height            *int64  `json:"height"`
-		CoinbaseValue     *int64  `json:"coinbasevalue"`
-		Bits              *string `json:"bits"`
-		MinTime           *int64  `json:"mintime"`
-		CurTime           *int64  `json:"curtime"`
-		Version           *int64  `json:"version"`
-		Transactions      *[]struct {
-			Data string `json:"data"`
-		} `json:"transactions"`
-		DefaultWitnessCommitment string `json:"default_witness_commitment"`
-	} `json:"result"`
-}
-
 // ParseTemplate parses the getblocktemplate response text carried by a
-// RawGbt (the whole `{"result":...,"error":null,"id":...}` object) and
-// checks every field a job needs. It decodes every transaction to compute
-// its txid, so a template with a malformed transaction is refused here
-// rather than producing jobs whose blocks the node would reject.
+// RawGbt (the whole `{"result":...,"error":null,"id":...}` object) with
+// node.JobmakerRules — the pool's one template parser, so blockmaker can
+// rebuild every block of every job made here — and keeps what a job needs.
+// Every transaction is decoded to compute its txid, so a template with a
+// malformed transaction is refused here rather than producing jobs whose
+// blocks the node would reject.
 func ParseTemplate(text []byte) (*Template, error) {
-	if len(text) > MaxTemplateSize {
-		return nil, fmt.Errorf("jobmaker: template is %d bytes, limit %d", len(text), MaxTemplateSize)
-	}
-	var resp gbtResponse
-	if err := json.Unmarshal(text, &resp); err != nil {
-		return nil, fmt.Errorf("jobmaker: template JSON: %w", err)
-	}
-	r := resp.Result
-	if r == nil {
-		return nil, errors.New("jobmaker: template has no result object")
-	}
-	var missing []string
-	for _, f := range []struct {
-		name string
-		ok   bool
-	}{
-		{"previousblockhash", r.PreviousBlockHash != nil},
-		{"height", r.Height != nil},
-		{"coinbasevalue", r.CoinbaseValue != nil},
-		{"bits", r.Bits != nil},
-		{"curtime", r.CurTime != nil},
-		{"version", r.Version != nil},
-		{"transactions", r.Transactions != nil},
-	} {
-		if !f.ok {
-			missing = append(missing, f.name)
+	nt, err := node.ParseTemplateWith(text, node.JobmakerRules)
+	if err != nil {
+		var te *node.TemplateError
+		if errors.As(err, &te) && len(te.Missing) > 0 {
+			msg := fmt.Sprintf("jobmaker: template result lacks %v", te.Missing)
+			if len(te.Problems) > 0 {
+				msg += "; " + strings.Join(te.Problems, "; ")
+			}
+			return nil, errors.New(msg)
 		}
+		return nil, fmt.Errorf("jobmaker: %w", err)
 	}
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("jobmaker: template result lacks %v", missing)
+	t := &Template{
+		GbtHash:       sha.DoubleSHA256(text),
+		Height:        int32(nt.Height),
+		CurTime:       uint32(nt.CurTime),
+		MinTime:       uint32(nt.MinTime),
+		Version:       int32(uint32(nt.Version)), // Core prints it signed; the unsigned reading is accepted too
+		CoinbaseValue: nt.CoinbaseValue,
+		TxIDs:         nt.TxIDs,
 	}
-
-	t := &Template{GbtHash: sha.DoubleSHA256(text)}
 	var errs []error
-	if h := *r.Height; h < 1 || h >= 1<<31 {
-		errs = append(errs, fmt.Errorf("height %d out of range", h))
-	} else {
-		t.Height = int32(h)
+	if t.PrevHash, err = sha.ParseDisplayHex(nt.PreviousBlockHash); err != nil {
+		errs = append(errs, fmt.Errorf("previousblockhash %q: %w", nt.PreviousBlockHash, err))
 	}
-	if v := *r.CoinbaseValue; v < 0 || v > maxMoney {
-		errs = append(errs, fmt.Errorf("coinbasevalue %d out of range", v))
-	} else {
-		t.CoinbaseValue = v
-	}
-	if ct := *r.CurTime; ct < 0 || ct > math.MaxUint32 {
-		errs = append(errs, fmt.Errorf("curtime %d out of range", ct))
-	} else {
-		t.CurTime = uint32(ct)
-	}
-	t.MinTime = t.CurTime // btcpool: mintime if it is an integer, else curtime
-	if r.MinTime != nil {
-		if mt := *r.MinTime; mt < 0 || mt > math.MaxUint32 {
-			errs = append(errs, fmt.Errorf("mintime %d out of range", mt))
-		} else {
-			t.MinTime = uint32(mt)
-		}
-	}
-	// Core prints the version as a signed 32-bit number; accept the
-	// unsigned reading too.
-	if v := *r.Version; v < math.MinInt32 || v > math.MaxUint32 {
-		errs = append(errs, fmt.Errorf("version %d out of range", v))
-	} else {
-		t.Version = int32(uint32(v))
-	}
-	if h, err := sha.ParseDisplayHex(*r.PreviousBlockHash); err != nil {
-		errs = append(errs, fmt.Errorf("previousblockhash %q: %w", *r.PreviousBlockHash, err))
-	} else {
-		t.PrevHash = h
-	}
-	if b, err := hex.DecodeString(*r.Bits); err != nil || len(b) != 4 {
-		errs = append(errs, fmt.Errorf("bits %q is not 8 hex digits", *r.Bits))
+	if b, err := hex.DecodeString(nt.Bits); err != nil || len(b) != 4 {
+		errs = append(errs, fmt.Errorf("bits %q is not 8 hex digits", nt.Bits))
 	} else {
 		t.Bits = uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 	}
-	if c, err := parseCommitment(r.DefaultWitnessCommitment); err != nil {
+	if t.Commitment, err = parseCommitment(nt.DefaultWitnessCommitment); err != nil {
 		errs = append(errs, err)
-	} else {
-		t.Commitment = c
-	}
-	txs := *r.Transactions
-	if len(txs) > maxTemplateTxs {
-		errs = append(errs, fmt.Errorf("%d transactions, limit %d", len(txs), maxTemplateTxs))
-		txs = nil
-	}
-	if len(errs) == 0 && len(txs) > 0 {
-		t.TxIDs = make([][32]byte, len(txs))
-		for i := range txs {
-			id, err := txid(txs[i].Data)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("transactions[%d]: %w", i, err))
-				break
-			}
-			t.TxIDs[i] = id
-		}
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("jobmaker: bad template: %w", errors.Join(errs...))
+	}
+	if len(t.TxIDs) == 0 {
+		t.TxIDs = nil
 	}
 	t.Branch = sha.MerkleBranch(t.TxIDs)
 	hexBuf := make([]byte, 0, 64*len(t.Branch))
@@ -183,24 +96,6 @@ func ParseTemplate(text []byte) (*Template, error) {
 	}
 	t.branchHex = string(hexBuf)
 	return t, nil
-}
-
-// txid decodes a transaction from hex (with or without witness) and returns
-// the hash of its non-witness serialization.
-func txid(data string) ([32]byte, error) {
-	raw, err := hex.DecodeString(data)
-	if err != nil {
-		return [32]byte{}, fmt.Errorf("data is not hex: %w", err)
-	}
-	var tx wire.MsgTx
-	rd := bytes.NewReader(raw)
-	if err := tx.Deserialize(rd); err != nil {
-		return [32]byte{}, fmt.Errorf("data is not a transaction: %w", err)
-	}
-	if rd.Len() != 0 {
-		return [32]byte{}, fmt.Errorf("%d bytes after the transaction", rd.Len())
-	}
-	return tx.TxHash(), nil
 }
 
 // parseCommitment accepts Bitcoin Core's default_witness_commitment (the

@@ -21,8 +21,24 @@
 // Reader returns records only from complete segments, so it never hands out a
 // record that recovery could later remove.
 //
+// Checkpoint (WriterOptions.Checkpoint, used by the sharelogger): after every
+// flush the writer replaces one small file, sharelog<CHAIN>.checkpoint, atomically
+// (write, fsync, rename, fsync the directory) with the durable length of every
+// day file it may still write and the source positions (bus offsets) those bytes
+// cover. A file is listed there, fsynced, before its first byte is written, so
+// an unlisted file is final. Opening the writer cuts every listed file back to
+// its length — a segment boundary by construction, so gzip members and zstd
+// frames stay whole — which removes records written after the last checkpoint,
+// including a torn segment, a file created after it, and a flush made while
+// several day files were open at midnight. Readers show a listed file only up to
+// its listed length (the checkpoint is read after the file's size, so the two
+// are consistent), so no reader ever counts a record a restarting writer cuts.
+// The writer holds an flock on sharelog<CHAIN>.lock: a second writer on the
+// directory fails with ErrLocked.
+//
 // The package must never drop or reorder a record it accepted once Flush has
-// returned nil, never hold more than MaxOpenFiles files open, and never size a
-// buffer from an unchecked length read from a file. It knows nothing of the
+// returned nil, never hold more than MaxOpenFiles files open, never write a byte to a
+// file the checkpoint does not list, never cut a file below its checkpointed
+// length, and never size a buffer from an unchecked length read from a file. It knows nothing of the
 // bus, of share validity or of statistics.
 package logfile

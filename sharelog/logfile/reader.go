@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -22,6 +23,13 @@ type ReaderOptions struct {
 	// MaxSegmentSize bounds one segment's decompressed size (default
 	// DefaultMaxSegmentSize).
 	MaxSegmentSize int
+	// Limit, when positive, is where the file ends for this reader: bytes
+	// after it are not read (a snapshot at a checkpointed length). Without
+	// it the reader shows only what the directory's checkpoint (see
+	// Checkpoint) says is durable: a listed file up to its listed length,
+	// an unlisted or uncheckpointed file whole. So it never returns a
+	// record that a restarting writer would cut off and write again.
+	Limit int64
 }
 
 // ErrTorn reports a file whose last segment is incomplete (a crash while it
@@ -39,6 +47,10 @@ type Reader struct {
 	data   []byte // decoded records not yet returned: carry + segment
 	pos    int
 	err    error // sticky corruption error
+
+	cpPath    string // the directory's checkpoint ("" when the name is not a day file's)
+	base      string // the file's base name in the checkpoint
+	committed int64  // bytes known to be durable and final up to here
 }
 
 // OpenReader opens path for reading records.
@@ -51,7 +63,10 @@ func OpenReader(path string, opts ReaderOptions) (*Reader, error) {
 		f.Close()
 		return nil, fmt.Errorf("logfile: negative offset %d", opts.Offset)
 	}
-	return newReader(f, opts), nil
+	r := newReader(f, opts)
+	r.cpPath = checkpointOf(path)
+	r.base = filepath.Base(path)
+	return r, nil
 }
 
 // source is what a Reader reads: an *os.File, or an in-memory file in tests (the fuzz target
@@ -92,11 +107,11 @@ func (r *Reader) Next() ([]byte, error) {
 		if rec, ok, err := r.record(); ok || err != nil {
 			return rec, err
 		}
-		st, err := r.f.Stat()
+		size, err := r.size()
 		if err != nil {
-			return nil, fmt.Errorf("logfile: %w", err)
+			return nil, err
 		}
-		data, end, err := r.seg.read(r.f, r.next, st.Size())
+		data, end, err := r.seg.read(r.f, r.next, size)
 		switch {
 		case err == io.EOF:
 			if r.pos < len(r.data) && !r.opts.Follow {
@@ -122,6 +137,32 @@ func (r *Reader) Next() ([]byte, error) {
 		r.pos = 0
 		r.next = end
 	}
+}
+
+// size is how much of the file the reader may read now.
+func (r *Reader) size() (int64, error) {
+	st, err := r.f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("logfile: %w", err)
+	}
+	size := st.Size()
+	if r.opts.Limit > 0 {
+		return min(size, r.opts.Limit), nil
+	}
+	if r.cpPath == "" || size <= r.committed {
+		return size, nil
+	}
+	// The checkpoint is read after the stat: a file it does not list was final
+	// when stat saw it, since a writer lists a file before writing to it.
+	cp, ok, err := readCheckpointFile(r.cpPath)
+	if err != nil {
+		return 0, err
+	}
+	if n, listed := cp.Files[r.base]; ok && listed {
+		size = min(size, n)
+	}
+	r.committed = max(r.committed, size)
+	return size, nil
 }
 
 // record returns the next whole record of r.data, if any.

@@ -338,7 +338,7 @@ func BenchmarkLogger(b *testing.B) {
 			}
 			b.StopTimer()
 			var size int64
-			names, _ := filepath.Glob(filepath.Join(dir, "*"))
+			names, _ := filepath.Glob(filepath.Join(dir, "sharelogBTC-*")) // day files, not the checkpoint
 			sort.Strings(names)
 			for _, n := range names {
 				fi, _ := os.Stat(n)

@@ -11,5 +11,10 @@
 // btcpool's "/" prints today's reject_detail under curr_hour too (a bug); here curr_hour shows
 // the current hour's detail.
 //
+// FollowFiles and FinishedFiles open the sharelogger's files (sharelog/logfile). A follower
+// sees a file only up to the sharelogger's checkpoint, so records the sharelogger cuts after
+// a crash and writes again are counted once; a restarted parser re-reads the day from the
+// start and rewrites whole hours, so it never counts a share twice either.
+//
 // It must never write a share log or change shares: it only reads files.
 package slparser

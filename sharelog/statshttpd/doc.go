@@ -12,5 +12,15 @@
 // btcpool, so that rejects at an outdated high difficulty do not swamp the numbers. Shares
 // older than an hour are ignored; workers silent for an hour are dropped every 30 min.
 //
+// Restarts: given the share-log directory (Options.ShareLogDir, as in `hashpool run`) it
+// rebuilds the windows, accept counts and last share time and IP from the last hour of the
+// day files before it consumes the topic, reading each file up to the lengths of one
+// sharelogger checkpoint; when that checkpoint counts the bus it consumes (the same
+// in-process bus, or Kafka with Options.DurableOffsets) the topic's records at or below the
+// checkpointed offsets are not counted again, so every share counts once whatever the topic
+// replays. It answers "initializing" until rebuilt and caught up. Bus errors are ridden out
+// (bus.Poll); Drain ends Run once the topic is exhausted, for an ordered shutdown.
+//
 // It must never block the share consumer on the database: flushes run on their own ticker.
+// It never writes the share log.
 package statshttpd

@@ -8,7 +8,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"regexp"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,7 +44,20 @@ type Options struct {
 	ExpireInterval time.Duration
 	// FileLastFlushTime, if set, gets the unix time of each successful flush (monitoring).
 	FileLastFlushTime string
-	Logger            *slog.Logger
+	// ShareLogDir, when set, is the sharelogger's directory: at start the windows (and each
+	// worker's accept count, last share time and IP) are rebuilt from the last hour of its
+	// files before the share topic is consumed, and records of the topic the files already
+	// hold are not counted again (see DurableOffsets). Empty: only the topic's tail is read.
+	ShareLogDir string
+	// ShareLogChain names the share-log files (sharelog<Chain>-YYYY-MM-DD.bin; default "BTC").
+	ShareLogChain string
+	// DurableOffsets must match the sharelogger's: true when the bus keeps offsets across
+	// process restarts (Kafka), false for the in-process bus.
+	DurableOffsets bool
+	// DrainIdle is how long the share topic must stay silent after Drain before Run makes
+	// its last flush and returns (default 500 ms).
+	DrainIdle time.Duration
+	Logger    *slog.Logger
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -67,6 +82,12 @@ func (o *Options) Validate() error {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.ShareLogChain == "" {
+		o.ShareLogChain = "BTC"
+	}
+	if o.DrainIdle == 0 {
+		o.DrainIdle = 500 * time.Millisecond
+	}
 	var errs []error
 	if err := o.Topics.Validate(); err != nil {
 		errs = append(errs, err)
@@ -80,8 +101,16 @@ func (o *Options) Validate() error {
 	if o.ExpireInterval < time.Second {
 		errs = append(errs, errors.New("statshttpd: expire interval below 1s"))
 	}
+	if !chainName.MatchString(o.ShareLogChain) {
+		errs = append(errs, fmt.Errorf("statshttpd: share-log chain %q must be 1-16 letters, digits or _", o.ShareLogChain))
+	}
+	if o.DrainIdle < 10*time.Millisecond || o.DrainIdle > time.Minute {
+		errs = append(errs, fmt.Errorf("statshttpd: drain idle %v out of range 10ms..1m", o.DrainIdle))
+	}
 	return errors.Join(errs...)
 }
+
+var chainName = regexp.MustCompile(`^[A-Za-z0-9_]{1,16}$`)
 
 // WorkerStore is where the live statistics go; *store.Store implements it.
 type WorkerStore interface {
@@ -101,7 +130,12 @@ type Server struct {
 	initializing atomic.Bool
 	flushTime    atomic.Int64
 	ignored      atomic.Int64
+	rebuilt      atomic.Int64
+	replayed     atomic.Int64
 	addr         atomic.Pointer[net.Addr]
+
+	drainOnce sync.Once
+	drain     chan struct{}
 }
 
 // New checks the options; db may be nil (no database output).
@@ -109,7 +143,7 @@ func New(opts Options, b bus.Bus, db WorkerStore) (*Server, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{opts: opts, bus: b, db: db, stats: NewStats(opts.Now)}
+	s := &Server{opts: opts, bus: b, db: db, stats: NewStats(opts.Now), drain: make(chan struct{})}
 	s.initializing.Store(true)
 	s.h = &handler{stats: s.stats, started: opts.Now(), initializing: &s.initializing, flushTime: &s.flushTime}
 	return s, nil
@@ -123,6 +157,19 @@ func (s *Server) Stats() *Stats { return s.stats }
 
 // Ready reports whether the service has caught up with the share topic.
 func (s *Server) Ready() bool { return !s.initializing.Load() }
+
+// Rebuilt is the number of shares counted from the share-log files at start.
+func (s *Server) Rebuilt() int64 { return s.rebuilt.Load() }
+
+// Replayed is the number of share messages the topic delivered that the rebuilt windows
+// already held, and that were therefore not counted again.
+func (s *Server) Replayed() int64 { return s.replayed.Load() }
+
+// Drain asks Run to finish once the share topic is exhausted: as soon as a poll finds
+// nothing for Options.DrainIdle (and the bus is not failing), Run flushes mining_workers
+// and returns nil. For an ordered shutdown: stop sserver, call Drain, wait for Run (bounded
+// by its ctx). It may be called before or during Run, from any goroutine, more than once.
+func (s *Server) Drain() { s.drainOnce.Do(func() { close(s.drain) }) }
 
 // Addr is the HTTP listener's address once Run has started it, else nil.
 func (s *Server) Addr() net.Addr {
@@ -185,7 +232,7 @@ func (s *Server) Run(ctx context.Context) error {
 	for range n - 1 {
 		<-errc
 	}
-	if errors.Is(first, context.Canceled) || errors.Is(first, bus.ErrClosed) {
+	if errors.Is(first, context.Canceled) || errors.Is(first, bus.ErrClosed) || errors.Is(first, errDrained) {
 		first = nil
 	}
 	// A last flush so a clean shutdown loses nothing of the last interval.
@@ -197,24 +244,52 @@ func (s *Server) Run(ctx context.Context) error {
 	return first
 }
 
+// errDrained ends Run after Drain once the share topic is exhausted.
+var errDrained = errors.New("statshttpd: drained")
+
 func (s *Server) consumeShares(ctx context.Context, c bus.Consumer) error {
 	start := s.opts.Now().Unix()
+	skip := resume{}
+	if s.opts.ShareLogDir != "" {
+		var n int64
+		skip, n = s.rebuild()
+		s.rebuilt.Store(n)
+		s.opts.Logger.Info("statshttpd: windows rebuilt from the share log", "dir", s.opts.ShareLogDir, "shares", n, "resume_offsets", skip)
+	}
+	inc := bus.Incident{Log: s.opts.Logger, What: "statshttpd: polling " + s.opts.Topics.Share}
 	var sh btcpool.Share
 	for {
 		pctx, cancel := ctx, context.CancelFunc(func() {})
-		if s.initializing.Load() {
-			pctx, cancel = context.WithTimeout(ctx, catchUpIdle)
+		draining := false
+		select {
+		case <-s.drain:
+			draining = true
+			pctx, cancel = context.WithTimeout(ctx, s.opts.DrainIdle)
+		default:
+			if s.initializing.Load() {
+				pctx, cancel = context.WithTimeout(ctx, catchUpIdle)
+			}
 		}
-		msgs, err := c.Poll(pctx)
+		msgs, err := bus.Poll(pctx, c, &inc)
 		cancel()
 		if err != nil {
 			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-				s.caughtUp()
+				if !inc.Failing() {
+					s.caughtUp()
+					if draining {
+						return errDrained
+					}
+				}
 				continue
 			}
 			return err
 		}
-		for _, m := range msgs {
+		for i := range msgs {
+			m := &msgs[i]
+			if skip.has(m) {
+				s.replayed.Add(1)
+				continue
+			}
 			if err := btcpool.DecodeShareMessage(m.Value, &sh); err != nil || !sh.Valid() {
 				s.ignored.Add(1)
 				continue
@@ -237,8 +312,9 @@ func (s *Server) caughtUp() {
 
 func (s *Server) consumeEvents(ctx context.Context, c bus.Consumer) error {
 	var ev btcpool.CommonEvent
+	inc := bus.Incident{Log: s.opts.Logger, What: "statshttpd: polling " + s.opts.Topics.CommonEvents}
 	for {
-		msgs, err := c.Poll(ctx)
+		msgs, err := bus.Poll(ctx, c, &inc)
 		if err != nil {
 			return err
 		}

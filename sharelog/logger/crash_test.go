@@ -1,0 +1,463 @@
+package logger
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/hashpool/hashpool/bus"
+	"github.com/hashpool/hashpool/bus/kafka"
+	"github.com/hashpool/hashpool/codec/btcpool"
+	"github.com/hashpool/hashpool/internal/kafkatest"
+)
+
+// buildHashpool builds cmd/hashpool into the test's temporary directory.
+func buildHashpool(t *testing.T) string {
+	t.Helper()
+	goCmd, err := exec.LookPath("go") // go test puts its own GOROOT/bin first on $PATH
+	if err != nil {
+		t.Fatalf("no go command: %v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "hashpool")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, goCmd, "build", "-o", bin, "github.com/hashpool/hashpool/cmd/hashpool")
+	cmd.Env = append(os.Environ(), "GOFLAGS=-buildvcs=false")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build hashpool: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// broker is a kfakeserver process the test can pause (SIGSTOP) and resume.
+type broker struct {
+	addr string
+	cmd  *exec.Cmd
+}
+
+func startBroker(t *testing.T) *broker {
+	t.Helper()
+	cmd := exec.Command(kafkatest.Binary(t), "-topics", strings.Join(bus.DefaultTopics().All(), ","))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			default:
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGCONT)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	select {
+	case l := <-lines:
+		addr, ok := strings.CutPrefix(l, "kfakeserver listening ")
+		if !ok {
+			t.Fatalf("kfakeserver said %q", l)
+		}
+		return &broker{addr: addr, cmd: cmd}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("kfakeserver not listening within 30 s: %s", stderr.String())
+	}
+	return nil
+}
+
+// sharelogger is one `hashpool sharelogger` process.
+type sharelogger struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+func startShareLogger(t *testing.T, bin, brokers, data, logPath string) *sharelogger {
+	t.Helper()
+	lf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "sharelogger", "-kafka", brokers, "-data-dir", data, "-log-level", "debug")
+	cmd.Stdout, cmd.Stderr = lf, lf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		lf.Close()
+		t.Fatal(err)
+	}
+	s := &sharelogger{cmd: cmd, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); lf.Close(); close(s.exited) }()
+	t.Cleanup(func() { s.kill() })
+	return s
+}
+
+func (s *sharelogger) kill() {
+	_ = s.cmd.Process.Kill()
+	<-s.exited
+}
+
+func (s *sharelogger) alive() bool {
+	select {
+	case <-s.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// evictGroup removes every member of group, as the coordinator does when a member's session
+// times out: a killed logger's member would otherwise hold the partition for 45 s, and a live
+// one is forced into a rebalance (its next commit fails, as in issue 10).
+func evictGroup(ctx context.Context, t *testing.T, cl *kgo.Client, group string) int {
+	t.Helper()
+	d := kmsg.NewPtrDescribeGroupsRequest()
+	d.Groups = []string{group}
+	resp, err := d.RequestWith(ctx, cl)
+	if err != nil || len(resp.Groups) != 1 {
+		t.Logf("describe group: %v", err)
+		return 0
+	}
+	l := kmsg.NewPtrLeaveGroupRequest()
+	l.Group = group
+	for _, m := range resp.Groups[0].Members {
+		lm := kmsg.NewLeaveGroupRequestMember()
+		lm.MemberID = m.MemberID
+		l.Members = append(l.Members, lm)
+	}
+	if len(l.Members) == 0 {
+		return 0
+	}
+	if _, err := l.RequestWith(ctx, cl); err != nil {
+		t.Logf("leave group: %v", err)
+	}
+	return len(l.Members)
+}
+
+// rewindGroup sets the committed offset of an empty group on the share topic back to offset.
+func rewindGroup(ctx context.Context, t *testing.T, cl *kgo.Client, group string, offset int64) {
+	t.Helper()
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Group = group
+	req.Generation = -1
+	md := kmsg.NewPtrMetadataRequest()
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr(bus.DefaultTopics().Share)
+	md.Topics = append(md.Topics, mt)
+	mresp, err := md.RequestWith(ctx, cl)
+	if err != nil || len(mresp.Topics) != 1 {
+		t.Fatalf("metadata: %v", err)
+	}
+	rt := kmsg.NewOffsetCommitRequestTopic()
+	rt.Topic = bus.DefaultTopics().Share
+	rt.TopicID = mresp.Topics[0].TopicID
+	rp := kmsg.NewOffsetCommitRequestTopicPartition()
+	rp.Partition = 0
+	rp.Offset = offset
+	rp.LeaderEpoch = -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatalf("rewind group: %v", err)
+	}
+	for _, rt := range resp.Topics {
+		for _, p := range rt.Partitions {
+			if p.ErrorCode != 0 {
+				t.Fatalf("rewind group: error code %d", p.ErrorCode)
+			}
+		}
+	}
+}
+
+// countNonces reads every share in the share-log directory, by nonce.
+func countNonces(t *testing.T, dir string) (map[uint32]int, int) {
+	t.Helper()
+	got := map[uint32]int{}
+	n := 0
+	for _, shares := range readDir(t, dir) {
+		for _, s := range shares {
+			got[s.Nonce]++
+			n++
+		}
+	}
+	return got, n
+}
+
+// TestCrashExactlyOnce runs `hashpool sharelogger` as a process against a Kafka broker in a
+// process of its own while a producer publishes shares with unique nonces, and kills the
+// logger with SIGKILL at many instants (right after start, at random times, right as a flush
+// lands on disk), evicts it from its group while it runs (a rebalance with a lagging group
+// commit) and pauses the broker with SIGSTOP mid-stream. In the end the files must hold every
+// published share exactly once.
+func TestCrashExactlyOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds hashpool, runs a Kafka broker and kills sharelogger processes")
+	}
+	bin := buildHashpool(t)
+	br := startBroker(t)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	shareDir := filepath.Join(data, "sharelog")
+	logPath := filepath.Join(dir, "sharelogger.log")
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			if len(b) > 20000 {
+				b = b[len(b)-20000:]
+			}
+			t.Logf("sharelogger output (tail):\n%s", b)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+
+	kb, err := kafka.New(kafka.Config{Brokers: []string{br.addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kb.Close()
+	prod, err := kb.NewProducer(bus.ProducerOptions{Linger: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := kgo.NewClient(kgo.SeedBrokers(br.addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+
+	// The producer: total shares at about 1,000 a second, each with a unique nonce.
+	const total = 20000
+	var acked, failed atomic.Int64
+	prodDone := make(chan struct{})
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d", seed)
+	go func() {
+		defer close(prodDone)
+		rng := rand.New(rand.NewSource(seed))
+		for i := 0; i < total && ctx.Err() == nil; i++ {
+			s := realisticShare(rng, i, time.Now().Unix())
+			s.Nonce = uint32(i)
+			prod.Publish(bus.DefaultTopics().Share, nil, btcpool.AppendShareMessage(nil, &s), func(err error) {
+				if err != nil {
+					failed.Add(1)
+					return
+				}
+				acked.Add(1)
+			})
+			if i%50 == 49 {
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+		fctx, c := context.WithTimeout(ctx, 90*time.Second)
+		defer c()
+		_ = prod.Flush(fctx)
+	}()
+	defer prod.Close()
+
+	rng := rand.New(rand.NewSource(seed + 1))
+	const group = "sharelog_write_btc"
+	// A member killed while its join was in flight joins after the test evicted the group and
+	// would hold up the next rebalance for a session timeout (45 s): a group that stays
+	// rebalancing is evicted again, as the coordinator would do once the session expired.
+	wdCtx, wdStop := context.WithCancel(ctx)
+	wdDone := make(chan struct{})
+	go func() {
+		defer close(wdDone)
+		stuck := 0
+		for wdCtx.Err() == nil {
+			select {
+			case <-wdCtx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			d := kmsg.NewPtrDescribeGroupsRequest()
+			d.Groups = []string{group}
+			resp, err := d.RequestWith(wdCtx, admin)
+			if err != nil || len(resp.Groups) != 1 || !strings.Contains(resp.Groups[0].State, "Rebalance") {
+				stuck = 0
+				continue
+			}
+			if stuck++; stuck >= 4 {
+				evictGroup(wdCtx, t, admin, group)
+				stuck = 0
+			}
+		}
+	}()
+	defer func() { wdStop(); <-wdDone }()
+	kills, evictions, pauses, rewinds := 0, 0, 0, 0
+	cur := startShareLogger(t, bin, br.addr, data, logPath)
+	dayFiles := func() int64 {
+		var n int64
+		names, _ := filepath.Glob(filepath.Join(shareDir, "sharelogBTC-*"))
+		for _, p := range names {
+			if st, err := os.Stat(p); err == nil {
+				n += st.Size()
+			}
+		}
+		return n
+	}
+	sleep := func(d time.Duration) {
+		select {
+		case <-ctx.Done():
+			t.Fatal("timed out")
+		case <-time.After(d):
+		}
+	}
+	for cycle := 0; ; cycle++ {
+		streamOver := false
+		select {
+		case <-prodDone:
+			streamOver = true
+		default:
+		}
+		if streamOver && kills >= 10 && evictions >= 3 && pauses >= 1 && rewinds >= 1 {
+			break
+		}
+		if cycle > 200 {
+			t.Fatal("too many cycles")
+		}
+		if !cur.alive() {
+			t.Fatalf("sharelogger exited on its own (cycle %d)", cycle)
+		}
+		mode := cycle % 6
+		switch {
+		case mode == 3 && pauses < 2:
+			// The broker stops answering for a while, then comes back.
+			sleep(time.Duration(500+rng.Intn(1000)) * time.Millisecond)
+			if err := br.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+			sleep(time.Duration(4000+rng.Intn(3000)) * time.Millisecond)
+			restarted := pauses == 0
+			if restarted {
+				// Issue 10: flushes went on while commits failed; a logger that
+				// restarts now resumes from a group commit far behind its files.
+				cur.kill()
+				kills++
+				cur = startShareLogger(t, bin, br.addr, data, logPath)
+				sleep(time.Second)
+			}
+			if err := br.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+				t.Fatal(err)
+			}
+			pauses++
+			if restarted {
+				evictGroup(ctx, t, admin, group)
+			}
+			continue // the same logger must ride it out
+		case mode == 5:
+			// A rebalance: the live member loses its partition and rejoins from the
+			// group's last commit, which lags behind what it wrote.
+			sleep(time.Duration(1000+rng.Intn(2000)) * time.Millisecond)
+			if evictGroup(ctx, t, admin, group) > 0 {
+				evictions++
+			}
+			if evictions%2 == 1 {
+				continue // the same logger must rejoin and skip what it wrote
+			}
+			// Issue 10: the logger flushes while its commits fail, and dies: the
+			// next one resumes from a group commit behind the files.
+			sleep(time.Duration(2500+rng.Intn(1500)) * time.Millisecond)
+		case mode == 1:
+			// Right as a flush lands: kill as soon as the day files grow.
+			before := dayFiles()
+			deadline := time.Now().Add(4 * time.Second)
+			for dayFiles() == before && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+		case mode == 2:
+			sleep(time.Duration(50+rng.Intn(300)) * time.Millisecond) // during start and recovery
+		default:
+			sleep(time.Duration(300+rng.Intn(3000)) * time.Millisecond)
+		}
+		cur.kill()
+		kills++
+		evictGroup(ctx, t, admin, group) // the dead member's session "expires" at once
+		if mode == 4 {
+			// The group's commit lost or behind (issue 10: a commit that failed with
+			// ILLEGAL_GENERATION): the next logger re-reads from far back.
+			if n := acked.Load(); n > 0 {
+				rewindGroup(ctx, t, admin, group, rng.Int63n(n))
+				rewinds++
+			}
+		}
+		cur = startShareLogger(t, bin, br.addr, data, logPath)
+	}
+	<-prodDone
+	if failed.Load() != 0 {
+		t.Fatalf("%d shares not acknowledged by the broker", failed.Load())
+	}
+	want := int(acked.Load())
+	if want != total {
+		t.Fatalf("%d of %d shares acknowledged", want, total)
+	}
+	check := func(stage string) {
+		got, n := countNonces(t, shareDir)
+		dups := 0
+		for _, c := range got {
+			if c > 1 {
+				dups += c - 1
+			}
+		}
+		if n != want || len(got) != want || dups != 0 {
+			t.Fatalf("%s: the files hold %d records, %d distinct of %d published, %d duplicates", stage, n, len(got), want, dups)
+		}
+		for i := 0; i < want; i++ {
+			if got[uint32(i)] != 1 {
+				t.Fatalf("%s: share %d is in the files %d times", stage, i, got[uint32(i)])
+			}
+		}
+	}
+	for {
+		if !cur.alive() {
+			t.Fatal("sharelogger exited on its own")
+		}
+		if _, n := countNonces(t, shareDir); n >= want {
+			break
+		}
+		sleep(200 * time.Millisecond)
+	}
+	check("after the stream")
+	// One more crash and restart over the finished stream: the restart re-reads from the
+	// group's commit and must skip everything the checkpoint covers.
+	cur.kill()
+	kills++
+	evictGroup(ctx, t, admin, group)
+	cur = startShareLogger(t, bin, br.addr, data, logPath)
+	sleep(5 * time.Second)
+	_ = cur.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-cur.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("sharelogger did not stop on SIGTERM")
+	}
+	if st := cur.cmd.ProcessState; st == nil || !st.Success() {
+		t.Fatalf("sharelogger exit: %v", st)
+	}
+	check("after a last restart")
+
+	t.Logf("%d shares, %d kills, %d group evictions, %d group commits rewound, %d broker pauses", want, kills, evictions, rewinds, pauses)
+}
