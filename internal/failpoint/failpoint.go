@@ -9,6 +9,9 @@
 //	HASHPOOL_FAILPOINT=engine.solved.after-fsync        the first time it is hit
 //	HASHPOOL_FAILPOINT=blkmaker.after-submit:3          the third time
 //	HASHPOOL_FAILPOINT=engine.solved.before-publish@100ms  100 ms after the first hit
+//	HASHPOOL_FAILPOINT=bus.mem.before-fsync^engine.solved.before-journal
+//	    the first hit after engine.solved.before-journal was hit (points that work done at
+//	    start also passes through are armed by a later one)
 //
 // (the delay lets work already handed to other goroutines, such as an answer queued
 // for a socket, happen before the kill; the goroutine at the point waits meanwhile)
@@ -32,6 +35,8 @@ type point struct {
 	name  string
 	n     int64
 	delay time.Duration
+	after string      // counting starts once this point was hit ("": at once)
+	gate  atomic.Bool // after was hit
 	hits  atomic.Int64
 }
 
@@ -47,7 +52,10 @@ func Arm(spec string) {
 		return
 	}
 	p := &point{name: spec, n: 1}
-	if name, d, ok := strings.Cut(spec, "@"); ok {
+	if name, after, ok := strings.Cut(p.name, "^"); ok {
+		p.name, p.after = name, after
+	}
+	if name, d, ok := strings.Cut(p.name, "@"); ok {
 		if v, err := time.ParseDuration(d); err == nil && v >= 0 {
 			p.name, p.delay = name, v
 		}
@@ -72,7 +80,16 @@ var kill = func() {
 // hit, the process is killed here.
 func Hit(name string) {
 	p := armed.Load()
-	if p == nil || p.name != name {
+	if p == nil {
+		return
+	}
+	if p.after != "" && !p.gate.Load() {
+		if name == p.after {
+			p.gate.Store(true)
+		}
+		return
+	}
+	if p.name != name {
 		return
 	}
 	if p.hits.Add(1) == p.n {

@@ -28,6 +28,17 @@ func TestHitKillsAtTheArmedHit(t *testing.T) {
 	if killed != 3 {
 		t.Fatalf("count and delay: killed %d", killed)
 	}
+	Arm("z^gate")
+	Hit("z")
+	if killed != 3 {
+		t.Fatalf("gated point hit before its gate: killed %d", killed)
+	}
+	Hit("gate")
+	Hit("z")
+	if killed != 4 {
+		t.Fatalf("gated point not hit after its gate: killed %d", killed)
+	}
+	killed--
 	Arm("x:bad")
 	Hit("x:bad")
 	if killed != 4 {
