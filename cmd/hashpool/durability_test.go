@@ -26,13 +26,15 @@ import (
 // crashMiner is a stratum client for crash tests: unlike testMiner it reports a closed
 // connection as an error (the pool is being killed under it) instead of failing the test.
 type crashMiner struct {
-	conn net.Conn
-	br   *bufio.Reader
-	en1  []byte
-	diff float64
-	job  *minerJob
-	id   int
-	en2  uint64
+	conn    net.Conn
+	br      *bufio.Reader
+	partial []byte // a line cut by a read deadline
+	en1     []byte
+	diff    float64
+	job     *minerJob
+	prev    string // the current job's previous block, display hex
+	id      int
+	en2     uint64
 }
 
 func dialCrashMiner(addr, user string) (*crashMiner, error) {
@@ -83,7 +85,12 @@ func (m *crashMiner) read(timeout time.Duration) (map[string]any, error) {
 	m.conn.SetReadDeadline(time.Now().Add(max(timeout, time.Millisecond)))
 	line, err := m.br.ReadBytes('\n')
 	if err != nil {
+		m.partial = append(m.partial, line...)
 		return nil, err
+	}
+	if len(m.partial) > 0 {
+		line = append(m.partial, line...)
+		m.partial = nil
 	}
 	var v map[string]any
 	if err := json.Unmarshal(line, &v); err != nil {
@@ -101,6 +108,7 @@ func (m *crashMiner) read(timeout time.Duration) (map[string]any, error) {
 			return nil, err
 		}
 		m.job = j
+		m.prev = sha.DisplayHex(j.prev)
 	}
 	return v, nil
 }
@@ -166,7 +174,68 @@ func parseNotifyParams(p []any) (*minerJob, error) {
 		branch = append(branch, h)
 	}
 	clean, _ := p[8].(bool)
-	return &minerJob{id: str(0), job: sha.NewJob(hx(2), hx(3), branch, u32(5), prev, u32(6)), bits: u32(6), ntime: u32(7), clean: clean}, nil
+	return &minerJob{id: str(0), job: sha.NewJob(hx(2), hx(3), branch, u32(5), prev, u32(6)), bits: u32(6), ntime: u32(7), clean: clean, prev: prev}, nil
+}
+
+// waitCurrent waits until the miner's job builds on the node's tip and the tip has held for a
+// moment (a restarted pool submits the blocks its journal kept, which moves the tip), so that
+// the next share solves a block instead of being stale.
+func (m *crashMiner) waitCurrent(ctx context.Context, n *btcdtest.Node) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		best, err := n.Client().GetBestBlockHash(ctx)
+		if err != nil {
+			return err
+		}
+		if best == m.prev {
+			_, err := m.read(500 * time.Millisecond) // let a block in flight move the tip
+			var ne net.Error
+			if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+				return err
+			}
+			if again, err := n.Client().GetBestBlockHash(ctx); err == nil && again == best && m.prev == best {
+				return nil
+			}
+			continue
+		}
+		if _, err := m.read(time.Second); err != nil {
+			var ne net.Error
+			if !(errors.As(err, &ne) && ne.Timeout()) {
+				return err
+			}
+		}
+	}
+	return errors.New("the pool's job never caught up with the node's tip")
+}
+
+// tryBlock submits block-solving shares until one is answered or the pool is gone, doing the
+// round's kill or signal with the first submit. A share made stale by a block the restarted
+// pool republished is followed by another one.
+func (m *crashMiner) tryBlock(ctx context.Context, n *btcdtest.Node, kill func(first bool)) (hash string, answered bool, err error) {
+	for attempt := 0; attempt < 5; attempt++ {
+		if err := m.waitCurrent(ctx, n); err != nil {
+			return "", false, err
+		}
+		line, id, h, err := m.blockShare("alice.rig1")
+		if err != nil {
+			return "", false, err
+		}
+		if err := m.send(line); err != nil {
+			return "", false, err
+		}
+		kill(attempt == 0)
+		rep, err := m.reply(id, 30*time.Second)
+		if err != nil {
+			return h, false, nil // the pool is gone: no answer
+		}
+		if rep["result"] == true {
+			return h, true, nil
+		}
+		if e, _ := rep["error"].([]any); len(e) == 0 || e[0] != float64(21) {
+			return h, false, fmt.Errorf("block-solving share answered %v", rep)
+		}
+	}
+	return "", false, errors.New("five block-solving shares in a row were stale")
 }
 
 // crashRound is one way of ending `hashpool run` while a block is in flight.
@@ -222,11 +291,11 @@ enabled = false
 		{name: "before the journal", failpoint: "engine.solved.before-journal"},
 		{name: "journal written, not fsync'd", failpoint: "engine.solved.before-fsync"},
 		{name: "journal fsync'd, not answered", failpoint: "engine.solved.after-fsync"},
-		{name: "answered, not on the bus", failpoint: "engine.solved.after-answer"},
-		{name: "bus acknowledged, ack not journaled", failpoint: "engine.solved.after-ack"},
-		{name: "submitted, not recorded", failpoint: "blkmaker.after-submit"},
-		{name: "recorded, not committed", failpoint: "blkmaker.after-record"},
-		{name: "bus fsync", failpoint: "bus.mem.before-fsync"},
+		{name: "answered, not on the bus", failpoint: "engine.solved.before-publish@150ms^engine.solved.before-journal"},
+		{name: "bus acknowledged, ack not journaled", failpoint: "engine.solved.after-ack^engine.solved.before-journal"},
+		{name: "submitted, not recorded", failpoint: "blkmaker.after-submit^engine.solved.before-journal"},
+		{name: "recorded, not committed", failpoint: "blkmaker.after-record^engine.solved.before-journal"},
+		{name: "bus fsync", failpoint: "bus.mem.before-fsync^engine.solved.before-journal"},
 		{name: "kill -9 with the submit", killAfter: 0},
 		{name: "kill -9 1 ms after the submit", killAfter: time.Millisecond},
 		{name: "kill -9 5 ms after the submit", killAfter: 5 * time.Millisecond},
@@ -243,22 +312,20 @@ enabled = false
 		if err != nil {
 			t.Fatalf("round %d (%s): %v\n%s", i, r.name, err, p.tail())
 		}
-		line, id, hash, err := m.blockShare("alice.rig1")
+		hash, ok, err := m.tryBlock(ctx, n, func(first bool) {
+			switch {
+			case !first:
+			case r.sigterm:
+				p.term()
+			case r.failpoint == "" && r.killAfter >= 0:
+				time.Sleep(r.killAfter)
+				p.kill9()
+			}
+		})
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("round %d (%s): %v\n%s", i, r.name, err, p.tail())
 		}
-		if err := m.send(line); err != nil {
-			t.Fatalf("round %d (%s): send: %v", i, r.name, err)
-		}
-		switch {
-		case r.sigterm:
-			p.term()
-		case r.failpoint == "" && r.killAfter >= 0:
-			time.Sleep(r.killAfter)
-			p.kill9()
-		}
-		rep, err := m.reply(id, 30*time.Second)
-		if err == nil && rep["result"] == true {
+		if ok {
 			answered[hash] = r.name
 		}
 		if r.failpoint == "" && r.killAfter < 0 {
@@ -278,7 +345,7 @@ enabled = false
 				t.Fatalf("round %d: failpoint %s was never hit (exit %v)\n%s", i, r.failpoint, p.cmd.ProcessState, p.tail())
 			}
 		}
-		t.Logf("round %d (%s): answered %v", i, r.name, err == nil && rep["result"] == true)
+		t.Logf("round %d (%s): answered %v", i, r.name, ok)
 	}
 
 	// A last, clean run finishes whatever the crashes left: journals republished, blocks

@@ -106,8 +106,8 @@ enabled = false
 	rounds := []kafkaRound{
 		{name: "sserver: before the journal", target: "sserver", failpoint: "engine.solved.before-journal"},
 		{name: "sserver: journal fsync'd, not answered", target: "sserver", failpoint: "engine.solved.after-fsync"},
-		{name: "sserver: answered, not on the bus", target: "sserver", failpoint: "engine.solved.after-answer"},
-		{name: "sserver: Kafka acknowledged, ack not journaled", target: "sserver", failpoint: "engine.solved.after-ack"},
+		{name: "sserver: answered, not on the bus", target: "sserver", failpoint: "engine.solved.before-publish@150ms^engine.solved.before-journal"},
+		{name: "sserver: Kafka acknowledged, ack not journaled", target: "sserver", failpoint: "engine.solved.after-ack^engine.solved.before-journal"},
 		{name: "sserver: kill -9 2 ms after the submit", target: "sserver", killAfter: 2 * time.Millisecond},
 		{name: "sserver: kill -9 right after the answer", target: "sserver", killAfter: -1},
 		{name: "sserver: SIGTERM with the submit", target: "sserver", sigterm: true},
