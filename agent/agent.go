@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"github.com/panjf2000/gnet/v2/pkg/logging"
 
+	"github.com/hashpool/hashpool/codec/agent"
 	"github.com/hashpool/hashpool/codec/stratum"
 	"github.com/hashpool/hashpool/internal/gnetlog"
 )
@@ -28,11 +30,21 @@ type Agent struct {
 	log   *slog.Logger
 	stats Stats
 
+	dialer *dialer
+
 	mu     sync.Mutex
 	slots  []*slot
 	miners map[*Miner]struct{}
-	ctx    context.Context
-	wg     sync.WaitGroup
+	// multi_user_mode: session ids are shared by every account's slot
+	// (they are given at subscribe, before the account is known), and each
+	// account has one slot.
+	sids      map[uint16]*Miner
+	sidCursor uint16
+	accounts  map[string]*slot
+	nextIdx   int
+	oldWire   Wire // counters of retired account slots
+	ctx       context.Context
+	wg        sync.WaitGroup
 
 	eng         gnet.Engine
 	ready       chan struct{}
@@ -136,7 +148,12 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &Agent{cfg: cfg, log: log, miners: make(map[*Miner]struct{}), ready: make(chan struct{})}
+	d, err := newDialer(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{cfg: cfg, log: log, dialer: d, miners: make(map[*Miner]struct{}), ready: make(chan struct{}),
+		sids: make(map[uint16]*Miner), accounts: make(map[string]*slot)}
 	a.versionMask.Store(0x1fffe000)
 	a.scratch.New = func() any { return &scratch{out: make([]byte, 0, 2048)} }
 	a.now.Store(time.Now().Unix())
@@ -158,6 +175,7 @@ func (a *Agent) Stats() Snapshot {
 	sn := a.stats.snapshot()
 	a.mu.Lock()
 	slots := append([]*slot(nil), a.slots...)
+	sn.Wire.add(a.oldWire)
 	a.mu.Unlock()
 	for _, s := range slots {
 		s.mu.Lock()
@@ -165,7 +183,7 @@ func (a *Agent) Stats() Snapshot {
 		u := s.up
 		s.mu.Unlock()
 		if u != nil {
-			if w, ok := tcpWire(u.conn); ok {
+			if w, ok := u.wire(); ok {
 				sn.Wire.add(w)
 			}
 		}
@@ -194,7 +212,9 @@ func (a *Agent) Serve(ctx context.Context) error {
 	defer cancel()
 	a.mu.Lock()
 	a.ctx = ctx
-	a.newSlotLocked()
+	if !a.cfg.MultiUserMode {
+		a.newSlotLocked("")
+	}
 	a.mu.Unlock()
 	a.wg.Add(1)
 	go func() { defer a.wg.Done(); a.tick(ctx) }()
@@ -224,21 +244,69 @@ func (a *Agent) Serve(ctx context.Context) error {
 	return err
 }
 
-// newSlotLocked adds an upstream slot and starts its connection; caller holds a.mu.
-func (a *Agent) newSlotLocked() *slot {
-	s := newSlot(a, len(a.slots))
+// newSlotLocked adds an upstream slot for account ("": the pools' own
+// sub-accounts) and starts its connection; caller holds a.mu. An account
+// slot ends when its last miner leaves (its stop), and is then retired.
+func (a *Agent) newSlotLocked(account string) *slot {
+	s := newSlot(a, a.nextIdx)
+	a.nextIdx++
+	s.user = account
+	ctx, stop := context.WithCancel(a.ctx)
+	s.stop = stop
+	if account != "" {
+		s.lostAt = time.Now() // no_pool_grace_seconds applies from the start
+	}
 	a.slots = append(a.slots, s)
 	a.wg.Add(1)
-	go func() { defer a.wg.Done(); s.run(a.ctx) }()
+	go func() {
+		defer a.wg.Done()
+		s.run(ctx)
+		stop()
+		if account != "" {
+			a.retire(s)
+		}
+	}()
 	return s
 }
 
-// assign gives m a slot and an agent session id, opening a new upstream
-// connection when every slot is full.
+// retire drops an account slot whose run has ended, keeping its counters.
+func (a *Agent) retire(s *slot) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s.mu.Lock()
+	a.oldWire.add(s.wire)
+	s.wire = Wire{}
+	s.mu.Unlock()
+	for i, o := range a.slots {
+		if o == s {
+			a.slots = append(a.slots[:i], a.slots[i+1:]...)
+			break
+		}
+	}
+}
+
+// assign gives m an agent session id and, unless in multi_user_mode
+// (where the slot follows the account at authorize), a slot, opening a
+// new upstream connection when every slot is full.
 func (a *Agent) assign(m *Miner) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.ctx == nil || a.ctx.Err() != nil {
+		return false
+	}
+	if a.cfg.MultiUserMode {
+		for i := 0; i <= agent.MaxSessionID; i++ {
+			id := a.sidCursor
+			a.sidCursor++
+			if a.sidCursor > agent.MaxSessionID {
+				a.sidCursor = 0
+			}
+			if _, used := a.sids[id]; !used {
+				a.sids[id] = m
+				m.sid = id
+				return true
+			}
+		}
 		return false
 	}
 	for _, s := range a.slots {
@@ -247,7 +315,7 @@ func (a *Agent) assign(m *Miner) bool {
 			return true
 		}
 	}
-	s := a.newSlotLocked()
+	s := a.newSlotLocked("")
 	id, ok := s.allocID(m)
 	if ok {
 		m.slot, m.sid = s, id
@@ -339,6 +407,20 @@ func (a *Agent) OnClose(c gnet.Conn, _ error) gnet.Action {
 	}
 	a.mu.Lock()
 	delete(a.miners, m)
+	if a.cfg.MultiUserMode {
+		if a.sids[m.sid] == m {
+			delete(a.sids, m.sid)
+		}
+		if s := m.slot; s != nil && a.accounts[s.user] == s {
+			s.mu.Lock()
+			empty := len(s.miners) == 0
+			s.mu.Unlock()
+			if empty { // BtcAgent closes an account's pool connections with its last miner
+				delete(a.accounts, s.user)
+				s.stop()
+			}
+		}
+	}
 	a.mu.Unlock()
 	a.stats.Miners.Add(-1)
 	return gnet.None
@@ -371,6 +453,34 @@ func (a *Agent) OnTraffic(c gnet.Conn) gnet.Action {
 	}
 	m.nap.after(c.EventLoop())
 	return gnet.None
+}
+
+// joinAccount puts m (subscribed, multi_user_mode) in account's slot,
+// starting one for a new account. It reports false when shutting down.
+func (a *Agent) joinAccount(m *Miner, account string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ctx == nil || a.ctx.Err() != nil {
+		return false
+	}
+	s := a.accounts[account]
+	if s == nil {
+		s = a.newSlotLocked(account)
+		a.accounts[account] = s
+	}
+	s.mu.Lock()
+	s.miners[m.sid] = m
+	s.mu.Unlock()
+	m.slot = s
+	return true
+}
+
+// accountOf is BtcAgent's multi_user_mode sub-account of a login: the
+// part before the first '.', or the whole login without one (filtered
+// like any name; "" when nothing is left).
+func accountOf(login string) string {
+	acc, _, _ := strings.Cut(login, ".")
+	return filterName(acc, maxAccountLen)
 }
 
 // workerName is the worker a miner is registered as: the part after the
@@ -407,8 +517,9 @@ func (a *Agent) workerName(login string, ip netip.Addr) string {
 // Name limits: REGISTER_WORKER frames are at most 100 bytes, so agent
 // string + worker name ≤ 92.
 const (
-	maxAgentLen  = 30
-	maxWorkerLen = 60
+	maxAgentLen   = 30
+	maxWorkerLen  = 60
+	maxAccountLen = 64 // a pool user, as Validate bounds them
 )
 
 // filterName keeps the characters btcpool keeps in names and agent strings

@@ -97,8 +97,47 @@ type Config struct {
 	// AlwaysKeepDownconn keeps miners connected however long no pool is
 	// reachable; otherwise they are closed after NoPoolGrace.
 	AlwaysKeepDownconn bool `json:"always_keep_downconn"`
+	// MultiUserMode: a miner logging in as aaa.bbb mines for the pool
+	// sub-account aaa as worker bbb (a login without '.' is account and
+	// worker both); each sub-account gets its own upstream connection,
+	// authorized as that account, and the pools' third element is ignored.
+	// Off: every miner is a worker of the pool entry's sub-account.
+	MultiUserMode bool `json:"multi_user_mode"` // false
+	// AgentType is BtcAgent's coin; only "btc" is implemented.
+	AgentType string `json:"agent_type"` // "btc"
+	// PoolUseTLS connects to the pools with TLS (certificate verified
+	// against the system roots unless the pool_tls_* keys say otherwise).
+	PoolUseTLS bool `json:"pool_use_tls"`
+	// Proxy lists proxies for the pool connections: "socks5://[user:pass@]host:port",
+	// "http://..." or "https://..." (HTTP CONNECT, plain or over TLS), a
+	// bare "host:port" (http), or "system" (ALL_PROXY, HTTPS_PROXY,
+	// HTTP_PROXY from the environment). All are tried at once and the
+	// first that connects is used (BtcAgent's "fastest").
+	Proxy []string `json:"proxy"`
+	// UseProxy: false ignores Proxy.
+	UseProxy bool `json:"use_proxy"` // true
+	// DirectConnectWithProxy races a direct connection against the proxies.
+	DirectConnectWithProxy bool `json:"direct_connect_with_proxy"`
+	// DirectConnectAfterProxy connects directly when every proxy failed.
+	DirectConnectAfterProxy bool `json:"direct_connect_after_proxy"` // true
+	// Advanced is BtcAgent's "advanced" object (see Advanced).
+	Advanced *Advanced `json:"advanced"`
 
 	// hashpool keys.
+	// PoolTLSCAFile: PEM file of the CA certificates that sign the pools'
+	// certificates, trusted instead of the system roots.
+	PoolTLSCAFile string `json:"pool_tls_ca_file"`
+	// PoolTLSCertSHA256 pins the pools' certificate: the hex SHA-256 of
+	// the leaf certificate (DER; colons allowed). With a pin, the chain is
+	// not checked against any CA (self-signed pool certificates work), but
+	// any other certificate is refused.
+	PoolTLSCertSHA256 string `json:"pool_tls_cert_sha256"`
+	// PoolTLSServerName is the name checked against the certificate (and
+	// sent as SNI); empty: the pool's host.
+	PoolTLSServerName string `json:"pool_tls_server_name"`
+	// PoolTLSSkipVerify accepts any certificate (BtcAgent's
+	// advanced.tls_skip_certificate_verify): encrypted, not authenticated.
+	PoolTLSSkipVerify bool `json:"pool_tls_skip_verify"`
 	// AgentString is the subscribe agent; it must start with "btccom-agent/"
 	// for a btcpool-compatible pool to treat the connection as an agent.
 	AgentString string `json:"agent_string"`
@@ -107,6 +146,13 @@ type Config struct {
 	// share rate; miners do not wait for share answers, and a block-solving
 	// share waits at most this long, ~0.02% of a 10-minute block interval).
 	BatchIntervalMs int `json:"batch_interval_ms"` // 100
+	// UpstreamProtocol: "auto" speaks the agent protocol when the pool
+	// answers agent.get_capabilities (btcpool and hashpool do) and plain
+	// Stratum V1 otherwise (one mining.submit per share, the pool's
+	// extranonce2 split into a 4-byte per-miner prefix and the miner's 4);
+	// "agent" requires the agent protocol; "stratum" always speaks plain
+	// stratum and does not announce itself as an agent.
+	UpstreamProtocol string `json:"upstream_protocol"` // "auto"
 	// Extensions lists the optional protocol extensions to ask for
 	// (["rejonly","zstd","csub"]); the pool must also list them in its capabilities.
 	Extensions []string `json:"extensions"`
@@ -145,14 +191,48 @@ type Config struct {
 	MaxOutbound int `json:"max_outbound"` // 256 KiB
 }
 
-// knownIgnored are BtcAgent keys hashpool accepts but does not implement
-// (proxies, TLS upstream, multi-user mode, logging knobs); each is warned about.
-var knownIgnored = map[string]bool{
-	"multi_user_mode": true, "agent_type": true, "proxy": true, "use_proxy": true,
-	"direct_connect_with_proxy": true, "direct_connect_after_proxy": true, "pool_use_tls": true,
-	"use_iocp": true, "file_log_level": true, "log_file_prefix": true, "advanced": true,
-	"pool_connection_number_per_subaccount": true, "pool_connection_dial_timeout_seconds": true,
-	"pool_connection_read_timeout_seconds": true, "http_debug": true,
+// Advanced is BtcAgent's "advanced" object. The timeouts apply unless
+// hashpool's own key is also given; the rest have no equivalent here.
+type Advanced struct {
+	// PoolConnectionNumberPerSubAccount (BtcAgent 5) is ignored: hashpool
+	// opens one upstream connection per miners_per_upstream miners (per
+	// sub-account in multi_user_mode).
+	PoolConnectionNumberPerSubAccount *int `json:"pool_connection_number_per_subaccount,omitempty"`
+	// PoolConnectionDialTimeoutSeconds sets dial_timeout_seconds.
+	PoolConnectionDialTimeoutSeconds *int `json:"pool_connection_dial_timeout_seconds,omitempty"`
+	// PoolConnectionReadTimeoutSeconds sets upstream_read_timeout_seconds.
+	PoolConnectionReadTimeoutSeconds *int `json:"pool_connection_read_timeout_seconds,omitempty"`
+	// FakeJobNotifyIntervalSeconds (BtcAgent 30) is ignored: with
+	// always_keep_downconn miners stay connected but get no fake jobs.
+	FakeJobNotifyIntervalSeconds *int `json:"fake_job_notify_interval_seconds,omitempty"`
+	// TLSSkipCertificateVerify sets pool_tls_skip_verify.
+	TLSSkipCertificateVerify *bool `json:"tls_skip_certificate_verify,omitempty"`
+	// MessageQueueSize sizes BtcAgent's internal channels; hashpool has
+	// none, so it is accepted and has no effect.
+	MessageQueueSize json.RawMessage `json:"message_queue_size,omitempty"`
+}
+
+// knownIgnored are BtcAgent keys hashpool accepts but does not implement,
+// with the value that is harmless (BtcAgent's default: no warning) and why
+// another value is ignored. A nil harmless value always warns.
+var knownIgnored = map[string]struct {
+	harmless func(json.RawMessage) bool
+	why      string
+}{
+	"use_iocp": {isJSON("false"), "Windows I/O completion ports; hashpool uses epoll (gnet)"},
+	"http_debug": {func(v json.RawMessage) bool {
+		var d struct {
+			Enable bool `json:"enable"`
+		}
+		return json.Unmarshal(v, &d) == nil && !d.Enable
+	}, "no debug HTTP server: use -stats / -stats-file, -cpuprofile, -memprofile"},
+	"file_log_level":  {nil, "use -log-level"},
+	"log_file_prefix": {nil, "use -l (log directory; btcagent.log is written there)"},
+}
+
+// isJSON returns a check that a raw value is exactly want (spaces aside).
+func isJSON(want string) func(json.RawMessage) bool {
+	return func(v json.RawMessage) bool { return strings.TrimSpace(string(v)) == want }
 }
 
 // Defaults returns a Config with every default filled in.
@@ -161,7 +241,12 @@ func Defaults() Config {
 		ListenIP: "0.0.0.0", ListenPort: 3333,
 		DisconnectWhenLostAsicboost: true,
 		IPWorkerNameFormat:          "{1}x{2}x{3}x{4}",
+		AgentType:                   "btc",
+		Proxy:                       []string{},
+		UseProxy:                    true,
+		DirectConnectAfterProxy:     true,
 		AgentString:                 "btccom-agent/2.0.0-hashpool",
+		UpstreamProtocol:            ProtoAuto,
 		BatchIntervalMs:             100,
 		Extensions:                  []string{ExtRejOnly, ExtZstd, ExtCompact},
 		MinersPerUpstream:           0xFFFF,
@@ -210,10 +295,13 @@ func ParseConfig(b []byte) (Config, []string, error) {
 	}
 	sort.Strings(names)
 	for _, k := range names {
+		ig, ignored := knownIgnored[k]
 		switch {
 		case known[k]:
-		case knownIgnored[k]:
-			warns = append(warns, fmt.Sprintf("config key %q (BtcAgent) is not implemented by hashpool's btcagent; ignored", k))
+		case ignored:
+			if ig.harmless == nil || !ig.harmless(keys[k]) {
+				warns = append(warns, fmt.Sprintf("config key %q (BtcAgent) is not implemented by hashpool's btcagent (%s); ignored", k, ig.why))
+			}
 		default:
 			warns = append(warns, fmt.Sprintf("unknown config key %q ignored", k))
 		}
@@ -222,7 +310,58 @@ func ParseConfig(b []byte) (Config, []string, error) {
 	if err := dec.Decode(&c); err != nil {
 		return c, warns, fmt.Errorf("config: %w", err)
 	}
+	if raw, ok := keys["advanced"]; ok {
+		warns = append(warns, c.applyAdvanced(raw, keys)...)
+	}
 	return c, warns, c.Validate()
+}
+
+// applyAdvanced applies BtcAgent's "advanced" object: its timeouts unless
+// hashpool's own key is given, its TLS switch; it returns warnings for
+// what has no effect here.
+func (c *Config) applyAdvanced(raw json.RawMessage, keys map[string]json.RawMessage) []string {
+	var warns []string
+	var sub map[string]json.RawMessage
+	if json.Unmarshal(raw, &sub) == nil {
+		known := map[string]bool{}
+		t := reflect.TypeFor[Advanced]()
+		for i := 0; i < t.NumField(); i++ {
+			k, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+			known[k] = true
+		}
+		for k := range sub {
+			if !known[k] {
+				warns = append(warns, fmt.Sprintf("unknown config key \"advanced.%s\" ignored", k))
+			}
+		}
+		sort.Strings(warns)
+	}
+	ad := c.Advanced
+	if ad == nil {
+		return warns
+	}
+	if v := ad.PoolConnectionDialTimeoutSeconds; v != nil {
+		if _, own := keys["dial_timeout_seconds"]; !own {
+			c.DialTimeoutSec = *v
+		}
+	}
+	if v := ad.PoolConnectionReadTimeoutSeconds; v != nil {
+		if _, own := keys["upstream_read_timeout_seconds"]; !own {
+			c.UpstreamReadSec = *v
+		}
+	}
+	if v := ad.TLSSkipCertificateVerify; v != nil && *v {
+		c.PoolTLSSkipVerify = true
+	}
+	if v := ad.PoolConnectionNumberPerSubAccount; v != nil && *v != 5 {
+		warns = append(warns, "config key \"advanced.pool_connection_number_per_subaccount\" (BtcAgent) is not implemented by hashpool's btcagent "+
+			"(one upstream connection per miners_per_upstream miners, per sub-account in multi_user_mode); ignored")
+	}
+	if v := ad.FakeJobNotifyIntervalSeconds; v != nil && *v != 30 {
+		warns = append(warns, "config key \"advanced.fake_job_notify_interval_seconds\" (BtcAgent) is not implemented by hashpool's btcagent "+
+			"(always_keep_downconn keeps miners connected without fake jobs); ignored")
+	}
+	return warns
 }
 
 // LoadConfig reads and parses a config file.
@@ -266,6 +405,9 @@ func (c *Config) Validate() error {
 		if p.Port < 1 || p.Port > 65535 {
 			bad("pools[%d]: port %d: want 1..65535", i, p.Port)
 		}
+		if c.MultiUserMode && p.User == "" {
+			continue // the miners name the sub-account
+		}
 		if p.User == "" || len(p.User) > 64 || strings.ContainsAny(p.User, "\"\\\x00.") {
 			bad("pools[%d]: user %q: want 1..64 characters without '.', quotes, backslash or NUL", i, p.User)
 		}
@@ -283,6 +425,34 @@ func (c *Config) Validate() error {
 		if e != ExtRejOnly && e != ExtZstd && e != ExtCompact {
 			bad("extensions: unknown extension %q (known: %q, %q, %q)", e, ExtRejOnly, ExtZstd, ExtCompact)
 		}
+	}
+	if !strings.EqualFold(c.AgentType, "btc") {
+		bad("agent_type %q: hashpool's btcagent is Bitcoin-only (\"btc\"); BtcAgent's eth/etc modes are not implemented", c.AgentType)
+	}
+	if c.UpstreamProtocol != ProtoAuto && c.UpstreamProtocol != ProtoAgent && c.UpstreamProtocol != ProtoStratum {
+		bad("upstream_protocol %q: want %q, %q or %q", c.UpstreamProtocol, ProtoAuto, ProtoAgent, ProtoStratum)
+	}
+	if len(c.Proxy) > 16 {
+		bad("proxy: %d entries, at most 16", len(c.Proxy))
+	}
+	for i, p := range c.Proxy {
+		if _, err := parseProxy(p); err != nil {
+			bad("proxy[%d]: %v", i, err)
+		}
+	}
+	if !c.PoolUseTLS && (c.PoolTLSCAFile != "" || c.PoolTLSCertSHA256 != "" || c.PoolTLSServerName != "" || c.PoolTLSSkipVerify) {
+		bad("pool_tls_*: set, but pool_use_tls is false")
+	}
+	if c.PoolTLSSkipVerify && (c.PoolTLSCAFile != "" || c.PoolTLSCertSHA256 != "") {
+		bad("pool_tls_skip_verify: contradicts pool_tls_ca_file / pool_tls_cert_sha256")
+	}
+	if c.PoolTLSCertSHA256 != "" {
+		if _, err := parsePin(c.PoolTLSCertSHA256); err != nil {
+			bad("pool_tls_cert_sha256: %v", err)
+		}
+	}
+	if len(c.PoolTLSServerName) > 255 {
+		bad("pool_tls_server_name: at most 255 characters")
 	}
 	rng := func(name string, v, lo, hi int) {
 		if v < lo || v > hi {

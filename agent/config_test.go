@@ -2,6 +2,7 @@ package agent
 
 import (
 	"encoding/json"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -25,11 +26,41 @@ func TestParseConfig(t *testing.T) {
 				}
 			}},
 		{name: "btcagent keys", in: `{"agent_listen_port":3334,"submit_response_from_server":true,"use_ip_as_worker_name":true,"pool_use_tls":false,"multi_user_mode":false,"pools":[["h","1800","u"]]}`,
-			warns: 2, check: func(t *testing.T, c Config) {
+			check: func(t *testing.T, c Config) {
 				if !c.SubmitResponseFromServer || !c.UseIPAsWorkerName || c.Pools[0].Port != 1800 {
 					t.Fatalf("%+v", c)
 				}
 			}},
+		// BtcAgent's full sample (docs/ConfigFileDetails.md) with its
+		// defaults: nothing to warn about.
+		{name: "BtcAgent sample, harmless defaults", in: `{"multi_user_mode":true,"agent_type":"btc","always_keep_downconn":false,
+			"disconnect_when_lost_asicboost":true,"use_ip_as_worker_name":false,"ip_worker_name_format":"{1}x{2}x{3}x{4}",
+			"fixed_worker_name":"","submit_response_from_server":false,"agent_listen_ip":"0.0.0.0","agent_listen_port":3333,
+			"proxy":[],"direct_connect_with_proxy":false,"direct_connect_after_proxy":true,"pool_use_tls":false,"use_iocp":false,
+			"http_debug":{"enable":false,"listen":"127.0.0.1:1234"},
+			"advanced":{"pool_connection_number_per_subaccount":5,"pool_connection_dial_timeout_seconds":15,
+			"pool_connection_read_timeout_seconds":60,"fake_job_notify_interval_seconds":30,"tls_skip_certificate_verify":false,
+			"message_queue_size":{"session_manager":64}},
+			"pools":[["us.ss.btc.com",1800,"YourSubAccountName"],["us.ss.btc.com",443,"YourSubAccountName"]]}`,
+			check: func(t *testing.T, c Config) {
+				if !c.MultiUserMode || c.DialTimeoutSec != 15 || c.UpstreamReadSec != 60 || c.PoolTLSSkipVerify {
+					t.Fatalf("%+v", c)
+				}
+			}},
+		{name: "non-default ignored keys warn", in: `{"pools":[["h",1,"u"]],"use_iocp":true,"http_debug":{"enable":true},
+			"advanced":{"pool_connection_number_per_subaccount":2,"fake_job_notify_interval_seconds":5,"zzz":1}}`, warns: 5},
+		{name: "own keys win over advanced", in: `{"pools":[["h",1,"u"]],"dial_timeout_seconds":3,"pool_use_tls":true,
+			"advanced":{"pool_connection_dial_timeout_seconds":20,"pool_connection_read_timeout_seconds":30,"tls_skip_certificate_verify":true}}`,
+			check: func(t *testing.T, c Config) {
+				if c.DialTimeoutSec != 3 || c.UpstreamReadSec != 30 || !c.PoolTLSSkipVerify {
+					t.Fatalf("%+v", c)
+				}
+			}},
+		{name: "multi-user pools need no user", in: `{"multi_user_mode":true,"pools":[["h",1,""]]}`},
+		{name: "proxies", in: `{"pools":[["h",1,"u"]],"proxy":["socks5://u:p@127.0.0.1:1080","http://127.0.0.1:8080","10.0.0.1:3128","https://p:443","system"]}`},
+		{name: "bad tls and proxy keys", in: `{"pools":[["h",1,"u"]],"agent_type":"eth","proxy":["socks4://1.2.3.4:1080","ftp://x:1","http://nohost"],
+			"pool_tls_cert_sha256":"abcd","pool_tls_skip_verify":true}`,
+			err: []string{"agent_type", "SOCKS4", "ftp", "nohost", "pool_use_tls is false", "contradicts", "64 hex digits"}},
 		{name: "unknown keys warn", in: `{"pools":[["h",1,"u"]],"zzz":1,"yyy":{}}`, warns: 2},
 		{name: "hashpool keys", in: `{"pools":[["h",1,"u"]],"batch_interval_ms":0,"extensions":[],"miners_per_upstream":100}`,
 			check: func(t *testing.T, c Config) {
@@ -136,4 +167,24 @@ func TestConfigDocIsCurrent(t *testing.T) {
 			t.Errorf("docs/CONFIG.md does not document %q", k)
 		}
 	}
+}
+
+// FuzzParseProxy: any proxy string is accepted or refused with an error,
+// never a panic, and an accepted one has a host:port and a known scheme.
+func FuzzParseProxy(f *testing.F) {
+	for _, s := range []string{"socks5://u:p@127.0.0.1:1080", "http://h:1", "1.2.3.4:3128", "https://x:443", "system", "socks4://a:1", "http://[::1]:8080", "http://h:0", "%"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := parseProxy(s)
+		if err != nil || p.scheme == "system" {
+			return
+		}
+		if p.scheme != "socks5" && p.scheme != "http" && p.scheme != "https" {
+			t.Fatalf("%q: scheme %q", s, p.scheme)
+		}
+		if _, _, err := net.SplitHostPort(p.addr); err != nil {
+			t.Fatalf("%q: addr %q", s, p.addr)
+		}
+	})
 }

@@ -9,8 +9,8 @@
 // the pool), configure/version rolling, submit, suggest_difficulty and
 // extranonce.subscribe. Upstream, one plain net.Conn per MinersPerUpstream
 // miners (a reader on the slot's goroutine, a batching writer goroutine)
-// does btcagent's handshake (agent.get_capabilities, mining.configure,
-// mining.subscribe "btccom-agent/...", mining.authorize with the pool
+// does btcagent's handshake (mining.subscribe "btccom-agent/...",
+// agent.get_capabilities, mining.configure, mining.authorize with the pool
 // user; extranonce2 size must be 8), then REGISTER_WORKER /
 // UNREGISTER_WORKER and SUBMIT_SHARE[_WITH_TIME][_WITH_VER] frames. From
 // the pool it relays mining.notify (pool extranonce1 appended to
@@ -19,6 +19,38 @@
 // SUBMIT_RESPONSE (accept, or the stratum error code, to the miner that
 // sent the share; without submit_response_from_server miners are answered
 // true at once, like BtcAgent).
+//
+// # Plain Stratum V1 pools
+//
+// With upstream_protocol "auto" (the default) the handshake (subscribe
+// first, then agent.get_capabilities, mining.configure, authorize) decides
+// at the authorize answer: a pool that answered agent.get_capabilities
+// gets the agent protocol; any other pool (ckpool, most pools) gets plain
+// Stratum V1 on the same slot: the pool's extranonce2 (8..16 bytes) is
+// split into zero padding, the agent session id (4 bytes, the miner's
+// extranonce1) and the miner's 4 bytes, so the miner's coinbase is the
+// pool's with the pool's extranonce1 (and padding) appended to coinbase1,
+// exactly as in the agent protocol. Each share is one mining.submit as the
+// pool user (numeric id = the submit index, so answers map to pending
+// shares); the pool's set_difficulty goes to every miner; a job sent
+// before the authorize answer is kept and relayed at attach;
+// mining.set_extranonce reconnects (the miners' view does not change).
+//
+// In multi_user_mode (BtcAgent's) the sub-account comes from the miner:
+// aaa.bbb is worker bbb of pool user aaa. Session ids are then allocated
+// from one space shared by all accounts (at subscribe, before the account
+// is known), and each account has its own slot, whose upstream connection
+// authorizes as that account; it is started by the account's first
+// authorize and stopped with its last miner. A round in which every pool
+// refused the account closes its miners.
+//
+// Pool connections are dialed directly or through SOCKS5 / HTTP CONNECT
+// proxies (all raced, the first to connect wins, like BtcAgent), then
+// wrapped in TLS 1.2+ with pool_use_tls (verified against the system roots,
+// a CA file, or a pinned leaf fingerprint; skipping verification must be
+// asked for). Wire counters are read from the TCP socket under TLS and the
+// proxy, and sampled once more when a connection closes, so totals never
+// go backwards.
 //
 // Pools are tried in order; a lost pool is replaced by the next reachable
 // one (starting again from the first, with backoff after a round where none

@@ -1,9 +1,7 @@
 package agent
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"net"
 	"testing"
 
@@ -27,7 +25,7 @@ func offlineAgent(tb testing.TB, subres bool) (*Agent, *slot, *upConn) {
 	a.slots = []*slot{s}
 	c1, c2 := net.Pipe()
 	tb.Cleanup(func() { c1.Close(); c2.Close() })
-	u := newUpConn(s, cfg.Pools[0], c1)
+	u := newUpConn(s, cfg.Pools[0], cfg.Pools[0].User, dialed{c: c1, raw: c1})
 	u.subres = subres
 	u.en1 = []byte("01000000")
 	s.up = u
@@ -95,6 +93,16 @@ func FuzzPoolInput(f *testing.F) {
 		`{"id":null,"method":"mining.set_version_mask","params":["1fffe000"]}` + "\n" + string(frames),
 		"\x7f\x05\x03\x00",
 		`{"id":"sub","result":[[],"zz",4],"error":null}` + "\n",
+		// A plain Stratum V1 pool (ckpool): no capability answer, a job
+		// before the authorize answer, numeric submit answers.
+		`{"id":"sub","result":[[["mining.notify","a9"]],"a92d136b",8],"error":null}` + "\n" +
+			`{"id":null,"method":"mining.set_difficulty","params":[1]}` + "\n" +
+			`{"id":null,"method":"mining.notify","params":["6a","00","01","02",[],"20000000","207fffff","5f000000",true]}` + "\n" +
+			`{"id":"auth","result":true,"error":null}` + "\n" +
+			`{"id":0,"result":false,"error":null,"reject-reason":"Above target"}` + "\n" +
+			`{"id":1,"result":true,"error":null}` + "\n" + `{"id":2,"result":null,"error":[23,"Low difficulty",null]}` + "\n",
+		`{"id":"sub","result":[[],"a92d136b0102",16],"error":null}` + "\n" + `{"id":"auth","result":true,"error":null}` + "\n" +
+			`{"id":null,"method":"mining.set_extranonce","params":["00",8]}` + "\n",
 	} {
 		f.Add([]byte(s), uint16(len(s)/3))
 	}
@@ -104,8 +112,10 @@ func FuzzPoolInput(f *testing.F) {
 		c1, c2 := net.Pipe()
 		defer c1.Close()
 		defer c2.Close()
-		u := newUpConn(s, a.cfg.Pools[0], c1)
-		u.en1 = []byte("01000000")
+		u := newUpConn(s, a.cfg.Pools[0], a.cfg.Pools[0].User, dialed{c: c1, raw: c1})
+		if cut%2 == 0 {
+			u.en1 = []byte("01000000")
+		}
 		k := int(cut) % (len(in) + 1)
 		buf := append([]byte(nil), in[:k]...)
 		used, err := u.consume(buf)
@@ -193,54 +203,4 @@ func TestLostAsicboostReconnects(t *testing.T) {
 			t.Fatalf("option %v: closed %v, sent %q", on, closed, sc.out)
 		}
 	}
-}
-
-// FuzzCompactRoundTrip builds runs of submit frames (and other frames
-// between them) from arbitrary bytes, 16 per share, and checks that the
-// writer's SUBMIT_COMPACT frames, over two batches, decode back to exactly
-// those frames with the reference reader (decodeCompact, which also checks
-// sid_bits, the flags and the padding).
-func FuzzCompactRoundTrip(f *testing.F) {
-	f.Add([]byte("\x00\x07\x00\x05\x00\x00\x00\x09\x00\x00\x00\x00\x20\x00\x00\x3f"), uint8(1))
-	f.Add(bytes.Repeat([]byte("\xff\xff\xff\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d"), 5), uint8(3))
-	f.Add(bytes.Repeat([]byte("\x13\x00\x80\xff\xff\xff\xff\x01\x00\x00\x00\x00\xe0\xff\x1f\x2a"), 7), uint8(0))
-	f.Fuzz(func(t *testing.T, in []byte, cut uint8) {
-		en2 := map[uint16]uint32{}
-		var batches [2][]byte
-		for i := 0; len(in) >= 16; i, in = i+1, in[16:] {
-			b := in[:16]
-			op, le := b[0], binary.LittleEndian
-			s := agent.Submit{JobID: b[15] & 3, SessionID: le.Uint16(b[1:]), ExtraNonce2: le.Uint32(b[3:]), Nonce: le.Uint32(b[7:]),
-				HasTime: op&1 != 0, HasVersionMask: op&2 != 0}
-			if op&4 != 0 { // the miner counts up
-				s.ExtraNonce2 = en2[s.SessionID] + 1
-			}
-			en2[s.SessionID] = s.ExtraNonce2
-			if s.HasTime {
-				s.Time = 1700000000 + uint32(b[11]&3)
-				if op&8 != 0 {
-					s.Time = le.Uint32(b[11:])
-				}
-			}
-			if s.HasVersionMask {
-				s.VersionMask = le.Uint32(b[11:])
-				if op&16 != 0 {
-					s.VersionMask &= 0x1fffe000
-				}
-			}
-			k := 0
-			if i >= int(cut) {
-				k = 1
-			}
-			if op&32 != 0 {
-				batches[k] = agent.AppendUnregisterWorker(batches[k], s.SessionID)
-			}
-			batches[k] = agent.AppendSubmit(batches[k], &s)
-		}
-		u := &upConn{}
-		last := map[uint16]uint32{}
-		for _, frames := range batches {
-			compactRoundTrip(t, u, last, frames)
-		}
-	})
 }

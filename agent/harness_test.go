@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"math"
 	"net"
 	"net/netip"
@@ -47,10 +48,21 @@ func mustHex(s string) []byte {
 // startAgent runs an agent for the pools with cfg tweaked.
 func startAgent(t *testing.T, tweak func(*Config), pools ...*enginetest.Engine) *Agent {
 	t.Helper()
+	var addrs []string
+	for _, p := range pools {
+		addrs = append(addrs, p.Addr)
+	}
+	return startAgentAt(t, nil, tweak, addrs...)
+}
+
+// startAgentAt runs an agent for pools at addrs (user "kevin"), logging to
+// log (nil: silent), with cfg tweaked.
+func startAgentAt(t *testing.T, log *slog.Logger, tweak func(*Config), addrs ...string) *Agent {
+	t.Helper()
 	cfg := Defaults()
 	cfg.ListenIP, cfg.ListenPort = "127.0.0.1", 0
-	for _, p := range pools {
-		host, port, _ := net.SplitHostPort(p.Addr)
+	for _, addr := range addrs {
+		host, port, _ := net.SplitHostPort(addr)
 		n, _ := strconv.Atoi(port)
 		cfg.Pools = append(cfg.Pools, Pool{Host: host, Port: n, User: "kevin"})
 	}
@@ -60,7 +72,7 @@ func startAgent(t *testing.T, tweak func(*Config), pools ...*enginetest.Engine) 
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	a, err := New(cfg, nil)
+	a, err := New(cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}

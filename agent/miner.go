@@ -18,6 +18,10 @@ const (
 	minerAuthorized
 )
 
+// errSubAccountEmpty is BtcAgent's error for a multi_user_mode login
+// without a sub-account (".bbb" or empty).
+const errSubAccountEmpty = 105
+
 // asicboostShares is how many version-rolled shares make a miner an
 // ASICBoost miner for disconnect_when_lost_asicboost (BtcAgent's 100).
 const asicboostShares = 100
@@ -40,7 +44,9 @@ type Miner struct {
 
 	deadline atomic.Int64 // unix seconds; the agent closes the miner after it
 
-	// Set at subscribe, then read-only.
+	// Set at subscribe (the slot at authorize in multi_user_mode) on the
+	// miner's event loop, then read-only; other goroutines reach miners
+	// through their slot's map and never read these.
 	slot *slot
 	sid  uint16
 
@@ -208,6 +214,16 @@ func (m *Miner) handleLine(line []byte, sc *scratch) bool {
 			sc.out = stratum.AppendError(sc.out, msg.ID, stratum.StatusInvalidUsername)
 			return false
 		}
+		if m.a.cfg.MultiUserMode && m.slot == nil {
+			acc := accountOf(string(name))
+			if acc == "" {
+				sc.out = stratum.AppendErrorMessage(sc.out, msg.ID, errSubAccountEmpty, "Sub-account Name Cannot be Empty")
+				return false
+			}
+			if !m.a.joinAccount(m, acc) {
+				return true
+			}
+		}
 		if m.worker == "" {
 			m.worker = m.a.workerName(string(name), m.ip)
 			if m.worker == "" {
@@ -285,12 +301,6 @@ func (m *Miner) handleSubmit(sc *scratch) bool {
 		sc.out = stratum.AppendError(sc.out, msg.ID, stratum.StatusIllegalParams)
 		return false
 	}
-	if len(sub.JobID) == 0 || sub.JobID[0] == 'f' {
-		// BtcAgent's local fake jobs: answered true, never forwarded.
-		m.a.stats.Accepted.Add(1)
-		sc.out = stratum.AppendResultTrue(sc.out, msg.ID)
-		return false
-	}
 	if sub.VersionMask != nil {
 		m.vmShares++
 	} else if m.vmShares > asicboostShares && m.a.cfg.DisconnectWhenLostAsicboost {
@@ -299,7 +309,6 @@ func (m *Miner) handleSubmit(sc *scratch) bool {
 	}
 	job := stratum.ParseSubmitDecimal(sub.JobID)
 	as := agent.Submit{
-		JobID:       uint8(job),
 		SessionID:   m.sid,
 		ExtraNonce2: uint32(stratum.ParseSubmitHex(sub.ExtraNonce2)),
 		Nonce:       uint32(stratum.ParseSubmitHex(sub.Nonce)),
@@ -307,16 +316,11 @@ func (m *Miner) handleSubmit(sc *scratch) bool {
 		VersionMask: uint32(stratum.ParseSubmitHex(sub.VersionMask)),
 	}
 	as.HasTime, as.HasVersionMask = as.Time != 0, as.VersionMask != 0
-	if job > 255 {
-		m.a.stats.Rejected.Add(1)
-		sc.out = stratum.AppendError(sc.out, msg.ID, stratum.StatusJobNotFoundOrStale)
-		return false
-	}
-	switch m.slot.submit(m, &as, msg.ID) {
-	case submitAccepted:
+	switch m.slot.submit(m, &as, sub.JobID, job, msg.ID) {
+	case submitAccepted, submitFake: // fake: BtcAgent's local fake jobs, never forwarded
 		m.a.stats.Accepted.Add(1)
 		sc.out = stratum.AppendResultTrue(sc.out, msg.ID)
-	case submitNoPool:
+	case submitNoPool, submitBadJob:
 		m.a.stats.Rejected.Add(1)
 		sc.out = stratum.AppendError(sc.out, msg.ID, stratum.StatusJobNotFoundOrStale)
 	}

@@ -2,8 +2,8 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"log/slog"
-	"net"
 	"sync"
 	"time"
 
@@ -18,8 +18,10 @@ const noDiff = -128
 // MinersPerUpstream agent session ids, and the upstream link (re)connected
 // to the first reachable pool that carries their shares.
 type slot struct {
-	a   *Agent
-	idx int
+	a    *Agent
+	idx  int
+	user string // multi_user_mode: the sub-account it serves ("": the pools' own)
+	stop context.CancelFunc
 
 	mu     sync.Mutex
 	miners map[uint16]*Miner
@@ -63,47 +65,64 @@ func (s *slot) allocID(m *Miner) (uint16, bool) {
 
 // run keeps the slot connected: pools in order, the first that completes
 // the handshake serves until it fails; after a round where none did, back
-// off (doubling up to ReconnectMaxMs).
+// off (doubling up to ReconnectMaxMs). In multi_user_mode a round where
+// every pool refused the slot's sub-account closes its miners (BtcAgent
+// drops a sub-account the pools do not know).
 func (s *slot) run(ctx context.Context) {
 	a := s.a
 	log := a.log.With("upstream", s.idx)
+	if s.user != "" {
+		log = log.With("account", s.user)
+	}
 	fails := 0
 	for ctx.Err() == nil {
 		served := false
+		refused := 0
 		for i, p := range a.cfg.Pools {
 			if ctx.Err() != nil {
 				return
 			}
-			d := net.Dialer{Timeout: time.Duration(a.cfg.DialTimeoutSec) * time.Second}
-			c, err := d.DialContext(ctx, "tcp", p.Addr())
+			dc, err := a.dialer.dial(ctx, p)
 			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
 				log.Warn("pool unreachable", "pool", i, "addr", p.Addr(), "err", err)
 				continue
 			}
-			if tc, ok := c.(*net.TCPConn); ok {
-				tc.SetNoDelay(true)
-				tc.SetKeepAlive(true)
-				tc.SetKeepAlivePeriod(60 * time.Second)
+			user := s.user
+			if user == "" {
+				user = p.User
 			}
-			u := newUpConn(s, p, c)
+			u := newUpConn(s, p, user, dc)
 			start := time.Now()
 			probeCtx, stopProbe := context.WithCancel(ctx)
 			if i > 0 && a.cfg.PrimaryRetrySec > 0 {
-				go s.probeEarlier(probeCtx, i, c)
+				go s.probeEarlier(probeCtx, i, u)
 			}
 			attached, err := u.run(ctx)
 			stopProbe()
 			s.detach(u)
+			if ctx.Err() != nil {
+				return // shutting down: the closed connection is ours
+			}
 			if attached {
 				served = true
 				log.Warn("pool connection lost", "pool", i, "addr", p.Addr(), "after", time.Since(start).Round(time.Second), "err", err)
 				break // start again from the first pool
 			}
-			log.Warn("pool handshake failed", "pool", i, "addr", p.Addr(), "err", err)
+			if errors.Is(err, errRefused) {
+				refused++
+			}
+			log.Warn("pool handshake failed", "pool", i, "addr", p.Addr(), "via", dc.via, "err", err)
 		}
 		if served {
 			fails = 0
 			continue
+		}
+		if s.user != "" && refused == len(a.cfg.Pools) {
+			log.Warn("every pool refused the sub-account: its miners are disconnected")
+			s.closeMiners(log)
 		}
 		wait := a.cfg.backoff(fails)
 		fails++
@@ -115,10 +134,11 @@ func (s *slot) run(ctx context.Context) {
 	}
 }
 
-// probeEarlier dials the pools before index cur every PrimaryRetrySec; when
-// one accepts a TCP connection it closes the current upstream c, so run
-// starts again from the first pool (miners stay connected).
-func (s *slot) probeEarlier(ctx context.Context, cur int, c net.Conn) {
+// probeEarlier dials the pools before index cur every PrimaryRetrySec
+// (the way the slot dials: proxies, TLS); when one answers it closes the
+// current upstream u, so run starts again from the first pool (miners stay
+// connected).
+func (s *slot) probeEarlier(ctx context.Context, cur int, u *upConn) {
 	a := s.a
 	t := time.NewTicker(time.Duration(a.cfg.PrimaryRetrySec) * time.Second)
 	defer t.Stop()
@@ -129,14 +149,14 @@ func (s *slot) probeEarlier(ctx context.Context, cur int, c net.Conn) {
 		case <-t.C:
 		}
 		for i := 0; i < cur; i++ {
-			d := net.Dialer{Timeout: time.Duration(a.cfg.DialTimeoutSec) * time.Second}
-			pc, err := d.DialContext(ctx, "tcp", a.cfg.Pools[i].Addr())
+			dc, err := a.dialer.dial(ctx, a.cfg.Pools[i])
 			if err != nil {
 				continue
 			}
-			pc.Close()
+			dc.c.Close()
+			dc.raw.Close()
 			a.log.Info("an earlier pool is back: switching", "upstream", s.idx, "pool", i, "addr", a.cfg.Pools[i].Addr())
-			c.Close()
+			u.close()
 			return
 		}
 	}
@@ -160,14 +180,15 @@ func (s *slot) attach(u *upConn) {
 	}
 	s.a.stats.Upstreams.Add(1)
 	s.a.stats.Connects.Add(1)
-	s.a.log.Info("pool connected", "upstream", s.idx, "addr", u.pool.Addr(), "user", u.pool.User,
+	s.a.log.Info("pool connected", "upstream", s.idx, "addr", u.pool.Addr(), "user", u.user, "tls", s.a.cfg.PoolUseTLS,
 		"subres", u.subres, "rejonly", u.rejonly, "zstd", u.zbatch, "csub", u.csub)
 }
 
 // detach forgets u: its jobs become unusable and its pending shares are
 // answered as rejected (the pool that would have credited them is gone).
 func (s *slot) detach(u *upConn) {
-	w, ok := tcpWire(u.conn)
+	u.close()
+	w, ok := u.wire()
 	s.mu.Lock()
 	if ok {
 		s.wire.add(w)
@@ -196,8 +217,13 @@ func (s *slot) detach(u *upConn) {
 	s.a.answerAll(lost)
 }
 
-// register queues REGISTER_WORKER for m; caller holds s.mu.
+// register queues REGISTER_WORKER for m (plain stratum has no
+// registration); caller holds s.mu.
 func (s *slot) register(u *upConn, sid uint16, m *Miner) {
+	if u.sv1 {
+		m.registered = true
+		return
+	}
 	wasEmpty := len(u.wbuf) == 0
 	out, err := agent.AppendRegisterWorker(u.wbuf, sid, m.agentStr, m.worker)
 	if err != nil { // names are bounded and NUL-free at authorize; keep the link anyway
@@ -402,11 +428,16 @@ const (
 	submitAccepted submitResult = iota // forwarded; answer true now (no subres)
 	submitLater                        // forwarded; the pool's response answers it
 	submitNoPool                       // no upstream: answer with an error now
+	submitBadJob                       // a job id the current pool cannot have sent: answer 21
+	submitFake                         // BtcAgent's local fake job: answer true, never forwarded
 )
 
 // submit forwards one share (spec §5.4: the frame type follows from the
 // parsed time and version mask).
-func (s *slot) submit(m *Miner, sub *agent.Submit, id stratum.ID) submitResult {
+// With a plain Stratum V1 pool the share goes out as mining.submit with
+// the miner's job id as it is (job is the raw id; jobNum its decimal value
+// for the agent protocol's short job id, > 255 when it has none).
+func (s *slot) submit(m *Miner, sub *agent.Submit, job []byte, jobNum uint64, id stratum.ID) submitResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u := s.up
@@ -414,7 +445,20 @@ func (s *slot) submit(m *Miner, sub *agent.Submit, id stratum.ID) submitResult {
 		return submitNoPool
 	}
 	wasEmpty := len(u.wbuf) == 0
-	u.wbuf = agent.AppendSubmit(u.wbuf, sub)
+	switch {
+	case u.sv1:
+		if !sv1JobID(job) {
+			return submitBadJob
+		}
+		u.wbuf = appendSV1Submit(u.wbuf, u.index, u.user, job, u.en2Pad, sub)
+	case len(job) == 0 || job[0] == 'f':
+		return submitFake
+	case jobNum > 255:
+		return submitBadJob
+	default:
+		sub.JobID = uint8(jobNum)
+		u.wbuf = agent.AppendSubmit(u.wbuf, sub)
+	}
 	u.queued(wasEmpty)
 	index := u.index
 	u.index++
@@ -451,7 +495,7 @@ func (s *slot) leave(m *Miner) {
 	if s.miners[m.sid] == m {
 		delete(s.miners, m.sid)
 	}
-	if m.registered && s.up != nil {
+	if m.registered && s.up != nil && !s.up.sv1 {
 		wasEmpty := len(s.up.wbuf) == 0
 		s.up.wbuf = agent.AppendUnregisterWorker(s.up.wbuf, m.sid)
 		s.up.queued(wasEmpty)

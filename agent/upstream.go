@@ -1,14 +1,15 @@
 package agent
 
 import (
+	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/bits"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -24,8 +25,12 @@ const (
 	upMaxQueued = 8 << 20 // frames queued for a pool that does not read: the link is dropped
 )
 
-// errHandshake wraps handshake failures.
-var errHandshake = errors.New("upstream handshake")
+// errHandshake wraps handshake failures; errRefused marks a pool that
+// refused the sub-account.
+var (
+	errHandshake = errors.New("upstream handshake")
+	errRefused   = errors.New("authorize refused")
+)
 
 // pendingShare is a share awaiting the pool's SUBMIT_RESPONSE.
 type pendingShare struct {
@@ -40,10 +45,25 @@ type pendingShare struct {
 type upConn struct {
 	s    *slot
 	pool Pool
-	conn net.Conn
+	user string   // the sub-account it authorizes as
+	conn net.Conn // the protocol stream (TLS or plain)
+	raw  net.Conn // the TCP socket under it, for TCP_INFO
+
+	closeOnce sync.Once
+	final     atomic.Pointer[Wire] // the socket's counters just before close
 
 	// Negotiated extensions, written and read under s.mu.
 	subres, rejonly, zbatch, csub bool
+
+	// Plain Stratum V1 (the pool did not answer agent.get_capabilities):
+	// set by the reader before attach, read-only afterwards.
+	sv1      bool
+	en2Pad   []byte // hex zeros: the pool's extranonce2 bytes beyond the agent's 8
+	capsSeen bool   // reader only: the pool answered agent.get_capabilities
+	subEn1   []byte // reader only: the subscribe result's extranonce1 (hex)
+	subSize  int64  // reader only: ... and extranonce2 size
+	early    []byte // reader only: a mining.notify line that came before attach
+	gotMask  bool   // reader only: the pool answered mining.configure with a mask
 
 	// Under s.mu.
 	wbuf    []byte
@@ -67,19 +87,61 @@ type upConn struct {
 	zout     []byte
 	zused    time.Time // writer only: when zenc last compressed a batch
 	cout     []byte
-	lastEn2  map[uint16]uint32 // csub: last extranonce2 sent per session id
-	crecs    []compactRec      // csub: the frame being built
+	cenc     agent.CompactEncoder // csub, writer only
 }
 
-func newUpConn(s *slot, p Pool, c net.Conn) *upConn {
-	return &upConn{s: s, pool: p, conn: c, wake: make(chan struct{}, 1), stop: make(chan struct{}),
+func newUpConn(s *slot, p Pool, user string, d dialed) *upConn {
+	return &upConn{s: s, pool: p, user: user, conn: d.c, raw: d.raw, wake: make(chan struct{}, 1), stop: make(chan struct{}),
 		authDone: make(chan struct{}), framer: stratum.LineFramer{Max: upMaxLine},
 		pending: make([]pendingShare, min(s.a.cfg.MaxPending, 1024))}
+}
+
+// close samples the socket's kernel counters and closes the connection;
+// every close goes through here, so the counters are never lost (any
+// goroutine, any number of times; it takes no lock).
+func (u *upConn) close() {
+	u.closeOnce.Do(func() {
+		if w, ok := tcpWire(u.raw); ok {
+			u.final.Store(&w)
+		}
+		u.conn.Close()
+		u.raw.Close()
+	})
+}
+
+// wire returns the socket's counters: live while open, the last sample
+// once closed (so they never go backwards).
+func (u *upConn) wire() (Wire, bool) {
+	if f := u.final.Load(); f != nil {
+		return *f, true
+	}
+	w, ok := tcpWire(u.raw)
+	if f := u.final.Load(); f != nil { // closed meanwhile
+		return *f, true
+	}
+	return w, ok
+}
+
+// handshakeErr wraps err as a handshake failure, once.
+func handshakeErr(err error) error {
+	if errors.Is(err, errHandshake) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", errHandshake, err)
 }
 
 // handshakeLines are btcagent's bootstrap requests (spec §5.1), sent at once.
 func (u *upConn) handshakeLines() []byte {
 	cfg := &u.s.a.cfg
+	if cfg.UpstreamProtocol == ProtoStratum {
+		var b []byte
+		b = stratum.AppendRequest(b, stratum.StringID([]byte("sub")), stratum.MethodSubscribe,
+			append(stratum.AppendJSONString([]byte("["), sv1AgentString), ']'))
+		b = stratum.AppendRequest(b, stratum.StringID([]byte("conf")), stratum.MethodConfigure,
+			[]byte(`[["version-rolling"],{"version-rolling.mask":"1fffe000","version-rolling.min-bit-count":2}]`))
+		return stratum.AppendRequest(b, stratum.StringID([]byte("auth")), stratum.MethodAuthorize,
+			append(stratum.AppendJSONString([]byte("["), u.user), `,"x"]`...))
+	}
 	caps := `[["verrol"`
 	if cfg.SubmitResponseFromServer {
 		caps += `,"subres"`
@@ -90,14 +152,16 @@ func (u *upConn) handshakeLines() []byte {
 		}
 	}
 	caps += `]]`
+	// Subscribe first: a plain pool (ckpool) drops a client whose first
+	// request is anything else; btcpool answers these in any order.
 	var b []byte
+	b = stratum.AppendRequest(b, stratum.StringID([]byte("sub")), stratum.MethodSubscribe,
+		append(stratum.AppendJSONString([]byte("["), cfg.AgentString), ']'))
 	b = stratum.AppendRequest(b, stratum.StringID([]byte("caps")), stratum.MethodGetCapabilities, []byte(caps))
 	b = stratum.AppendRequest(b, stratum.StringID([]byte("conf")), stratum.MethodConfigure,
 		[]byte(`[["version-rolling"],{"version-rolling.mask":"ffffffff","version-rolling.min-bit-count":0}]`))
-	b = stratum.AppendRequest(b, stratum.StringID([]byte("sub")), stratum.MethodSubscribe,
-		append(stratum.AppendJSONString([]byte("["), cfg.AgentString), ']'))
 	b = stratum.AppendRequest(b, stratum.StringID([]byte("auth")), stratum.MethodAuthorize,
-		append(stratum.AppendJSONString([]byte("["), u.pool.User), `,""]`...))
+		append(stratum.AppendJSONString([]byte("["), u.user), `,""]`...))
 	if cfg.SubmitResponseFromServer {
 		// btcpool honours "subres" only after authorize, so btcagent asks again.
 		b = stratum.AppendRequest(b, stratum.StringID([]byte("caps_again")), stratum.MethodGetCapabilities, []byte(caps))
@@ -111,14 +175,14 @@ func (u *upConn) run(ctx context.Context) (attached bool, err error) {
 	a := u.s.a
 	readErr := make(chan error, 1)
 	go func() { readErr <- u.readLoop() }()
-	stopConn := context.AfterFunc(ctx, func() { u.conn.Close() })
+	stopConn := context.AfterFunc(ctx, u.close)
 	defer stopConn()
 	hs := u.handshakeLines()
 	u.conn.SetWriteDeadline(time.Now().Add(time.Duration(a.cfg.HandshakeTimeout) * time.Second))
 	if _, err := u.conn.Write(hs); err != nil {
-		u.conn.Close()
+		u.close()
 		<-readErr
-		return false, fmt.Errorf("%w: %v", errHandshake, err)
+		return false, handshakeErr(err)
 	}
 	a.stats.UpBytesOut.Add(int64(len(hs)))
 	a.stats.UpWrites.Add(1)
@@ -128,10 +192,10 @@ func (u *upConn) run(ctx context.Context) (attached bool, err error) {
 		timer.Stop()
 	case err := <-readErr:
 		timer.Stop()
-		u.conn.Close()
-		return false, fmt.Errorf("%w: %v", errHandshake, err)
+		u.close()
+		return false, handshakeErr(err)
 	case <-timer.C:
-		u.conn.Close()
+		u.close()
 		<-readErr
 		return false, fmt.Errorf("%w: no authorize answer within %ds", errHandshake, a.cfg.HandshakeTimeout)
 	}
@@ -139,7 +203,7 @@ func (u *upConn) run(ctx context.Context) (attached bool, err error) {
 	wg.Add(1)
 	go func() { defer wg.Done(); u.writeLoop() }()
 	err = <-readErr
-	u.conn.Close()
+	u.close()
 	close(u.stop)
 	wg.Wait()
 	return true, err
@@ -228,7 +292,12 @@ func (u *upConn) handleLine(line []byte) error {
 	if m.Method.Kind == stratum.KindString {
 		switch string(m.Method.Raw) {
 		case stratum.MethodNotify:
-			if u.en1 == nil {
+			if !u.attached {
+				// Plain pools (ckpool) send the first job right after
+				// subscribe, before the authorize answer: keep it for attach.
+				if len(line) <= upMaxLine {
+					u.early = append(u.early[:0], line...)
+				}
 				return nil
 			}
 			u.s.relayNotify(u, m)
@@ -244,16 +313,26 @@ func (u *upConn) handleLine(line []byte) error {
 			}
 		case stratum.MethodReconnect:
 			return errors.New("pool sent client.reconnect")
+		case "mining.set_extranonce":
+			// The miners' view does not depend on the pool's extranonce1:
+			// reconnecting gets the new one, and the next job carries it.
+			return errors.New("pool sent mining.set_extranonce: reconnecting")
 		}
 		return nil
 	}
 	id, ok := m.ID.String()
 	if !ok {
+		if n, isNum := m.ID.Number(); isNum && u.sv1 && u.attached {
+			u.s.submitResponse(u, uint16(n), sv1Status(m, line))
+		}
 		return nil
 	}
 	switch string(id) {
 	case "caps", "caps_again":
 		cfg := &u.s.a.cfg
+		if m.Result.Get("capabilities").Kind == stratum.KindArray {
+			u.capsSeen = true
+		}
 		var subres, rejonly, zbatch, csub bool
 		it := m.Result.Get("capabilities").Elems()
 		for i := 0; i < 32; i++ {
@@ -277,6 +356,7 @@ func (u *upConn) handleLine(line []byte) error {
 	case "conf":
 		if v, ok := m.Result.Get("version-rolling.mask").Str(); ok {
 			if mask, err := strconv.ParseUint(string(v), 16, 32); err == nil {
+				u.gotMask = true
 				u.s.setVersionMask(uint32(mask))
 			}
 		}
@@ -286,28 +366,178 @@ func (u *upConn) handleLine(line []byte) error {
 		}
 		en1, ok := m.Result.Index(1).Str()
 		size, ok2 := m.Result.Index(2).Int64()
-		if !ok || len(en1) != 8 || !isHex(en1) || !ok2 {
+		if !ok || !ok2 || !isHex(en1) || len(en1)%2 != 0 || len(en1) < 2 || len(en1) > 2*maxSV1En1 {
 			return fmt.Errorf("%w: bad subscribe result %s", errHandshake, m.Result.Raw)
 		}
-		if size != 8 {
-			return fmt.Errorf("%w: pool extranonce2 size %d, an agent needs 8", errHandshake, size)
-		}
-		u.en1 = append([]byte(nil), en1...)
+		u.subEn1, u.subSize = append([]byte(nil), en1...), size
 	case "auth":
 		if u.attached {
 			return nil // a repeated answer changes nothing
 		}
 		if b, ok := m.Result.Bool(); !ok || !b {
-			return fmt.Errorf("%w: pool refused user %q: %s", errHandshake, u.pool.User, m.Error.Raw)
+			return fmt.Errorf("%w: %w: pool refused user %q: %s", errHandshake, errRefused, u.user, m.Error.Raw)
 		}
-		if u.en1 == nil {
+		if u.subEn1 == nil {
 			return fmt.Errorf("%w: authorized before subscribe", errHandshake)
+		}
+		if err := u.decideProtocol(); err != nil {
+			return err
+		}
+		if u.sv1 {
+			if !u.gotMask {
+				u.s.setVersionMask(0) // the pool offered no version rolling
+			}
+			// A plain pool answers every mining.submit: relayed when asked.
+			u.s.setCaps(u, u.s.a.cfg.SubmitResponseFromServer, false, false, false)
 		}
 		u.attached = true
 		u.s.attach(u)
 		close(u.authDone)
+		if u.early != nil {
+			var em stratum.Message
+			if stratum.Parse(u.early, &em) == nil {
+				u.s.relayNotify(u, &em)
+			}
+			u.early = nil
+		}
 	}
 	return nil
+}
+
+// decideProtocol picks the agent protocol or plain stratum once the pool
+// answered authorize (by then it answered agent.get_capabilities, sent
+// before it, if it speaks the agent protocol) and checks the subscribe
+// result for that protocol.
+func (u *upConn) decideProtocol() error {
+	cfg := &u.s.a.cfg
+	agentProto := u.capsSeen && cfg.UpstreamProtocol != ProtoStratum
+	if !agentProto && cfg.UpstreamProtocol == ProtoAgent {
+		return fmt.Errorf("%w: the pool does not speak the agent protocol (no agent.get_capabilities answer) and upstream_protocol is %q", errHandshake, ProtoAgent)
+	}
+	en1, size := u.subEn1, u.subSize
+	if agentProto {
+		if len(en1) != 8 {
+			return fmt.Errorf("%w: pool extranonce1 %q: an agent needs 4 bytes", errHandshake, en1)
+		}
+		if size != 8 {
+			return fmt.Errorf("%w: pool extranonce2 size %d, an agent needs 8", errHandshake, size)
+		}
+		u.en1 = en1
+		return nil
+	}
+	// Plain Stratum V1: the pool's extranonce2 is split into 4 bytes of
+	// agent session id (the miner's extranonce1) and the miner's 4, after
+	// zero padding when the pool gives more than 8.
+	if size < 8 || size > 16 {
+		return fmt.Errorf("%w: pool extranonce2 size %d: plain stratum mode needs 8..16 (4 bytes per miner prefix + the miner's 4)", errHandshake, size)
+	}
+	u.sv1 = true
+	u.en2Pad = make([]byte, 2*(size-8))
+	for i := range u.en2Pad {
+		u.en2Pad[i] = '0'
+	}
+	u.en1 = append(en1, u.en2Pad...)
+	return nil
+}
+
+// Upstream protocols (upstream_protocol).
+const (
+	ProtoAuto    = "auto"    // the agent protocol when the pool answers agent.get_capabilities, plain stratum otherwise
+	ProtoAgent   = "agent"   // the agent protocol only
+	ProtoStratum = "stratum" // plain Stratum V1 only (not announced as an agent)
+)
+
+// sv1AgentString is the subscribe agent with upstream_protocol "stratum":
+// not "btccom-agent/", so a btcpool-compatible pool serves a plain session.
+const sv1AgentString = "hashpool-btcagent/1.0"
+
+// maxSV1En1 bounds a plain pool's extranonce1 (bytes).
+const maxSV1En1 = 16
+
+// sv1Status reads a plain pool's answer to mining.submit: result true is
+// an accept; otherwise the error's code when it is a reject code, or its
+// text (ckpool sets "reject-reason": "Above target", "Stale",
+// "Duplicate", "Invalid JobID" ...), else "reject, no reason".
+func sv1Status(m *stratum.Message, line []byte) stratum.Status {
+	if b, ok := m.Result.Bool(); ok && b {
+		return stratum.StatusAccept
+	}
+	if c, ok := m.Error.Index(0).Int64(); ok && c > 0 && c < 100 {
+		return stratum.Status(c)
+	}
+	text, ok := m.Error.Str()
+	if !ok {
+		text, _ = m.Error.Index(1).Str()
+	}
+	if len(text) == 0 { // ckpool: a top-level "reject-reason" beside "result":false
+		const key = `"reject-reason":`
+		if i := bytes.Index(line, []byte(key)); i >= 0 {
+			r := bytes.TrimLeft(line[i+len(key):], " ")
+			if len(r) > 0 && r[0] == '"' {
+				if j := bytes.IndexByte(r[1:], '"'); j >= 0 && j < 64 {
+					text = r[1 : 1+j]
+				}
+			}
+		}
+	}
+	t := strings.ToLower(string(text))
+	switch {
+	case strings.Contains(t, "target") || strings.Contains(t, "diff"):
+		return stratum.StatusLowDifficulty
+	case strings.Contains(t, "dup"):
+		return stratum.StatusDuplicateShare
+	case strings.Contains(t, "stale") || strings.Contains(t, "job"):
+		return stratum.StatusJobNotFoundOrStale
+	case strings.Contains(t, "ntime") || strings.Contains(t, "time"):
+		return stratum.StatusTimeTooOld
+	}
+	return stratum.StatusRejectNoReason
+}
+
+// appendSV1Submit appends a plain mining.submit for a miner's share: the
+// pool's extranonce2 is pad + the agent session id + the miner's.
+func appendSV1Submit(dst []byte, index uint16, user string, job, pad []byte, sub *agent.Submit) []byte {
+	dst = append(dst, `{"id":`...)
+	dst = strconv.AppendUint(dst, uint64(index), 10)
+	dst = append(dst, `,"method":"mining.submit","params":[`...)
+	dst = stratum.AppendJSONString(dst, user)
+	dst = append(dst, `,"`...)
+	dst = append(dst, job...)
+	dst = append(dst, `","`...)
+	dst = append(dst, pad...)
+	dst = appendHex32(dst, uint32(sub.SessionID))
+	dst = appendHex32(dst, sub.ExtraNonce2)
+	dst = append(dst, `","`...)
+	dst = appendHex32(dst, sub.Time)
+	dst = append(dst, `","`...)
+	dst = appendHex32(dst, sub.Nonce)
+	if sub.HasVersionMask {
+		dst = append(dst, `","`...)
+		dst = appendHex32(dst, sub.VersionMask)
+	}
+	return append(dst, "\"]}\n"...)
+}
+
+func appendHex32(dst []byte, v uint32) []byte {
+	const hex = "0123456789abcdef"
+	for s := 28; s >= 0; s -= 4 {
+		dst = append(dst, hex[v>>uint(s)&0xf])
+	}
+	return dst
+}
+
+// sv1JobID reports whether a job id a miner echoes can be relayed as is
+// (what pools use: hex and a few separators, at most 64 bytes).
+func sv1JobID(b []byte) bool {
+	if len(b) == 0 || len(b) > 64 {
+		return false
+	}
+	for _, c := range b {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c == '-' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return true
 }
 
 func isHex(b []byte) bool {
@@ -368,7 +598,7 @@ func (u *upConn) writeLoop() {
 		a.stats.UpBytesOut.Add(int64(n))
 		a.stats.UpWrites.Add(1)
 		if err != nil {
-			u.conn.Close() // the reader sees the error and the slot reconnects
+			u.close() // the reader sees the error and the slot reconnects
 			return
 		}
 		u.spare = out[:0]
@@ -382,7 +612,7 @@ func (u *upConn) queued(wasEmpty bool) {
 	u.s.a.stats.UpFramesOut.Add(1)
 	if len(u.wbuf) > upMaxQueued {
 		u.wbuf = u.wbuf[:0]
-		u.conn.Close()
+		u.close()
 		return
 	}
 	if wasEmpty {
@@ -511,163 +741,7 @@ func (u *upConn) compress(dst, frames []byte) []byte {
 // documents the layout).
 const cmdCompactSubmits = agent.CmdCompactSubmits
 
-// compactHeaderLen is the fixed part of a SUBMIT_COMPACT frame: the frame
-// header, base_job u8, base_time u32, count u16, sid_bits u8.
-const compactHeaderLen = agent.HeaderLen + 8
-
-// compactRec is one share of the SUBMIT_COMPACT frame being built.
-type compactRec struct {
-	sub agent.Submit
-	fl  uint8 // agent.CompactSeq...
-}
-
 // compact appends frames with every run of submit frames rewritten as
-// SUBMIT_COMPACT frames; other frames are copied in place, so the order the
-// pool sees (and its submit indexes) is unchanged. Writer goroutine only:
-// lastEn2 must follow exactly what the pool decodes.
-func (u *upConn) compact(dst, frames []byte) []byte {
-	if u.lastEn2 == nil {
-		u.lastEn2 = make(map[uint16]uint32)
-	}
-	for len(frames) > 0 { // each round consumes at least one frame
-		used, sidBits := u.compactRun(frames)
-		if len(u.crecs) > 0 {
-			dst = appendCompact(dst, u.crecs, sidBits)
-			frames = frames[used:]
-			continue
-		}
-		n, err := agent.Split(frames)
-		if err != nil || n == 0 {
-			return append(dst, frames...) // cannot happen with the agent's own frames
-		}
-		dst = append(dst, frames[:n]...)
-		frames = frames[n:]
-	}
-	return dst
-}
-
-// compactRun reads into u.crecs the submit frames at the front of frames
-// that fit in one SUBMIT_COMPACT frame (none when the first frame is not a
-// submit frame), with their flags against the first one's job and time,
-// and advances lastEn2 over them. It returns the bytes of frames it took
-// and the frame's sid_bits. The frame is closed before its length could
-// exceed agent.MaxFrameLen or its count 0xFFFF.
-func (u *upConn) compactRun(frames []byte) (used, sidBits int) {
-	recs := u.crecs[:0]
-	var sub agent.Submit
-	var maxSID uint16
-	bodyBits := 0 // every bit of the records but their session ids
-	prev := uint8(0xFF)
-	for used < len(frames) && len(recs) < 0xFFFF {
-		n, err := agent.Split(frames[used:])
-		if err != nil || n == 0 || agent.DecodeSubmit(frames[used:used+n], &sub) != nil {
-			break
-		}
-		var fl uint8
-		if len(recs) > 0 && sub.JobID != recs[0].sub.JobID {
-			fl |= agent.CompactJob
-		}
-		last, seen := u.lastEn2[sub.SessionID]
-		if seen && sub.ExtraNonce2 == last+1 {
-			fl |= agent.CompactSeq
-		}
-		if sub.HasTime {
-			fl |= agent.CompactHasTime
-			if len(recs) > 0 && sub.Time != recs[0].sub.Time {
-				fl |= agent.CompactTime
-			}
-		}
-		if sub.HasVersionMask {
-			fl |= agent.CompactVer
-			if sub.VersionMask&^0x1fffe000 == 0 {
-				fl |= agent.CompactVerC
-			}
-		}
-		b := 1 + agent.CompactFieldBits(fl)
-		if fl != prev {
-			b += 6
-		}
-		sb := max(bits.Len16(max(maxSID, sub.SessionID)), 1)
-		if compactHeaderLen+(bodyBits+b+(len(recs)+1)*sb+7)/8 > agent.MaxFrameLen {
-			break
-		}
-		recs = append(recs, compactRec{sub: sub, fl: fl})
-		u.lastEn2[sub.SessionID] = sub.ExtraNonce2
-		maxSID, bodyBits, sidBits, prev = max(maxSID, sub.SessionID), bodyBits+b, sb, fl
-		used += n
-	}
-	u.crecs = recs
-	return used, sidBits
-}
-
-// appendCompact appends one SUBMIT_COMPACT frame holding recs (at least one,
-// as compactRun made them).
-func appendCompact(dst []byte, recs []compactRec, sidBits int) []byte {
-	le := binary.LittleEndian
-	start := len(dst)
-	base := &recs[0].sub
-	dst = append(dst, agent.Magic, byte(cmdCompactSubmits), 0, 0, base.JobID)
-	dst = le.AppendUint32(dst, base.Time)
-	dst = le.AppendUint16(dst, uint16(len(recs)))
-	dst = append(dst, byte(sidBits))
-	w := bitWriter{dst: dst}
-	prev := uint8(0xFF)
-	for i := range recs {
-		r := &recs[i]
-		if r.fl == prev {
-			w.write(1, 1)
-		} else {
-			w.write(0, 1)
-			w.write(uint32(r.fl), 6)
-		}
-		prev = r.fl
-		w.write(uint32(r.sub.SessionID), sidBits)
-		if r.fl&agent.CompactJob != 0 {
-			w.write(uint32(r.sub.JobID), 8)
-		}
-		if r.fl&agent.CompactSeq == 0 {
-			w.write(r.sub.ExtraNonce2, 32)
-		}
-		w.write(r.sub.Nonce, 32)
-		if r.fl&agent.CompactTime != 0 {
-			w.write(r.sub.Time, 32)
-		}
-		switch {
-		case r.fl&agent.CompactVerC != 0:
-			w.write(r.sub.VersionMask>>13, 16)
-		case r.fl&agent.CompactVer != 0:
-			w.write(r.sub.VersionMask, 32)
-		}
-	}
-	dst = w.flush()
-	le.PutUint16(dst[start+2:], uint16(len(dst)-start))
-	return dst
-}
-
-// bitWriter appends a bitstream to a byte slice LSB first: bit i of the
-// stream is bit i%8 of byte i/8, and each value goes low bit first.
-type bitWriter struct {
-	dst []byte
-	acc uint64 // bits not yet appended, the low n of them
-	n   int
-}
-
-// write appends the low n bits of v (n ≤ 32).
-func (w *bitWriter) write(v uint32, n int) {
-	w.acc |= (uint64(v) & (1<<n - 1)) << w.n
-	w.n += n
-	for w.n >= 8 {
-		w.dst = append(w.dst, byte(w.acc))
-		w.acc >>= 8
-		w.n -= 8
-	}
-}
-
-// flush pads the stream with zero bits to a whole byte and returns it.
-func (w *bitWriter) flush() []byte {
-	if w.n > 0 {
-		w.dst = append(w.dst, byte(w.acc))
-		w.acc, w.n = 0, 0
-	}
-	return w.dst
-}
+// SUBMIT_COMPACT frames (codec/agent.CompactEncoder). Writer goroutine
+// only: the encoder's counters must follow exactly what the pool decodes.
+func (u *upConn) compact(dst, frames []byte) []byte { return u.cenc.Append(dst, frames) }

@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"encoding/binary"
-
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/hashpool/hashpool/codec/agent"
@@ -180,90 +178,11 @@ func (s *Session) agentDiffs(idx uint8, now int64) {
 const CmdCompactSubmits = agent.CmdCompactSubmits
 
 func (s *Session) agentCompactSubmits(frame []byte, now int64) {
-	le := binary.LittleEndian
-	b := frame[agent.HeaderLen:]
-	if len(b) < 8 {
+	if s.compact.Start(frame) != nil {
 		return
-	}
-	baseJob, baseTime, count, sidBits := b[0], le.Uint32(b[1:5]), int(le.Uint16(b[5:7])), int(b[7])
-	if sidBits < 1 || sidBits > 16 {
-		return
-	}
-	r := bitReader{b: b[8:]}
-	if s.lastEn2 == nil {
-		s.lastEn2 = make(map[uint16]uint32)
 	}
 	sub := &s.lp.asub
-	var fl uint32
-	for i := 0; i < count; i++ { // count ≤ 65535 and each record consumes ≥ 34 bits
-		if r.left() < 1 {
-			return
-		}
-		if r.read(1) == 0 {
-			if r.left() < 6 {
-				return
-			}
-			fl = r.read(6)
-		} else if i == 0 {
-			return // no previous flags
-		}
-		if r.left() < sidBits+agent.CompactFieldBits(uint8(fl)) {
-			return
-		}
-		*sub = agent.Submit{SessionID: uint16(r.read(sidBits)), JobID: baseJob, Time: baseTime}
-		if fl&agent.CompactJob != 0 {
-			sub.JobID = uint8(r.read(8))
-		}
-		last, seen := s.lastEn2[sub.SessionID]
-		if fl&agent.CompactSeq != 0 {
-			if !seen {
-				return // the agent and the pool disagree: drop the rest
-			}
-			sub.ExtraNonce2 = last + 1
-		} else {
-			sub.ExtraNonce2 = r.read(32)
-		}
-		s.lastEn2[sub.SessionID] = sub.ExtraNonce2
-		sub.Nonce = r.read(32)
-		if fl&agent.CompactTime != 0 {
-			sub.Time = r.read(32)
-		}
-		sub.HasTime = fl&agent.CompactHasTime != 0
-		if !sub.HasTime {
-			sub.Time = 0
-		}
-		switch {
-		case fl&agent.CompactVerC != 0:
-			sub.VersionMask, sub.HasVersionMask = r.read(16)<<13, true
-		case fl&agent.CompactVer != 0:
-			sub.VersionMask, sub.HasVersionMask = r.read(32), true
-		}
+	for s.compact.Next(sub) {
 		s.agentShare(sub, now)
 	}
-}
-
-// bitReader reads a SUBMIT_COMPACT bitstream LSB first: bit i of the
-// stream is bit i%8 of byte i/8, and each value comes low bit first.
-type bitReader struct {
-	b   []byte
-	pos int // the next bit
-}
-
-// left returns the bits not yet read.
-func (r *bitReader) left() int { return len(r.b)*8 - r.pos }
-
-// read returns the next n bits (1 ≤ n ≤ 32); the caller checked left() ≥ n.
-func (r *bitReader) read(n int) uint32 {
-	i := r.pos >> 3
-	var v uint64
-	if i+8 <= len(r.b) {
-		v = binary.LittleEndian.Uint64(r.b[i:])
-	} else {
-		for j := len(r.b) - 1; j >= i; j-- {
-			v = v<<8 | uint64(r.b[j])
-		}
-	}
-	v >>= r.pos & 7
-	r.pos += n
-	return uint32(v & (1<<n - 1))
 }

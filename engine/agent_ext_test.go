@@ -478,12 +478,12 @@ func FuzzAgentCompactSubmits(f *testing.F) {
 		if got != want {
 			t.Fatalf("%d shares handled, the reference decodes %d", got, want)
 		}
-		if len(last) != len(s.lastEn2) {
-			t.Fatalf("%d counters, the reference has %d", len(s.lastEn2), len(last))
+		if len(last) != s.compact.Len() {
+			t.Fatalf("%d counters, the reference has %d", s.compact.Len(), len(last))
 		}
 		for id, v := range last {
-			if s.lastEn2[id] != v {
-				t.Fatalf("session %d: en2 %d, the reference has %d", id, s.lastEn2[id], v)
+			if got, _ := s.compact.Last(id); got != v {
+				t.Fatalf("session %d: en2 %d, the reference has %d", id, got, v)
 			}
 		}
 		o.lp.batch.buf, o.lp.batch.ends = o.lp.batch.buf[:0], o.lp.batch.ends[:0]
@@ -507,8 +507,8 @@ func TestAgentCompactZeroAllocs(t *testing.T) {
 	}
 	fr := compactFrame(0, 1, uint16(len(recs)), 10, recs...)
 	s.handleFrame(fr, 1)
-	if len(s.lastEn2) != 1000 {
-		t.Fatalf("%d counters after the first frame", len(s.lastEn2))
+	if s.compact.Len() != 1000 {
+		t.Fatalf("%d counters after the first frame", s.compact.Len())
 	}
 	allocs := testing.AllocsPerRun(100, func() { s.handleFrame(fr, 1) })
 	if allocs != 0 {

@@ -113,7 +113,7 @@ type Session struct {
 	lpIndex     int // position in lp.sessions
 	submitIndex uint16
 	ackIndex    uint16
-	lastEn2     map[uint16]uint32 // csub: last extranonce2 per agent session id
+	compact     agent.CompactDecoder // csub: SUBMIT_COMPACT frames (last extranonce2 per agent session id)
 }
 
 // connCloser is the part of a gnet.Conn the session state machine uses.

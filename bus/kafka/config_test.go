@@ -22,8 +22,8 @@ func TestConfigValidate(t *testing.T) {
 		{"minimal", kafka.Config{Brokers: []string{"127.0.0.1:9092"}}, nil},
 		{"no brokers", kafka.Config{}, []string{"no Brokers"}},
 		{"everything wrong", kafka.Config{Brokers: []string{""}, TopicPartitions: -1, DeliveryTimeout: time.Millisecond,
-			MaxBufferedRecords: -1, FetchMaxWait: -1, MaxPoll: -1, RequestTimeout: -1, DialTimeout: -1},
-			[]string{"empty broker", "TopicPartitions", "DeliveryTimeout", "MaxBufferedRecords", "FetchMaxWait", "MaxPoll", "RequestTimeout", "DialTimeout"}},
+			MaxBufferedRecords: -1, FetchMaxWait: -1, MaxPoll: -1, RequestTimeout: -1, DialTimeout: -1, SessionTimeout: -1},
+			[]string{"empty broker", "TopicPartitions", "DeliveryTimeout", "MaxBufferedRecords", "FetchMaxWait", "MaxPoll", "RequestTimeout", "DialTimeout", "SessionTimeout"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -19,17 +19,22 @@ import (
 // Defaults for Config.
 const (
 	DefaultClientID           = "hashpool"
-	DefaultDeliveryTimeout    = 60 * time.Second
+	DefaultDeliveryTimeout    = 120 * time.Second // Kafka's delivery.timeout.ms; see doc.go
+	DefaultSessionTimeout     = 45 * time.Second  // franz-go's and Kafka's session.timeout.ms
 	DefaultMaxBufferedRecords = 1 << 20
 	DefaultFetchMaxWait       = 10 * time.Millisecond // btcpool sserver: fetch.wait.max.ms=10
 	DefaultMaxPoll            = 1024
 	DefaultRequestTimeout     = 10 * time.Second
 	DefaultDialTimeout        = 5 * time.Second
+
 	// DefaultMaxMessageBytes bounds one record. A full main-net template is a RawGbt of
 	// 3–11 MB (base64 of the whole getblocktemplate answer), far above Kafka's default of
 	// about 1 MB; btcpool used 20 MB. Brokers need message.max.bytes (and topics
 	// max.message.bytes) at least this large; topics this bus creates get it.
 	DefaultMaxMessageBytes = 32 << 20
+
+	defaultHeartbeat         = 3 * time.Second  // franz-go's heartbeat.interval.ms
+	maxProduceRequestTimeout = 30 * time.Second // Kafka's request.timeout.ms
 )
 
 // Config configures a Bus. Brokers is required; New fills in the defaults.
@@ -62,6 +67,14 @@ type Config struct {
 	// DeliveryTimeout is the default for ProducerOptions.DeliveryTimeout
 	// (default DefaultDeliveryTimeout; franz-go requires at least 1 s).
 	DeliveryTimeout time.Duration
+	// SessionTimeout is how long a group member may go without a
+	// heartbeat before the broker drops it from the group and gives its
+	// partitions to the others (default DefaultSessionTimeout; the broker
+	// refuses values outside its group.min/max.session.timeout.ms, which
+	// is a bus.Permanent error from Poll). A broker pause longer than this
+	// makes every member rejoin, and records polled but not committed are
+	// read again. Heartbeats go every SessionTimeout/3, at most 3 s.
+	SessionTimeout time.Duration
 	// MaxBufferedRecords is the default for
 	// ProducerOptions.MaxBufferedRecords (default DefaultMaxBufferedRecords).
 	MaxBufferedRecords int
@@ -76,7 +89,11 @@ type Config struct {
 	// DialTimeout bounds one connection attempt (default DefaultDialTimeout).
 	DialTimeout time.Duration
 
-	// Logger receives franz-go's log lines at Info and above; nil: silent.
+	// Logger receives franz-go's log lines at Info and above (or at the
+	// logger's level if higher); nil: silent. franz-go logs every failed
+	// request and group session (at Error: "group manage loop errored")
+	// all through a broker outage, so production setups leave it nil and
+	// rely on the one line per incident of bus.Poll and bus.Commit.
 	Logger *slog.Logger
 }
 
@@ -92,6 +109,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.DeliveryTimeout == 0 {
 		c.DeliveryTimeout = DefaultDeliveryTimeout
+	}
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = DefaultSessionTimeout
 	}
 	if c.MaxBufferedRecords == 0 {
 		c.MaxBufferedRecords = DefaultMaxBufferedRecords
@@ -143,6 +163,7 @@ func (c Config) Validate() error {
 		{"MaxPoll", int64(c.MaxPoll)},
 		{"RequestTimeout", int64(c.RequestTimeout)},
 		{"DialTimeout", int64(c.DialTimeout)},
+		{"SessionTimeout", int64(c.SessionTimeout)},
 	} {
 		if f.v < 0 {
 			errs = append(errs, fmt.Errorf("kafka: %s is negative", f.name))
@@ -169,7 +190,7 @@ func New(cfg Config) (*Bus, error) {
 	cfg.setDefaults()
 	admin, err := kgo.NewClient(cfg.baseOpts()...)
 	if err != nil {
-		return nil, fmt.Errorf("kafka: %w", err)
+		return nil, bus.Permanent(fmt.Errorf("kafka: %w", err))
 	}
 	b := &Bus{cfg: cfg, admin: admin}
 	if cfg.CreateTopics {
@@ -225,12 +246,12 @@ func (b *Bus) createTopics(ctx context.Context, names ...string) error {
 	}
 	resp, err := req.RequestWith(ctx, b.admin)
 	if err != nil {
-		return fmt.Errorf("kafka: create topics %q: %w", names, err)
+		return classify(fmt.Sprintf("kafka: create topics %q", names), err)
 	}
 	var errs []error
 	for _, t := range resp.Topics {
 		if err := kerr.ErrorForCode(t.ErrorCode); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			errs = append(errs, fmt.Errorf("kafka: create topic %q: %w", t.Topic, err))
+			errs = append(errs, classify(fmt.Sprintf("kafka: create topic %q", t.Topic), err))
 		}
 	}
 	return errors.Join(errs...)
@@ -265,7 +286,7 @@ func (b *Bus) partitions(ctx context.Context, topic string, all bool) ([]int32, 
 			}
 			slices.Sort(ps)
 			if len(ps) == 0 {
-				return nil, noID, fmt.Errorf("kafka: topic %q has no partition 0", topic)
+				return nil, noID, bus.Permanent(fmt.Errorf("kafka: topic %q has no partition 0", topic))
 			}
 			return ps, t.TopicID, nil
 		}
@@ -273,10 +294,10 @@ func (b *Bus) partitions(ctx context.Context, topic string, all bool) ([]int32, 
 			err = errors.New("no partitions")
 		}
 		if !errors.Is(err, kerr.UnknownTopicOrPartition) && !errors.Is(err, kerr.LeaderNotAvailable) {
-			return nil, noID, fmt.Errorf("kafka: topic %q: %w", topic, err)
+			return nil, noID, classify(fmt.Sprintf("kafka: topic %q", topic), err)
 		}
 		if !b.cfg.CreateTopics && !created && errors.Is(err, kerr.UnknownTopicOrPartition) {
-			return nil, noID, fmt.Errorf("kafka: topic %q does not exist (create it, or set CreateTopics): %w", topic, err)
+			return nil, noID, bus.Permanent(fmt.Errorf("kafka: topic %q does not exist (create it, or set CreateTopics): %w", topic, err))
 		}
 		if !created && errors.Is(err, kerr.UnknownTopicOrPartition) {
 			if err := b.createTopics(ctx, topic); err != nil {
@@ -319,7 +340,7 @@ func (b *Bus) offsets(ctx context.Context, topic string, ps []int32) (earliest, 
 		for _, rt := range resp.Topics {
 			for _, rp := range rt.Partitions {
 				if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
-					return nil, nil, fmt.Errorf("kafka: list offsets of %q partition %d: %w", topic, rp.Partition, err)
+					return nil, nil, classify(fmt.Sprintf("kafka: list offsets of %q partition %d", topic, rp.Partition), err)
 				}
 				ts.out[rp.Partition] = rp.Offset
 			}
@@ -349,7 +370,7 @@ func (b *Bus) committed(ctx context.Context, group, topic string, ps []int32) (m
 	if err := kerr.ErrorForCode(resp.ErrorCode); errors.Is(err, kerr.GroupIDNotFound) {
 		return out, nil // a group never seen: nothing committed
 	} else if err != nil {
-		return nil, fmt.Errorf("kafka: committed offsets of group %q: %w", group, err)
+		return nil, classify(fmt.Sprintf("kafka: committed offsets of group %q", group), err)
 	}
 	for _, rt := range resp.Topics {
 		if rt.Topic != topic {
@@ -359,7 +380,7 @@ func (b *Bus) committed(ctx context.Context, group, topic string, ps []int32) (m
 			if err := kerr.ErrorForCode(rp.ErrorCode); errors.Is(err, kerr.GroupIDNotFound) {
 				continue
 			} else if err != nil {
-				return nil, fmt.Errorf("kafka: committed offset of group %q on %q partition %d: %w", group, topic, rp.Partition, err)
+				return nil, classify(fmt.Sprintf("kafka: committed offset of group %q on %q partition %d", group, topic, rp.Partition), err)
 			}
 			if rp.Offset >= 0 {
 				out[rp.Partition] = rp.Offset
@@ -400,10 +421,23 @@ func (b *Bus) commitStart(ctx context.Context, group, topic string, id [16]byte,
 	return nil
 }
 
-// slogger adapts a *slog.Logger to kgo.Logger, at Info and above.
+// slogger adapts a *slog.Logger to kgo.Logger, at Info and above, or at the
+// logger's own level if it is higher (so franz-go does not even format
+// lines the handler drops).
 type slogger struct{ l *slog.Logger }
 
-func (s slogger) Level() kgo.LogLevel { return kgo.LogLevelInfo }
+func (s slogger) Level() kgo.LogLevel {
+	ctx := context.Background()
+	switch {
+	case s.l.Enabled(ctx, slog.LevelInfo):
+		return kgo.LogLevelInfo
+	case s.l.Enabled(ctx, slog.LevelWarn):
+		return kgo.LogLevelWarn
+	case s.l.Enabled(ctx, slog.LevelError):
+		return kgo.LogLevelError
+	}
+	return kgo.LogLevelNone
+}
 
 func (s slogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 	lv := slog.LevelInfo

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hashpool/hashpool/bus"
@@ -36,7 +37,12 @@ func (b *Bus) NewProducer(opts bus.ProducerOptions) (bus.Producer, error) {
 		// The batch inherits its first record's timeout, so lingering
 		// counts against it (see kgo.RecordDeliveryTimeout).
 		kgo.RecordDeliveryTimeout(opts.DeliveryTimeout+opts.Linger),
-		kgo.ProduceRequestTimeout(max(opts.DeliveryTimeout/2, time.Second)),
+		// One produce request waits at most this (plus franz-go's 10 s
+		// RequestTimeoutOverhead) before it is retried, on a new
+		// connection and possibly a new leader; the idempotent producer
+		// makes the retry of a batch the broker did write a duplicate
+		// the broker drops, not a second copy on the log.
+		kgo.ProduceRequestTimeout(min(max(opts.DeliveryTimeout/2, time.Second), maxProduceRequestTimeout)),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerBatchMaxBytes(b.cfg.MaxMessageBytes),
 		// Without this an idempotent producer keeps a record whose request
@@ -68,20 +74,19 @@ type producer struct {
 	cl   *kgo.Client
 	opts bus.ProducerOptions
 
-	mu     sync.RWMutex // held shared by Produce calls, exclusively by Close
-	closed atomic.Bool
-	once   sync.Once
+	mu      sync.RWMutex // held shared by Produce calls, exclusively by Close
+	closed  atomic.Bool
+	once    sync.Once
+	purging atomic.Bool // see noted
 }
 
-// wrapErr makes a closed client's error match bus.ErrClosed.
+// wrapErr makes a closed client's error match bus.ErrClosed and marks
+// configuration errors (a record larger than the broker takes, no
+// authorization to write the topic) with bus.Permanent. A delivery timeout,
+// a broker that stayed away, or a topic that kept being unknown for
+// franz-go's UnknownTopicRetries metadata refreshes is transient.
 func wrapErr(err error) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, kgo.ErrClientClosed) {
-		return fmt.Errorf("%w: %w", bus.ErrClosed, err)
-	}
-	return fmt.Errorf("kafka: delivery failed: %w", err)
+	return classify("kafka: delivery failed", err)
 }
 
 func (p *producer) Publish(topic string, key, value []byte, done func(error)) {
@@ -95,11 +100,34 @@ func (p *producer) Publish(topic string, key, value []byte, done func(error)) {
 	}
 	r := &kgo.Record{Topic: topic, Key: key, Value: value}
 	if done == nil {
-		p.cl.Produce(context.Background(), r, nil)
+		p.cl.Produce(context.Background(), r, p.noted)
 		return
 	}
 	// franz-go runs promises on its own goroutine, in order per partition.
-	p.cl.Produce(context.Background(), r, func(_ *kgo.Record, err error) { done(wrapErr(err)) })
+	p.cl.Produce(context.Background(), r, func(r *kgo.Record, err error) {
+		p.noted(r, err)
+		done(wrapErr(err))
+	})
+}
+
+// noted watches delivery results for a topic that was deleted and created
+// again (a new topic id: recreated by an operator, or a broker that lost its
+// data). franz-go then fails every record of the topic with UNKNOWN_TOPIC_ID
+// until the topic is purged from the client; noted purges it (once at a time,
+// off franz-go's promise goroutine), so that later records go to the new
+// topic. Records failed until then get transient errors.
+func (p *producer) noted(r *kgo.Record, err error) {
+	if err == nil || !errors.Is(err, kerr.UnknownTopicID) || !p.purging.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer p.purging.Store(false)
+		p.mu.RLock()
+		defer p.mu.RUnlock()
+		if !p.closed.Load() {
+			p.cl.PurgeTopicsFromProducing(r.Topic)
+		}
+	}()
 }
 
 func (p *producer) PublishSync(ctx context.Context, topic string, key, value []byte) error {

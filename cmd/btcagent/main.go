@@ -68,9 +68,10 @@ func run(args []string, stderr io.Writer) error {
 	}
 	cfg, warns, err := agent.LoadConfig(*confPath)
 	for _, w := range warns {
-		log.Warn(w)
-		if *checkOnly {
+		if *checkOnly { // printed once, not also logged to the same stderr
 			fmt.Fprintln(stderr, "warning:", w)
+		} else {
+			log.Warn(w)
 		}
 	}
 	if err != nil {

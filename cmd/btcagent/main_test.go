@@ -16,7 +16,9 @@ func TestCheckBtcAgentConfig(t *testing.T) {
 	conf := `{
     "agent_listen_ip": "0.0.0.0",
     "agent_listen_port": 3333,
-    "use_iocp": false,
+    "use_iocp": true,
+    "pool_use_tls": false,
+    "multi_user_mode": false,
     "some_future_key": 1,
     "pools": [
         ["cn.ss.btc.com", 1800, "kevin"],
@@ -34,6 +36,18 @@ func TestCheckBtcAgentConfig(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output %q lacks %q", out.String(), want)
 		}
+	}
+	// Without -l the log also goes to stderr: each warning once, and none
+	// for keys hashpool implements.
+	out.Reset()
+	if err := run([]string{"-c", path, "-check"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(out.String(), `"use_iocp"`); n != 1 {
+		t.Errorf("use_iocp warned %d times:\n%s", n, out.String())
+	}
+	if strings.Contains(out.String(), "pool_use_tls") || strings.Contains(out.String(), "multi_user_mode") {
+		t.Errorf("implemented keys warned about:\n%s", out.String())
 	}
 	os.WriteFile(path, []byte(`{"pools":[["h",0,"u.x"]]}`), 0o644)
 	err := run([]string{"-c", path, "-check"}, &out)

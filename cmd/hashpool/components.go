@@ -27,6 +27,7 @@ import (
 	"github.com/hashpool/hashpool/sharelog/slparser"
 	"github.com/hashpool/hashpool/sharelog/statshttpd"
 	"github.com/hashpool/hashpool/store"
+	"github.com/hashpool/hashpool/tlsfront"
 )
 
 // pool holds what the components of one process share: the bus, the database, the registry.
@@ -88,7 +89,8 @@ func newPool(ctx context.Context, cfg *Config, log *slog.Logger, needDB, createT
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	if len(cfg.Kafka.Brokers) > 0 {
-		b, err := kafka.New(kafka.Config{Brokers: cfg.Kafka.Brokers, Topics: cfg.topics(), CreateTopics: createTopics})
+		b, err := kafka.New(kafka.Config{Brokers: cfg.Kafka.Brokers, Topics: cfg.topics(), CreateTopics: createTopics,
+			SessionTimeout: secs(cfg.Kafka.SessionTimeout), DeliveryTimeout: secs(cfg.Kafka.DeliveryTimeout)})
 		if err != nil {
 			return nil, fmt.Errorf("kafka %v: %w", cfg.Kafka.Brokers, err)
 		}
@@ -139,36 +141,35 @@ func (p *pool) addDrainable(name string, run func(ctx context.Context) error, dr
 }
 
 // run starts every task and waits. When ctx ends (SIGINT/SIGTERM) or a task fails, the tasks
-// are stopped stage by stage in the shutdown order; run returns the first failure.
+// are stopped stage by stage in the shutdown order (a drainable task is asked to drain, any
+// other is cancelled); run returns the first failure.
 func (p *pool) run(ctx context.Context) error {
 	type result struct {
-		name string
-		err  error
+		i   int
+		err error
 	}
-	var stageCtx [numStages]context.Context
-	var stageCancel [numStages]context.CancelFunc
-	for i := range stageCtx {
-		stageCtx[i], stageCancel[i] = context.WithCancel(context.WithoutCancel(ctx))
-		defer stageCancel[i]()
-	}
+	cancels := make([]context.CancelFunc, len(p.tasks))
 	done := make(chan result, len(p.tasks))
-	running := make([]map[string]bool, numStages)
+	running := make([]map[int]bool, numStages)
 	for i := range running {
-		running[i] = map[string]bool{}
+		running[i] = map[int]bool{}
 	}
-	for _, t := range p.tasks {
-		st := stageOf(t.name)
-		running[st][t.name] = true
-		go func() { done <- result{t.name, t.run(stageCtx[st])} }()
+	for i, t := range p.tasks {
+		tctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		cancels[i] = cancel
+		defer cancel()
+		running[stageOf(t.name)][i] = true
+		go func() { done <- result{i, t.run(tctx)} }()
 	}
 	left := len(p.tasks)
 	var first error
 	finished := func(r result) {
 		left--
-		delete(running[stageOf(r.name)], r.name)
+		name := p.tasks[r.i].name
+		delete(running[stageOf(name)], r.i)
 		if r.err != nil && !errors.Is(r.err, context.Canceled) && first == nil {
-			first = fmt.Errorf("%s: %w", r.name, r.err)
-			p.log.Error("component failed; stopping the others in order", "component", r.name, "err", r.err)
+			first = fmt.Errorf("%s: %w", name, r.err)
+			p.log.Error("component failed; stopping the others in order", "component", name, "err", r.err)
 		}
 	}
 	// Run until the process is told to stop or a component fails.
@@ -177,7 +178,7 @@ func (p *pool) run(ctx context.Context) error {
 		case r := <-done:
 			finished(r)
 			if first == nil && r.err == nil && ctx.Err() == nil {
-				p.log.Warn("component returned early", "component", r.name)
+				p.log.Warn("component returned early", "component", p.tasks[r.i].name)
 			}
 		case <-ctx.Done():
 		}
@@ -186,19 +187,12 @@ func (p *pool) run(ctx context.Context) error {
 		if len(running[st]) == 0 {
 			continue
 		}
-		for _, t := range p.tasks {
-			if running[st][t.name] && t.drain != nil {
-				t.drain()
+		for i := range running[st] {
+			if d := p.tasks[i].drain; d != nil {
+				d()
+			} else {
+				cancels[i]()
 			}
-		}
-		hasDrain := false
-		for _, t := range p.tasks {
-			if running[st][t.name] && t.drain != nil {
-				hasDrain = true
-			}
-		}
-		if !hasDrain {
-			stageCancel[st]()
 		}
 		g := stageGrace[st]
 		if st == stageBooks && p.cfg.BlkMaker.DrainTimeout > 0 {
@@ -210,12 +204,15 @@ func (p *pool) run(ctx context.Context) error {
 			case r := <-done:
 				finished(r)
 			case <-grace.C:
-				p.log.Warn("components did not stop in time; cancelling them", "components", fmt.Sprint(keysOf(running[st])), "grace", g)
-				stageCancel[st]()
+				var names []string
+				for i := range running[st] {
+					names = append(names, p.tasks[i].name)
+					cancels[i]()
+				}
+				p.log.Warn("components did not stop in time; cancelling them", "components", fmt.Sprint(names), "grace", g)
 			}
 		}
 		grace.Stop()
-		stageCancel[st]()
 	}
 	return first
 }
@@ -223,14 +220,6 @@ func (p *pool) run(ctx context.Context) error {
 func dirExists(dir string) bool {
 	st, err := os.Stat(dir)
 	return err == nil && st.IsDir()
-}
-
-func keysOf(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }
 
 // producer is a low-latency producer for templates, jobs and solved shares.
@@ -285,6 +274,10 @@ func (p *pool) addSServer() (*engine.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	tlsOpts, err := p.cfg.tlsFrontOptions(&o)
+	if err != nil {
+		return nil, err
+	}
 	log := p.log.With("component", "sserver")
 	var users engine.Users
 	closeUsers := func() {}
@@ -314,6 +307,21 @@ func (p *pool) addSServer() (*engine.Server, error) {
 		return nil, err
 	}
 	registerEngineMetrics(p.reg, srv.Metrics())
+	if tlsOpts != nil {
+		p.add("tlsfront", func(ctx context.Context) error {
+			select {
+			case <-srv.Ready():
+			case <-ctx.Done():
+				return nil
+			}
+			f, err := tlsfront.New(*tlsOpts, p.log.With("component", "tlsfront"))
+			if err != nil {
+				return err
+			}
+			p.log.Info("stratum+ssl listening", "addr", tlsOpts.Listen, "backend", tlsOpts.Backend)
+			return f.Serve(ctx)
+		})
+	}
 	p.add("sserver", func(ctx context.Context) error {
 		// Cancelling ctx makes Serve stop accepting, drain the sessions, flush the share
 		// records and wait for the solved shares to be acknowledged; then the producer flushes.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/hashpool/hashpool/blockmaker"
 	"github.com/hashpool/hashpool/bus"
+	"github.com/hashpool/hashpool/bus/kafka"
 	"github.com/hashpool/hashpool/dashboard"
 	"github.com/hashpool/hashpool/engine"
 	"github.com/hashpool/hashpool/jobs/gbtmaker"
@@ -18,6 +20,7 @@ import (
 	"github.com/hashpool/hashpool/node"
 	"github.com/hashpool/hashpool/sharelog/slparser"
 	"github.com/hashpool/hashpool/sharelog/statshttpd"
+	"github.com/hashpool/hashpool/tlsfront"
 )
 
 // Config is the whole configuration file. Key names follow btcpool's .cfg files where btcpool
@@ -63,7 +66,9 @@ type LogConfig struct {
 
 // KafkaConfig names the brokers.
 type KafkaConfig struct {
-	Brokers []string `toml:"brokers" comment:"host:port list; empty = in-process bus (hashpool run only)"`
+	Brokers         []string `toml:"brokers" comment:"host:port list; empty = in-process bus (hashpool run only)"`
+	SessionTimeout  int      `toml:"session_timeout" comment:"seconds: consumer-group session timeout (the broker's group.min/max.session.timeout.ms must allow it)"`
+	DeliveryTimeout int      `toml:"delivery_timeout" comment:"seconds a record is retried before its delivery is reported failed (solved shares are then published again)"`
 }
 
 // TopicsConfig are the bus topic names (btcpool HEAD's defaults).
@@ -130,6 +135,9 @@ type SServerConfig struct {
 	ShutdownGracePeriod   int         `toml:"shutdown_grace_period" comment:"seconds over which sessions are closed on shutdown"`
 	SolvedWait            int         `toml:"solved_wait" comment:"seconds shutdown waits for the bus to acknowledge solved shares (the journal keeps the rest for the next start)"`
 	ProxyListen           string      `toml:"proxy_listen" comment:"extra ip:port on which a PROXY v1 header is required (for a TLS terminator on loopback); empty = none"`
+	TLSListen             string      `toml:"tls_listen" comment:"stratum+ssl ip:port (TLS terminated in front of the engine, sessions as on the plain port); empty = none"`
+	TLSCertFile           string      `toml:"tls_cert_file" comment:"PEM certificate chain for tls_listen (reloaded when the file changes)"`
+	TLSKeyFile            string      `toml:"tls_key_file" comment:"PEM private key for tls_listen"`
 	NiceHashForced        bool        `toml:"nicehash_forced" comment:"treat every session as a NiceHash client (unique job ids, NiceHash minimum difficulty)"`
 	NiceHashMinDifficulty float64     `toml:"nicehash_min_difficulty" comment:"minimum difficulty of NiceHash sessions; 0 = none"`
 	DevFixedDifficulty    float64     `toml:"dev_fixed_difficulty" comment:"every session gets this difficulty when > 0 (btcpool's enable_dev_mode; tests only)"`
@@ -215,6 +223,7 @@ func defaultConfig() Config {
 	t := bus.DefaultTopics()
 	return Config{
 		Network: "mainnet",
+		Kafka:   KafkaConfig{SessionTimeout: int(kafka.DefaultSessionTimeout / time.Second), DeliveryTimeout: int(kafka.DefaultDeliveryTimeout / time.Second)},
 		DataDir: "./data",
 		Log:     LogConfig{Level: "info", Format: "text"},
 		Topics: TopicsConfig{RawGbt: t.RawGbt, Job: t.Job, Share: t.Share, SolvedShare: t.SolvedShare,
@@ -334,6 +343,34 @@ func (c *Config) statshttpdOptions() statshttpd.Options {
 	s := c.StatsHTTPD // its HTTP API is served by addStatsHTTP, next to the dashboard
 	return statshttpd.Options{Topics: c.topics(), ExpectedOnlineWorkers: s.ExpectedOnlineWorkers,
 		FlushInterval: secs(s.FlushDBInterval), FileLastFlushTime: s.FileLastFlushTime}
+}
+
+// tlsFrontOptions returns the TLS front's options when tls_listen is set (nil otherwise). The
+// front terminates TLS and hands each session to the engine on a loopback listener that
+// requires a PROXY v1 header (proxy_listen; a free loopback port when not set), so the engine
+// sees the miner's own address and the public plain port never trusts a PROXY line.
+func (c *Config) tlsFrontOptions(eng *engine.Options) (*tlsfront.Options, error) {
+	s := c.SServer
+	if s.TLSListen == "" {
+		return nil, nil
+	}
+	if eng.ProxyListen == "" {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("sserver.tls_listen: no loopback port for the TLS front: %w", err)
+		}
+		eng.ProxyListen = ln.Addr().String()
+		ln.Close()
+	}
+	o := tlsfront.NewOptions()
+	o.Listen, o.Backend, o.CertFile, o.KeyFile = s.TLSListen, eng.ProxyListen, s.TLSCertFile, s.TLSKeyFile
+	if err := o.Validate(); err != nil {
+		return nil, fmt.Errorf("sserver.tls_listen: %w", err)
+	}
+	if err := eng.Validate(); err != nil {
+		return nil, err
+	}
+	return &o, nil
 }
 
 // subsidyInterval is the network's halving interval in blocks.

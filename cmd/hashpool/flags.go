@@ -17,6 +17,7 @@ type flags struct {
 	slDate                                                 string
 	slDump                                                 int64
 	minDiff, defaultDiff                                   float64
+	stratumTLS, stratumTLSCert, stratumTLSKey              string
 	versionMask                                            uint
 	simulator                                              bool
 }
@@ -39,6 +40,9 @@ func bindFlags(fs *flag.FlagSet, name string) *flags {
 	fs.StringVar(&f.payout, "payout-address", "", "address that receives the block rewards")
 	fs.StringVar(&f.coinbaseInfo, "coinbase-info", "", "tag written into every coinbase")
 	fs.StringVar(&f.stratum, "stratum", "", "stratum listen address ip:port")
+	fs.StringVar(&f.stratumTLS, "stratum-tls", "", "stratum+ssl listen address ip:port (needs -stratum-tls-cert and -stratum-tls-key)")
+	fs.StringVar(&f.stratumTLSCert, "stratum-tls-cert", "", "PEM certificate chain for -stratum-tls")
+	fs.StringVar(&f.stratumTLSKey, "stratum-tls-key", "", "PEM private key for -stratum-tls")
 	fs.IntVar(&f.serverID, "server-id", 0, "sserver id 1..255 (unique per sserver process)")
 	fs.Float64Var(&f.minDiff, "min-difficulty", 0, "lowest share difficulty (fractional on test networks)")
 	fs.Float64Var(&f.defaultDiff, "default-difficulty", 0, "starting share difficulty")
@@ -78,6 +82,12 @@ func (f *flags) apply(fs *flag.FlagSet, cfg *Config) {
 			cfg.JobMaker.PayoutAddress = f.payout
 		case "coinbase-info":
 			cfg.JobMaker.CoinbaseInfo = f.coinbaseInfo
+		case "stratum-tls":
+			cfg.SServer.TLSListen = f.stratumTLS
+		case "stratum-tls-cert":
+			cfg.SServer.TLSCertFile = f.stratumTLSCert
+		case "stratum-tls-key":
+			cfg.SServer.TLSKeyFile = f.stratumTLSKey
 		case "stratum":
 			cfg.SServer.IP, cfg.SServer.Port = splitHostPort(f.stratum, cfg.SServer.IP, cfg.SServer.Port)
 		case "server-id":

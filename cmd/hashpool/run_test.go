@@ -64,6 +64,13 @@ func dialMiner(t *testing.T, addr, user string) *testMiner {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startMiner(t, c, user)
+}
+
+// startMiner subscribes and authorizes on an open connection (plain or TLS).
+func startMiner(t *testing.T, c net.Conn, user string) *testMiner {
+	t.Helper()
+	var err error
 	m := &testMiner{t: t, conn: c, lines: make(chan map[string]any, 64), nextID: 10}
 	go func() {
 		sc := bufio.NewScanner(c)

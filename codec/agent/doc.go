@@ -8,12 +8,20 @@
 // MINING_SET_DIFF, SUBMIT_RESPONSE) encodes and reads frames with btcpool's
 // exact length rules. Nothing allocates.
 //
+// hashpool's "csub" extension (CmdCompactSubmits) is stateful per
+// connection: CompactEncoder (agent side) rewrites runs of submit frames as
+// SUBMIT_COMPACT frames and CompactDecoder (pool side) reads them back
+// record by record; each keeps the last extranonce2 per session id of the
+// one connection it belongs to. They are caller-owned values, fuzzed
+// against each other and against a bit-at-a-time reference reader.
+//
 // Buffer ownership: decoders read from the frame slice the caller passes
 // (normally buf[:n] after Split, which aliases gnet's Peek buffer); the byte
 // slices in RegisterWorker and SetDiff alias that frame and are valid until
 // the caller discards the input. Encoders append to a caller-owned dst.
 //
-// This package must never do I/O, log, keep state, or decide policy
+// This package must never do I/O, log, keep state outside the caller-owned
+// CompactEncoder/CompactDecoder values, or decide policy
 // (ignoring session ids above MaxSessionID, filtering worker names,
 // choosing "__default__", counting submit indexes are the engine's and the
 // agent's business).

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,9 +31,10 @@ var build struct {
 }
 
 // Binary returns the path of the kfakeserver binary, building it on the first call of the
-// process into a directory of os.TempDir() shared by test processes (built under a private
-// name and renamed into place, so a concurrent test process never runs a half-written file;
-// rebuilt once per process so that it always matches the source).
+// process into a directory of os.TempDir() shared by test processes. The file is named by a
+// hash of its contents: test processes of other checkouts (another branch, an older commit)
+// build their own file next to it instead of replacing the one this process runs. It is built
+// under a private name and renamed into place, so no process ever runs a half-written file.
 func Binary(t testing.TB) string {
 	t.Helper()
 	build.once.Do(func() { build.path, build.err = buildBinary() })
@@ -70,7 +73,17 @@ func buildBinary() (string, error) {
 		}
 		return "", fmt.Errorf("go build %s: %w: %s", pkg, err, msg)
 	}
-	path := filepath.Join(dir, "kfakeserver")
+	f, err := os.Open(tmp.Name())
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	_, err = io.Copy(h, f)
+	f.Close()
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, fmt.Sprintf("kfakeserver-%x", h.Sum(nil)[:8]))
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return "", err
 	}
@@ -80,80 +93,279 @@ func buildBinary() (string, error) {
 // Start runs a kfakeserver seeded with topics (btcpool's five default topics when none are
 // given), waits until it listens, and returns its address "127.0.0.1:port" for -kafka or
 // kafka.Config.Brokers. The server is stopped when the test ends; one that does not come up
-// within 30 s fails the test with its output.
+// within 30 s fails the test with its output. It is StartServer with Options{Topics: topics}.
 func Start(t testing.TB, topics ...string) string {
 	t.Helper()
-	bin := Binary(t)
-	args := []string{}
-	if len(topics) > 0 {
-		args = append(args, "-topics", strings.Join(topics, ","))
+	return StartServer(t, Options{Topics: topics}).Addr
+}
+
+// Options configure StartServer. The zero value is Start's server: btcpool's topics with one
+// partition each, in memory.
+type Options struct {
+	// Topics to create (btcpool's five default topics when empty). With Persist they are
+	// created only by the first start; a Restart reloads whatever the cluster held.
+	Topics []string
+	// Partitions of each created topic (default 1, btcpool's layout).
+	Partitions int
+	// Persist keeps the cluster in a directory of t.TempDir() (kfake's DataDir): the log,
+	// topics, committed group offsets and producer ids survive Kill and Restart. Records are
+	// written with plain write(2) and survive a kill -9 (the page cache is the kernel's), but
+	// kfake rebuilds neither the idempotent producers' sequence windows nor live group
+	// members after a kill -9: a batch that was in flight at the kill and is retried by its
+	// producer after the restart is written a second time, and every group member rejoins.
+	// Without Persist a Restart is a new, empty broker on the same port (the topics are
+	// created again, empty, with new topic ids; committed offsets are gone).
+	Persist bool
+}
+
+// Server is a kfakeserver process that a test can pause, resume, kill and restart on the same
+// port. Its methods fail the test on error, so call them from the test's goroutine.
+type Server struct {
+	// Addr is "127.0.0.1:port"; it stays the same across Restart.
+	Addr string
+
+	t    testing.TB
+	bin  string
+	args []string // without -port
+
+	mu  sync.Mutex
+	cur *proc // the running process; nil after Kill
+}
+
+// proc is one run of the kfakeserver binary.
+type proc struct {
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	lines   chan string
+	errPath string
+}
+
+// StartServer runs a kfakeserver as opts say and waits until it listens. The server is stopped
+// when the test ends (resumed first if paused); one that does not come up within 30 s fails the
+// test with its output.
+func StartServer(t testing.TB, opts Options) *Server {
+	t.Helper()
+	s := &Server{t: t, bin: Binary(t)}
+	if len(opts.Topics) > 0 {
+		s.args = append(s.args, "-topics", strings.Join(opts.Topics, ","))
 	}
-	errPath := filepath.Join(t.TempDir(), "kfakeserver.err")
+	if opts.Partitions != 0 {
+		s.args = append(s.args, "-partitions", fmt.Sprint(opts.Partitions))
+	}
+	if opts.Persist {
+		s.args = append(s.args, "-data", filepath.Join(t.TempDir(), "kfake"))
+	}
+	t.Cleanup(s.stop)
+	p, addr, err := s.launch(0)
+	if err != nil {
+		t.Fatalf("kafkatest: %v", err)
+	}
+	s.cur, s.Addr = p, addr
+	return s
+}
+
+// launch starts the binary on port (0: any) and waits for its "listening" line.
+func (s *Server) launch(port int) (*proc, string, error) {
+	errPath := filepath.Join(s.t.TempDir(), "kfakeserver.err")
 	errf, err := os.Create(errPath)
 	if err != nil {
-		t.Fatal(err)
+		return nil, "", err
 	}
-	cmd := exec.Command(bin, args...)
+	cmd := exec.Command(s.bin, append([]string{"-port", fmt.Sprint(port)}, s.args...)...)
 	cmd.Stderr = errf
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		errf.Close()
-		t.Fatal(err)
+		return nil, "", err
 	}
 	// The kernel kills the server if the test process dies without running its cleanups.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		errf.Close()
-		t.Fatalf("kafkatest: start kfakeserver: %v", err)
+		return nil, "", fmt.Errorf("start kfakeserver: %w", err)
 	}
-	exited := make(chan struct{})
-	lines := make(chan string, 1)
+	p := &proc{cmd: cmd, exited: make(chan struct{}), lines: make(chan string, 1), errPath: errPath}
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() { // reads until the server closes stdout, so the pipe never fills
 			select {
-			case lines <- sc.Text():
+			case p.lines <- sc.Text():
 			default:
 			}
 		}
 		_ = cmd.Wait() // after the pipe reached EOF, as os/exec requires
 		errf.Close()
-		close(exited)
+		close(p.exited)
 	}()
-	stop := func() {
-		select {
-		case <-exited:
-			return
-		default:
-		}
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}
-	t.Cleanup(stop)
-
-	fail := func(err error) {
-		stop()
+	fail := func(err error) (*proc, string, error) {
+		p.kill()
 		out, _ := os.ReadFile(errPath)
-		t.Fatalf("kafkatest: kfakeserver: %v\n--- its stderr ---\n%s", err, out)
+		return nil, "", fmt.Errorf("kfakeserver: %w\n--- its stderr ---\n%s", err, out)
 	}
 	timer := time.NewTimer(30 * time.Second)
 	defer timer.Stop()
 	select {
-	case line := <-lines:
+	case line := <-p.lines:
 		addr, ok := strings.CutPrefix(line, readyPrefix)
 		if !ok || !strings.HasPrefix(addr, "127.0.0.1:") {
-			fail(fmt.Errorf("unexpected first line %q", line))
+			return fail(fmt.Errorf("unexpected first line %q", line))
 		}
-		return addr
-	case <-exited:
-		fail(errors.New("exited before listening: " + cmd.ProcessState.String()))
+		return p, addr, nil
+	case <-p.exited:
+		return fail(errors.New("exited before listening: " + cmd.ProcessState.String()))
 	case <-timer.C:
-		fail(errors.New("not listening within 30 s"))
+		return fail(errors.New("not listening within 30 s"))
 	}
-	return ""
+}
+
+// kill sends SIGKILL (which also ends a stopped process) and waits for the exit.
+func (p *proc) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+}
+
+// stop ends the server at the end of the test: SIGCONT (a stopped process would not act on
+// SIGTERM), SIGTERM so that a persisting cluster saves its state, then SIGKILL after 10 s.
+func (s *Server) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.cur
+	s.cur = nil
+	if p == nil {
+		return
+	}
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGCONT)
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		p.kill()
+	}
+}
+
+// running returns the current process or fails the test.
+func (s *Server) running(what string) *proc {
+	s.t.Helper()
+	if s.cur == nil {
+		s.t.Fatalf("kafkatest: %s: the server is not running (killed)", what)
+	}
+	select {
+	case <-s.cur.exited:
+		s.t.Fatalf("kafkatest: %s: the server exited: %s", what, s.cur.cmd.ProcessState)
+	default:
+	}
+	return s.cur
+}
+
+// Pid is the process id of the running server (0 after Kill).
+func (s *Server) Pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur == nil {
+		return 0
+	}
+	return s.cur.cmd.Process.Pid
+}
+
+// Pause stops the server with SIGSTOP, as an operator's `kill -STOP` or a stalled VM would, and
+// returns once the kernel reports the process stopped. Open connections stay open and the
+// kernel still accepts new ones into the listen backlog, but nothing is answered until Resume.
+func (s *Server) Pause() {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.running("Pause")
+	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		s.t.Fatalf("kafkatest: SIGSTOP: %v", err)
+	}
+	s.waitState(p, true)
+}
+
+// Resume continues a paused server with SIGCONT and returns once it runs again.
+func (s *Server) Resume() {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.running("Resume")
+	if err := p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		s.t.Fatalf("kafkatest: SIGCONT: %v", err)
+	}
+	s.waitState(p, false)
+}
+
+// waitState waits (at most 10 s) until /proc says p is stopped (state T) or not.
+func (s *Server) waitState(p *proc, stopped bool) {
+	s.t.Helper()
+	path := fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			s.t.Fatalf("kafkatest: %v", err)
+		}
+		// The state follows the command name, which is in parentheses.
+		st := ""
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) {
+			st = string(b[i+2])
+		}
+		if (st == "T" || st == "t") == stopped {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("kafkatest: process %d in state %q, want stopped=%v", p.cmd.Process.Pid, st, stopped)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Kill ends the server with SIGKILL (kill -9, also when paused) and waits until it is gone:
+// clients see their connections reset and new ones refused.
+func (s *Server) Kill() {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur != nil {
+		s.cur.kill()
+		s.cur = nil
+	}
+}
+
+// Restart kills the server with SIGKILL if it runs, then starts it again on the same port
+// (with Persist: on the same data; without: as a new, empty broker with the topics created
+// again) and waits until it listens.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur != nil {
+		s.cur.kill()
+		s.cur = nil
+	}
+	_, portStr, _ := strings.Cut(s.Addr, "127.0.0.1:")
+	var port int
+	if _, err := fmt.Sscan(portStr, &port); err != nil || port == 0 {
+		s.t.Fatalf("kafkatest: bad address %q", s.Addr)
+	}
+	// The port is free as soon as the old process is reaped; retry briefly in case the
+	// kernel is slow to release it.
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		p, addr, err := s.launch(port)
+		if err == nil {
+			if addr != s.Addr {
+				p.kill()
+				s.t.Fatalf("kafkatest: restarted on %s, want %s", addr, s.Addr)
+			}
+			s.cur = p
+			return
+		}
+		lastErr = err
+		time.Sleep(time.Duration(attempt+1) * 100 * time.Millisecond)
+	}
+	s.t.Fatalf("kafkatest: restart on %s: %v", s.Addr, lastErr)
 }

@@ -116,3 +116,76 @@ func TestTopicsAndStop(t *testing.T) {
 		t.Fatalf("%s still accepts connections after its test ended", addr)
 	}
 }
+
+// endOffset asks brokers for the end offset of topic partition 0, within limit.
+func endOffset(brokers, topic string, limit time.Duration) (int64, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.RequestTimeoutOverhead(limit))
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.ReplicaID = -1
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewListOffsetsRequestTopicPartition()
+	rp.Timestamp, rp.CurrentLeaderEpoch = -1, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return 0, err
+	}
+	return resp.Topics[0].Partitions[0].Offset, nil
+}
+
+// A paused server answers nothing and answers again once resumed; a restarted one is on the same
+// port, with its records when persisted and empty otherwise.
+func TestPauseAndRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a process")
+	}
+	for _, persist := range []bool{true, false} {
+		srv := kafkatest.StartServer(t, kafkatest.Options{Topics: []string{"T"}, Persist: persist})
+		cl, err := kgo.NewClient(kgo.SeedBrokers(srv.Addr), kgo.DefaultProduceTopic("T"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		for range 3 {
+			if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cancel()
+		cl.Close()
+
+		srv.Pause()
+		if _, err := endOffset(srv.Addr, "T", time.Second); err == nil {
+			t.Fatal("a paused server answered")
+		}
+		srv.Resume()
+		if end, err := endOffset(srv.Addr, "T", 30*time.Second); err != nil || end != 3 {
+			t.Fatalf("after Resume: end offset %d, %v; want 3", end, err)
+		}
+		pid := srv.Pid()
+		srv.Restart()
+		if srv.Pid() == pid {
+			t.Fatal("Restart kept the process")
+		}
+		want := int64(0)
+		if persist {
+			want = 3
+		}
+		if end, err := endOffset(srv.Addr, "T", 30*time.Second); err != nil || end != want {
+			t.Fatalf("persist %v, after Restart: end offset %d, %v; want %d", persist, end, err, want)
+		}
+		srv.Kill()
+		if c, err := net.DialTimeout("tcp", srv.Addr, time.Second); err == nil {
+			c.Close()
+			t.Fatal("a killed server accepts connections")
+		}
+	}
+}

@@ -257,9 +257,20 @@ func (s *Server) consumeShares(ctx context.Context, c bus.Consumer) error {
 		s.opts.Logger.Info("statshttpd: windows rebuilt from the share log", "dir", s.opts.ShareLogDir, "shares", n, "resume_offsets", skip)
 	}
 	inc := bus.Incident{Log: s.opts.Logger, What: "statshttpd: polling " + s.opts.Topics.Share}
+	// A poll waiting for shares that will never come (sserver has stopped) must end when Drain
+	// is called: dctx is cancelled then.
+	dctx, dcancel := context.WithCancel(ctx)
+	defer dcancel()
+	go func() {
+		select {
+		case <-s.drain:
+			dcancel()
+		case <-dctx.Done():
+		}
+	}()
 	var sh btcpool.Share
 	for {
-		pctx, cancel := ctx, context.CancelFunc(func() {})
+		pctx, cancel := dctx, context.CancelFunc(func() {})
 		draining := false
 		select {
 		case <-s.drain:
@@ -267,11 +278,14 @@ func (s *Server) consumeShares(ctx context.Context, c bus.Consumer) error {
 			pctx, cancel = context.WithTimeout(ctx, s.opts.DrainIdle)
 		default:
 			if s.initializing.Load() {
-				pctx, cancel = context.WithTimeout(ctx, catchUpIdle)
+				pctx, cancel = context.WithTimeout(dctx, catchUpIdle)
 			}
 		}
 		msgs, err := bus.Poll(pctx, c, &inc)
 		cancel()
+		if err != nil && ctx.Err() == nil && !draining && dctx.Err() != nil {
+			continue // Drain was called during the poll: poll again in draining mode
+		}
 		if err != nil {
 			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 				if !inc.Failing() {
