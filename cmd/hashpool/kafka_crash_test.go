@@ -118,18 +118,22 @@ enabled = false
 	}
 	answered := map[string]string{}
 	for i, r := range rounds {
-		// Whatever the last round left stopped is started again first.
+		// Whatever the last round left stopped is started again first (the round's target with
+		// its failpoint armed; a running target is stopped cleanly and restarted with it).
 		for _, name := range []string{"blkmaker", "sserver", "jobmaker", "gbtmaker"} {
-			if p := procs[name]; !p.running() {
+			if name == r.target && r.failpoint != "" {
+				if p := procs[name]; p.running() {
+					if err := p.stop(); err != nil {
+						t.Fatalf("round %d: stopping %s: %v\n%s", i, name, err, p.tail())
+					}
+				}
+				start(name, r.failpoint)
+			} else if p := procs[name]; !p.running() {
 				start(name, "")
 			}
 		}
 		var target *proc
 		if r.target != "broker" {
-			if r.failpoint != "" {
-				procs[r.target].stop() // clean stop, then again with the failpoint armed
-				start(r.target, r.failpoint)
-			}
 			target = procs[r.target]
 		}
 		waitPort(t, stratum, procs["sserver"])
@@ -137,25 +141,25 @@ enabled = false
 		if err != nil {
 			t.Fatalf("round %d (%s): %v", i, r.name, err)
 		}
-		line, id, hash, err := m.blockShare("alice.rig1")
-		if err != nil {
-			t.Fatal(err)
-		}
 		if r.pause > 0 {
+			if err := m.waitCurrent(ctx, n); err != nil {
+				t.Fatal(err)
+			}
 			kf.Pause()
 		}
-		if err := m.send(line); err != nil {
-			t.Fatalf("round %d (%s): send: %v", i, r.name, err)
+		hash, ok, err := m.tryBlock(ctx, n, func(first bool) {
+			switch {
+			case !first || target == nil:
+			case r.sigterm:
+				target.term()
+			case r.failpoint == "" && r.killAfter >= 0:
+				time.Sleep(r.killAfter)
+				target.kill9()
+			}
+		})
+		if err != nil {
+			t.Fatalf("round %d (%s): %v", i, r.name, err)
 		}
-		switch {
-		case r.sigterm:
-			target.term()
-		case target != nil && r.failpoint == "" && r.killAfter >= 0:
-			time.Sleep(r.killAfter)
-			target.kill9()
-		}
-		rep, err := m.reply(id, 30*time.Second)
-		ok := err == nil && rep["result"] == true
 		if ok {
 			answered[hash] = r.name
 		}
@@ -165,7 +169,7 @@ enabled = false
 		m.conn.Close()
 		if r.pause > 0 {
 			if !ok {
-				t.Fatalf("round %d (%s): with the broker paused the block-solving share got %v, %v; the answer must not wait for the bus", i, r.name, rep, err)
+				t.Fatalf("round %d (%s): with the broker paused the block-solving share was not answered true; the answer must not wait for the bus", i, r.name)
 			}
 			time.Sleep(r.pause)
 			kf.Resume()
