@@ -55,6 +55,10 @@ rpc_addr = %q
 rpc_userpwd = %q
 [jobmaker]
 payout_address = %q
+[kafka]
+session_timeout = 10
+[blkmaker]
+drain_timeout = 15
 [prometheus]
 enabled = false
 `, data, o.URL, o.User+":"+o.Password, n.MiningAddress())
@@ -174,7 +178,9 @@ enabled = false
 			time.Sleep(r.pause)
 			kf.Resume()
 			// No process is restarted: the block must get through on its own.
-			eventually60(t, "the block found during the pause on the node", func() bool { return nodeHas(ctx, n, hash) })
+			resumed := time.Now()
+			eventuallyFor(t, 3*time.Minute, "the block found during the pause on the node", func() bool { return nodeHas(ctx, n, hash) })
+			t.Logf("the block found during the pause reached the node %v after the broker resumed", time.Since(resumed).Round(100*time.Millisecond))
 			for name, p := range procs {
 				if !p.running() {
 					t.Fatalf("round %d (%s): %s exited during the broker pause: %v\n%s", i, r.name, name, p.cmd.ProcessState, p.tail())
@@ -211,13 +217,14 @@ enabled = false
 	checkBlocks(ctx, t, n, sdb, startHeight, answered, len(rounds))
 }
 
-// eventually60 is eventually with a minute: a paused broker's clients need a while to rejoin.
-func eventually60(t *testing.T, what string, f func() bool) {
+// eventuallyFor is eventually with a longer wait: a paused broker's clients need a while to
+// rejoin their groups.
+func eventuallyFor(t *testing.T, d time.Duration, what string, f func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(d)
 	for !f() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after 60 s waiting for %s", what)
+			t.Fatalf("timed out after %v waiting for %s", d, what)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
