@@ -5,7 +5,7 @@ BIN       := bin
 FUZZTIME  ?= 10s
 PKGS      := ./...
 
-.PHONY: help build test test-short bench fuzz lint demo agent-cross clean
+.PHONY: help build test test-short bench bench-ckpool ckpool fuzz lint demo agent-cross clean
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -23,6 +23,15 @@ test-short: ## quick tests without the race detector (skips the slow ones)
 
 bench: ## micro benchmarks and loadgen scenarios; writes bench/RESULTS.md
 	$(GO) run ./bench/suite -out bench/RESULTS.md
+
+CKPOOL_GIT ?= /work/.mirror/ctubio+ckpool/repo/.git
+CKPOOL_SRC ?= /work/peers/ckpool-bench
+export CKPOOL_GIT CKPOOL_SRC
+ckpool: ## build ckpool (the bench baseline) from its public source into $(CKPOOL_SRC), outside the repo
+	bash bench/ckpool/build.sh
+
+bench-ckpool: ## only the ckpool vs hashpool table, quick (~5 min), spliced into bench/RESULTS.md
+	$(GO) run ./bench/suite -scenarios ckpool-compare -quick
 
 fuzz: ## run every fuzz target for FUZZTIME (default 10s) each
 	bash scripts/fuzz.sh $(FUZZTIME)

@@ -180,3 +180,17 @@ type Bus interface {
 	// any still open fail with ErrClosed.
 	Close() error
 }
+
+// PublishSync publishes one record on p and waits for its delivery result or for ctx; it is
+// how every Producer implements its PublishSync method. If ctx ends first the record may still
+// be delivered later.
+func PublishSync(ctx context.Context, p Producer, topic string, key, value []byte) error {
+	res := make(chan error, 1)
+	p.Publish(topic, key, value, func(err error) { res <- err })
+	select {
+	case err := <-res:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

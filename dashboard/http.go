@@ -17,11 +17,11 @@ var static embed.FS
 const Prefix = "/dashboard/"
 
 const (
-	tokenCookie      = "hashpool_dashboard"
-	keepAlive        = 15 * time.Second
-	writeTimeout     = 10 * time.Second
-	maxQueryLength   = 256
-	maxStreamSeconds = 24 * time.Hour // a stream is closed (and the page reconnects) after a day
+	tokenCookie    = "hashpool_dashboard"
+	keepAlive      = 15 * time.Second
+	writeTimeout   = 10 * time.Second
+	maxQueryLength = 256
+	maxStream      = 24 * time.Hour // a stream is closed (and the page reconnects) after a day
 )
 
 // Handler serves the page, its assets, the live stream (events) and the JSON endpoints
@@ -150,7 +150,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	}
 	ka := time.NewTicker(keepAlive)
 	defer ka.Stop()
-	end := time.NewTimer(maxStreamSeconds)
+	end := time.NewTimer(maxStream)
 	defer end.Stop()
 	var last []byte
 	for {

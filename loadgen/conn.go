@@ -11,7 +11,7 @@ import (
 
 	"github.com/hashpool/hashpool/codec/agent"
 	"github.com/hashpool/hashpool/codec/stratum"
-	"golang.org/x/sys/unix"
+	"github.com/hashpool/hashpool/internal/tcpinfo"
 )
 
 // maxLine bounds one line from the server; a notify with a full branch is
@@ -82,37 +82,9 @@ func (d *dialer) dial(ctx context.Context) (*net.TCPConn, error) {
 	return tc, nil
 }
 
-// tcpStats are the kernel's per-connection counters (TCP_INFO).
-type tcpStats struct {
-	bytesAcked, bytesReceived uint64
-	segsOut, segsIn           uint32
-}
-
-// readTCPInfo reads TCP_INFO from c (Linux; tcpi_bytes_acked and
-// tcpi_bytes_received count payload bytes, tcpi_segs_out/in every segment
-// including SYN, pure ACKs and FIN).
-func readTCPInfo(c *net.TCPConn) (tcpStats, error) {
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return tcpStats{}, err
-	}
-	var info *unix.TCPInfo
-	var ierr error
-	if err := raw.Control(func(fd uintptr) {
-		info, ierr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
-	}); err != nil {
-		return tcpStats{}, err
-	}
-	if ierr != nil {
-		return tcpStats{}, ierr
-	}
-	return tcpStats{bytesAcked: info.Bytes_acked, bytesReceived: info.Bytes_received,
-		segsOut: info.Segs_out, segsIn: info.Segs_in}, nil
-}
-
 // closeConn records the connection's TCP_INFO and closes it.
 func closeConn(rec *recorder, c *net.TCPConn) {
-	if t, err := readTCPInfo(c); err == nil {
+	if t, err := tcpinfo.Conn(c); err == nil {
 		rec.tcp(t)
 	} else {
 		rec.err("TCP_INFO", err)

@@ -11,8 +11,12 @@
 //     branch, per-word swapped prevhash) and grinds nonces with package sha
 //     until the hash meets the share target of its difficulty. In
 //     SimulatorMode shares are sent without grinding, which only a server
-//     that skips the low-difficulty check accepts; the report's Mode says
-//     which was used;
+//     that skips the low-difficulty check accepts; in LowDifficulty mode
+//     each share is ground to miss both its share target and the network
+//     target, so any server hashes and rejects it (a fixed submit rate at
+//     no grinding cost, never a block, even on regtest); SubmitDelay
+//     separates a connect phase from the submit window; the report's Mode
+//     says which was used;
 //   - agent farms: many miners behind one connection with btcagent's
 //     bootstrap and ex-message frames (spec/btcpool.md §5): REGISTER_WORKER
 //     per miner, SUBMIT_SHARE_WITH_TIME[_VER] with extranonce2 =
@@ -22,8 +26,9 @@
 //     job ids, duplicate and low-difficulty shares and check the error codes;
 //   - measurements: sessions up and connect rate, submit→response latency,
 //     notify fan-out latency, rejects by code, bytes and segments per
-//     direction from TCP_INFO with a wire estimate, and a server's RSS and
-//     CPU from /proc.
+//     direction from TCP_INFO (package loadgen/tcpinfo, the module's one
+//     TCP_INFO reader) with a wire estimate, and a server's RSS and CPU
+//     from /proc.
 //
 // Run runs a Scenario in this process or, above MaxConnsPerProc connections,
 // as several child processes (RunChild) whose reports are merged (Merge).

@@ -290,3 +290,25 @@ func TestScale(t *testing.T) {
 		t.Errorf("sessions %+v, accepted %d", rep.Sessions, rep.Shares.Accepted)
 	}
 }
+
+// TestLowDifficulty: every share misses its target, so a normal server
+// rejects each as low difficulty (code 23) and none is accepted or a block,
+// at about one or two hashes per share.
+func TestLowDifficulty(t *testing.T) {
+	p := startEngine(t, nil)
+	s := testScenario(p)
+	s.Miners, s.Rate, s.LowDifficulty = 5, 5, true
+	s.Duration, s.SubmitDelay = 2500*time.Millisecond, 500*time.Millisecond
+	rep := run(t, s)
+	if rep.Mode != "low-difficulty" {
+		t.Errorf("mode %q", rep.Mode)
+	}
+	answered := rep.Shares.Submitted - rep.Shares.Unanswered
+	if rep.Shares.Submitted < 5 || rep.Shares.Accepted != 0 || rep.Shares.Rejected["23 Low difficulty"] != answered {
+		t.Fatalf("submitted %d, accepted %d, rejected %v: want every answered share rejected as low difficulty",
+			rep.Shares.Submitted, rep.Shares.Accepted, rep.Shares.Rejected)
+	}
+	if rep.Shares.Hashes < rep.Shares.Submitted || rep.Shares.Hashes > 4*rep.Shares.Submitted || rep.Shares.GrindGiveUps != 0 {
+		t.Errorf("%d hashes, %d give-ups for %d shares: want 1–2 hashes per share", rep.Shares.Hashes, rep.Shares.GrindGiveUps, rep.Shares.Submitted)
+	}
+}

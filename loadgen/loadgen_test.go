@@ -259,6 +259,14 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	if s := DefaultScenario(); s.Validate() != nil {
 		t.Errorf("default scenario: %v", s.Validate())
 	}
+	s = DefaultScenario()
+	s.LowDifficulty, s.SimulatorMode, s.SubmitDelay = true, true, s.Duration
+	err = s.Validate()
+	for _, want := range []string{"low difficulty and simulator mode", "submit delay"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not mention %q", err, want)
+		}
+	}
 }
 
 func TestShardSplitsEverything(t *testing.T) {

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -120,6 +121,9 @@ func (e *env) solve(ctx context.Context, w *Work, en1, en2 []byte, ntime, vbits 
 	if e.s.SimulatorMode {
 		return start, true
 	}
+	if e.s.LowDifficulty {
+		return e.miss(w, en1, en2, ntime, vbits, diff, start)
+	}
 	select {
 	case e.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -139,6 +143,32 @@ func (e *env) solve(ctx context.Context, w *Work, en1, en2 []byte, ntime, vbits 
 		e.rec.grindGiveUps.Add(1)
 	}
 	return nonce, ok
+}
+
+// miss returns a nonce whose share hash meets neither the share target of
+// diff nor the job's network target (LowDifficulty). A random hash misses
+// both with probability ≥ ½ on any chain (regtest's target is 2^255), so
+// the 64 tries never all fail in practice; ok is false if they do.
+func (e *env) miss(w *Work, en1, en2 []byte, ntime, vbits uint32, diff float64, start uint32) (uint32, bool) {
+	share := sha.DiffToTarget(diff)
+	target := sha.CompactToTarget(w.Job.Bits())
+	if share.Cmp(&target) > 0 {
+		target = share // the easier (larger) of the two
+	}
+	g := e.grind.Get().(*grinder)
+	defer e.grind.Put(g)
+	g.hdr = g.h.ShareHeader(w.Job, en1, en2, ntime, start, vbits)
+	for i := uint32(0); i < 64; i++ {
+		binary.LittleEndian.PutUint32(g.hdr[76:], start+i)
+		h := sha.DoubleSHA256(g.hdr[:])
+		if !sha.HashMeetsTarget(&h, &target) {
+			e.rec.hashes.Add(int64(i + 1))
+			return start + i, true
+		}
+	}
+	e.rec.hashes.Add(64)
+	e.rec.grindGiveUps.Add(1)
+	return 0, false
 }
 
 // heldWork is a job with the difficulty that applies to it.
@@ -363,6 +393,9 @@ func (m *miner) submitLoop(ctx context.Context) error {
 	}
 	interval := time.Duration(float64(time.Second) / s.Rate)
 	next := time.Now().Add(time.Duration(rand.Int64N(int64(interval))))
+	if at := m.e.rec.start.Add(s.SubmitDelay); next.Before(at) {
+		next = at.Add(time.Duration(rand.Int64N(int64(interval))))
+	}
 	en2 := rand.Uint64() & 0xffffffff << 16
 	id := int64(submitID0)
 	var line, en2b []byte

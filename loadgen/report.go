@@ -21,7 +21,7 @@ const HeaderBytesPerSegment = 52
 
 // Report is the result of a run (of all processes, merged).
 type Report struct {
-	Mode     string    `json:"mode"` // "grind" (real shares) or "simulator" (server skips the difficulty check)
+	Mode     string    `json:"mode"` // "grind" (real shares), "simulator" (server skips the difficulty check) or "low-difficulty" (every share misses its target)
 	Target   string    `json:"target"`
 	Procs    int       `json:"procs"`
 	Started  time.Time `json:"started"`
@@ -145,6 +145,9 @@ func (r *recorder) build(s *Scenario, target string, elapsed time.Duration) *Rep
 func modeName(s *Scenario) string {
 	if s.SimulatorMode {
 		return "simulator"
+	}
+	if s.LowDifficulty {
+		return "low-difficulty"
 	}
 	return "grind"
 }

@@ -60,6 +60,17 @@ type Scenario struct {
 	// -simulator`, btcpool's enable_simulator). Otherwise every share is a
 	// real one, ground until its hash meets the difficulty the miner was given.
 	SimulatorMode bool `json:"simulator_mode"`
+	// LowDifficulty submits shares that are sure to be rejected as low
+	// difficulty (btcpool code 23) by any server: each nonce is ground to
+	// MISS both the share target and the job's network target (so no share
+	// is ever a block, even on regtest where half of all hashes are), about
+	// two hashes per share. It measures a server's cost per submit at a
+	// fixed rate without grinding real shares. Excludes SimulatorMode.
+	LowDifficulty bool `json:"low_difficulty,omitempty"`
+	// SubmitDelay holds every stratum miner's submits until this long after the run's start
+	// (connections are made meanwhile), so a run has a connect phase and
+	// then a submit window of Duration − SubmitDelay.
+	SubmitDelay time.Duration `json:"submit_delay,omitempty"`
 	// MaxGrindHashes bounds the nonces tried for one share before giving up.
 	MaxGrindHashes uint64 `json:"max_grind_hashes"`
 
@@ -160,6 +171,12 @@ func (s *Scenario) Validate() error {
 	}
 	if s.VersionRolling && s.VersionMask == 0 {
 		bad("version rolling needs a non-zero version mask")
+	}
+	if s.LowDifficulty && s.SimulatorMode {
+		bad("low difficulty and simulator mode exclude each other")
+	}
+	if s.SubmitDelay < 0 || (s.Duration > 0 && s.SubmitDelay >= s.Duration) {
+		bad("submit delay %v: want 0 ≤ delay < duration %v", s.SubmitDelay, s.Duration)
 	}
 	if s.MaxGrindHashes == 0 || s.MaxGrindHashes > 1<<40 {
 		bad("max grind hashes %d: want 1..2^40", s.MaxGrindHashes)

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/hashpool/hashpool/internal/tcpinfo"
 )
 
 // Histogram counts durations in microseconds in log-linear buckets: exact
@@ -227,11 +229,11 @@ func (r *recorder) jobReceived(key string, at time.Time) {
 	r.fanout.Record(time.Duration(ns - ref))
 }
 
-func (r *recorder) tcp(t tcpStats) {
-	r.txBytes.Add(int64(t.bytesAcked))
-	r.rxBytes.Add(int64(t.bytesReceived))
-	r.txSegs.Add(int64(t.segsOut))
-	r.rxSegs.Add(int64(t.segsIn))
+func (r *recorder) tcp(t tcpinfo.Counters) {
+	r.txBytes.Add(int64(t.BytesOut))
+	r.rxBytes.Add(int64(t.BytesIn))
+	r.txSegs.Add(int64(t.SegsOut))
+	r.rxSegs.Add(int64(t.SegsIn))
 	r.tcpInfoConns.Add(1)
 }
 

@@ -79,16 +79,6 @@ const (
 	FieldTransactions
 )
 
-// templateFieldNames is in the order problems are reported.
-var templateFieldNames = []struct {
-	f    TemplateField
-	name string
-}{
-	{FieldPreviousBlockHash, "previousblockhash"}, {FieldHeight, "height"}, {FieldCoinbaseValue, "coinbasevalue"},
-	{FieldBits, "bits"}, {FieldMinTime, "mintime"}, {FieldCurTime, "curtime"}, {FieldVersion, "version"},
-	{FieldTransactions, "transactions"},
-}
-
 // TemplateRules says what a consumer needs of a template beyond the checks every template
 // passes (well-formed JSON, a null error, a result object, every present field of the right
 // type and range). One parser serves gbtmaker, jobmaker and blockmaker, so a template one of

@@ -85,11 +85,12 @@ func ParseDSN(dsn string) (Config, error) {
 	case strings.HasPrefix(dsn, "mysql://"):
 		return Config{Driver: DriverMySQL, DSN: strings.TrimPrefix(dsn, "mysql://")}, nil
 	}
-	return Config{}, fmt.Errorf("store: DSN must start with sqlite:// or mysql:// (got %q)", redact(dsn))
+	return Config{}, fmt.Errorf("store: DSN must start with sqlite:// or mysql:// (got %q)", RedactDSN(dsn))
 }
 
-// redact hides a password in a DSN for error messages.
-func redact(dsn string) string {
+// RedactDSN hides the password of a MySQL DSN (everything between the user and the last
+// "@", so a password may contain "@") for logs and error messages.
+func RedactDSN(dsn string) string {
 	at := strings.LastIndexByte(dsn, '@')
 	if at < 0 {
 		return dsn

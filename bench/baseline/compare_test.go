@@ -24,6 +24,7 @@ import (
 	"github.com/hashpool/hashpool/bus"
 	"github.com/hashpool/hashpool/bus/mem"
 	"github.com/hashpool/hashpool/engine"
+	"github.com/hashpool/hashpool/engine/userlist"
 )
 
 // The comparison runs each server in a child process of the test binary
@@ -96,7 +97,7 @@ func startEngine(dir string) (*stratumServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	users, err := engine.OpenEmbeddedUsers(dir)
+	users, err := userlist.OpenEmbedded(dir, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -42,7 +42,18 @@ func startServer(t testing.TB, opts Options) *Server {
 			t.Error("Serve did not return")
 		}
 	})
-	for i := 0; i < 1000 && srv.Addr() == nil; i++ {
+	// Serve publishes ln's address before it accepts: wait for that (or for
+	// Serve to end) and fail rather than go on without an address.
+	deadline := time.Now().Add(30 * time.Second)
+	for srv.Addr() == nil {
+		select {
+		case err := <-done:
+			t.Fatalf("Serve returned before listening: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Serve did not publish its address within 30 s")
+		}
 		time.Sleep(time.Millisecond)
 	}
 	return srv

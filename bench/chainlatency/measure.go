@@ -177,7 +177,7 @@ func measure(ctx context.Context, c combo, cfg config) (res result, err error) {
 	}
 	start, published := time.Now(), gm.Stats().Published
 	for range cfg.Blocks {
-		if !sleep(ctx, time.Duration(cfg.Rand.Int64N(int64(maxPause)+1))) {
+		if !node.Sleep(ctx, time.Duration(cfg.Rand.Int64N(int64(maxPause)+1))) {
 			return res, ctx.Err()
 		}
 		called := time.Now()
@@ -289,16 +289,4 @@ func newBus(kind string) (bus.Bus, func(), error) {
 		return b, func() { b.Close(); c.Close() }, nil
 	}
 	return nil, nil, fmt.Errorf("unknown bus %q", kind)
-}
-
-// sleep waits d or until ctx ends; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -7,15 +7,12 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hashpool/hashpool/internal/tcpinfo"
 )
 
-// sockWire is one TCP socket's counters as its kernel holds them
-// (TCP_INFO): payload bytes acknowledged by the peer and received, and
-// segments sent and received (data, pure ACKs and retransmissions).
-type sockWire struct {
-	BytesOut, BytesIn uint64
-	SegsOut, SegsIn   uint64
-}
+// sockWire is one TCP socket's counters (TCP_INFO).
+type sockWire = tcpinfo.Counters
 
 // maxProcFDs bounds how many descriptors of the measured process are looked at.
 const maxProcFDs = 100_000
@@ -67,13 +64,12 @@ func upstreamWire(pid, port int) (map[uint64]sockWire, error) {
 		if err != nil {
 			return nil, fmt.Errorf("pidfd_getfd %d/%d: %w", pid, target, err)
 		}
-		info, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
+		info, err := tcpinfo.FD(fd)
 		unix.Close(fd)
 		if err != nil {
 			return nil, fmt.Errorf("TCP_INFO of %d/%d: %w", pid, target, err)
 		}
-		out[inode] = sockWire{BytesOut: info.Bytes_acked, BytesIn: info.Bytes_received,
-			SegsOut: uint64(info.Segs_out), SegsIn: uint64(info.Segs_in)}
+		out[inode] = info
 	}
 	return out, nil
 }

@@ -2,13 +2,14 @@
 
 package scenarios
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/hashpool/hashpool/internal/tcpinfo"
+)
 
 // sockWire is one TCP socket's counters (TCP_INFO, Linux only).
-type sockWire struct {
-	BytesOut, BytesIn uint64
-	SegsOut, SegsIn   uint64
-}
+type sockWire = tcpinfo.Counters
 
 // upstreamWire needs Linux (pidfd_getfd and TCP_INFO).
 func upstreamWire(pid, port int) (map[uint64]sockWire, error) {

@@ -18,20 +18,21 @@ import (
 	"time"
 )
 
-// ServerStats is an enginesrv process's GET /stats answer.
+// ServerStats is an enginesrv process's GET /stats answer (enginesrv
+// encodes this very type).
 type ServerStats struct {
 	PID             int     `json:"pid"`
 	Impl            string  `json:"impl"`
 	ServerID        int     `json:"server_id"`
 	Height          int32   `json:"height"`
-	Sessions        int64   `json:"sessions"`
-	Authorized      int64   `json:"authorized"`
+	Sessions        int64   `json:"sessions"`   // open connections
+	Authorized      int64   `json:"authorized"` // cumulative (engine)
 	Accepted        int64   `json:"accepted"`
 	Rejected        int64   `json:"rejected"`
 	Solved          int64   `json:"solved"`
 	Broadcasts      int64   `json:"broadcasts"`
 	LastBroadcastUs int64   `json:"last_broadcast_us"`
-	RecordsConsumed int64   `json:"records_consumed"`
+	RecordsConsumed int64   `json:"records_consumed"` // share records drained from the bus (engine)
 	SolvedConsumed  int64   `json:"solved_consumed"`
 	EventsConsumed  int64   `json:"events_consumed"`
 	RefusedConns    int64   `json:"refused_conns"`
@@ -42,16 +43,18 @@ type ServerStats struct {
 	HeapInuse       uint64  `json:"heap_inuse"`
 	StackInuse      uint64  `json:"stack_inuse"`
 	Goroutines      int     `json:"goroutines"`
-	GC              bool    `json:"gc"`
+	GC              bool    `json:"gc"` // collected before reading RSS
 	Error           string  `json:"error,omitempty"`
 }
 
-// JobEvent is an enginesrv POST /job answer (and stdout line).
+// JobEvent is one enginesrv job publication: its POST /job answer and its
+// stdout line (Event "job"; POST /job, SIGUSR1 or the interval).
 type JobEvent struct {
+	Event       string `json:"event,omitempty"`
 	Height      int32  `json:"height"`
 	Reason      string `json:"reason"`
-	BroadcastUs int64  `json:"broadcast_us"`
-	WaitedUs    int64  `json:"waited_us"`
+	BroadcastUs int64  `json:"broadcast_us"` // the server's own measure: start → last session written
+	WaitedUs    int64  `json:"waited_us"`    // publish call → return here
 	Sessions    int64  `json:"sessions"`
 	RSSKB       int64  `json:"rss_kb"`
 	Error       string `json:"error,omitempty"`

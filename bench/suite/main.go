@@ -3,9 +3,13 @@
 //
 //	go run ./bench/suite              # what `make bench` runs
 //	go run ./bench/suite -count 1 -out /tmp/r.md
+//	go run ./bench/suite -scenarios ckpool-compare -quick   # only the ckpool table, a few minutes
 //
 // Micro benchmarks come from `go test -bench`; load scenarios from bench/scenarios (run unless
-// -scenarios=false, smaller with -quick), whose results and loadgen JSON reports land in bench/out;
+// -scenarios=none, smaller with -quick), whose results and loadgen JSON reports land in bench/out;
+// ckpool-compare (bench/ckpool) runs ckpool and `hashpool run` side by side on one btcd regtest
+// node (ckpool from $CKPOOL_SRC or $CKPOOL_BIN; without it, hashpool alone and the report says so).
+// -scenarios with a list of names runs only those and replaces only the ckpool section of -out;
 // any other loadgen report found there (bench/out/*.json) is summarised too. The machines we run on are shared and noisy, so every
 // comparison is a ratio of numbers measured in the same run.
 package main
@@ -28,6 +32,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hashpool/hashpool/bench/ckpool"
 	"github.com/hashpool/hashpool/bench/scenarios"
 )
 
@@ -66,9 +71,19 @@ func main() {
 	benchtime := flag.String("benchtime", "", "go test -benchtime (default: go's)")
 	compare := flag.Bool("compare", true, "run the engine vs goroutine-per-connection comparison (10k sessions, ~1 min)")
 	chain := flag.Bool("chain", true, "measure new block → job latency on a regtest btcd (bench/chainlatency, ~4 min)")
-	runScen := flag.Bool("scenarios", true, "run the loadgen scenarios of bench/scenarios (~10 min; writes bench/out)")
-	quick := flag.Bool("quick", false, "run the loadgen scenarios about ten times smaller (~2 min)")
+	scenFlag := flag.String("scenarios", "all", "all (everything), none, or a comma-separated list of "+strings.Join(append(scenarios.Names(), ckpoolCompare), ", ")+" (a list runs only those, no micro benchmarks)")
+	ckScen := flag.String("ckpool-scenarios", "all", "ckpool-compare's scenarios: all or a list of "+strings.Join(ckpool.Names(), ", "))
+	quick := flag.Bool("quick", false, "run the loadgen scenarios about ten times smaller (~2 min) and ckpool-compare in its quick size (~5 min)")
 	flag.Parse()
+	sel, err := parseSelection(*scenFlag, *ckScen)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "suite:", err)
+		os.Exit(2)
+	}
+	if sel.partial {
+		os.Exit(runPartial(sel, *out, *quick))
+	}
+	runScen := &sel.all
 
 	started := time.Now().UTC()
 	load := readLoad()
@@ -131,6 +146,15 @@ func main() {
 			texts = append(texts, textSection{"New block on the node → StratumJob on the bus", string(b)})
 		}
 	}
+	var ckSection []byte
+	if sel.ckpool {
+		sec, c, err := runCkpool(sel.ckpoolScenarios, *quick, "go run ./bench/suite")
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "suite: ckpool-compare: %v\n", err)
+		}
+		ckSection = sec
+		cmds = append(cmds, c)
+	}
 	if *runScen {
 		c := "go run ./bench/scenarios/cmd/scenarios -out bench/out"
 		if *quick {
@@ -158,6 +182,9 @@ func main() {
 		}
 	}
 	md := render(started, load, cmds, all, texts, results, others, *count)
+	if ckSection != nil {
+		md = ckpool.Splice(md, ckSection)
+	}
 	if err := os.WriteFile(*out, md, 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, "suite:", err)
 		os.Exit(1)

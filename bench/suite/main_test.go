@@ -58,3 +58,23 @@ func TestAddRecordedAndRender(t *testing.T) {
 		}
 	}
 }
+
+func TestParseSelection(t *testing.T) {
+	sel, err := parseSelection("all", "all")
+	if err != nil || !sel.all || !sel.ckpool || sel.partial || len(sel.ckpoolScenarios) != 6 {
+		t.Errorf("all: %+v, %v", sel, err)
+	}
+	sel, err = parseSelection("none", "")
+	if err != nil || sel.all || sel.ckpool || sel.partial {
+		t.Errorf("none: %+v, %v", sel, err)
+	}
+	sel, err = parseSelection("ckpool-compare,farm-10k,farm-10k", "fanout")
+	if err != nil || !sel.partial || !sel.ckpool || len(sel.only) != 1 || sel.only[0] != "farm-10k" ||
+		len(sel.ckpoolScenarios) != 1 || sel.ckpoolScenarios[0] != "fanout" {
+		t.Errorf("list: %+v, %v", sel, err)
+	}
+	_, err = parseSelection("ckpool-compare,bogus", "nope")
+	if err == nil || !strings.Contains(err.Error(), `"bogus"`) || !strings.Contains(err.Error(), `"nope"`) {
+		t.Errorf("bad names: %v: want both reported", err)
+	}
+}

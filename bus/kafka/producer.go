@@ -131,14 +131,7 @@ func (p *producer) noted(r *kgo.Record, err error) {
 }
 
 func (p *producer) PublishSync(ctx context.Context, topic string, key, value []byte) error {
-	res := make(chan error, 1)
-	p.Publish(topic, key, value, func(err error) { res <- err })
-	select {
-	case err := <-res:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return bus.PublishSync(ctx, p, topic, key, value)
 }
 
 func (p *producer) Flush(ctx context.Context) error {

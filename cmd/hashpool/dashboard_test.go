@@ -150,8 +150,9 @@ enabled = false
 	t.Logf("dashboard screenshot: %s (%d bytes)", shot, len(png))
 }
 
-// nodeHas reports whether the node has the block, on its main chain or a side branch.
+// nodeHas reports whether the node has the block, on its main chain or a side branch (btcd's
+// getblockheader knows only fully validated blocks; getblock reads any stored block).
 func nodeHas(ctx context.Context, n *btcdtest.Node, hash string) bool {
-	var hdr map[string]any
-	return n.Client().Call(ctx, "getblockheader", []any{hash, true}, &hdr) == nil
+	var raw string
+	return n.Client().Call(ctx, "getblock", []any{hash, 0}, &raw) == nil && raw != ""
 }

@@ -107,20 +107,20 @@ func TestMetricsAfterScriptedSession(t *testing.T) {
 	m.send("this is not json")
 	url := "http://" + metrics + "/metrics"
 	want := map[string]float64{
-		`hashpool_sserver_sessions`:                               1,
-		`hashpool_sserver_authorized_total`:                       1,
-		`hashpool_sserver_shares_total{status="accepted"}`:        2, // block-solving shares are accepted shares
-		`hashpool_sserver_shares_total{status="solved"}`:          2,
-		`hashpool_sserver_shares_total{status="low_difficulty"}`:  1,
-		`hashpool_sserver_shares_total{status="duplicate"}`:       1,
-		`hashpool_sserver_shares_total{status="stale"}`:           1,
-		`hashpool_sserver_shares_total{status="other"}`:           0,
-		`hashpool_sserver_submits_total`:                          5,
-		`hashpool_sserver_bad_lines_total`:                        1,
-		`hashpool_sserver_solved_published_total`:                 2,
+		`hashpool_sserver_sessions`:                              1,
+		`hashpool_sserver_authorized_total`:                      1,
+		`hashpool_sserver_shares_total{status="accepted"}`:       2, // block-solving shares are accepted shares
+		`hashpool_sserver_shares_total{status="solved"}`:         2,
+		`hashpool_sserver_shares_total{status="low_difficulty"}`: 1,
+		`hashpool_sserver_shares_total{status="duplicate"}`:      1,
+		`hashpool_sserver_shares_total{status="stale"}`:          1,
+		`hashpool_sserver_shares_total{status="other"}`:          0,
+		`hashpool_sserver_submits_total`:                         5,
+		`hashpool_sserver_bad_lines_total`:                       1,
+		`hashpool_sserver_solved_published_total`:                2,
 		`hashpool_sserver_records_published_total`:               4, // the duplicate is answered, not recorded (btcpool)
-		`hashpool_sserver_records_dropped_total`:                  0,
-		`hashpool_sserver_journal_errors_total`:                   0,
+		`hashpool_sserver_records_dropped_total`:                 0,
+		`hashpool_sserver_journal_errors_total`:                  0,
 	}
 	var got map[string]float64
 	deadline := time.Now().Add(30 * time.Second)

@@ -80,7 +80,7 @@ func cmdRun(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer
 			}
 		}
 	})
-	log.Info("hashpool starting", "data_dir", cfg.DataDir, "db", redactDSN(cfg.dsn()), "bus", busName(cfg))
+	log.Info("hashpool starting", "data_dir", cfg.DataDir, "db", store.RedactDSN(cfg.dsn()), "bus", busName(cfg))
 	err = p.run(ctx)
 	log.Info("hashpool stopped")
 	return err
@@ -91,26 +91,6 @@ func busName(cfg *Config) string {
 		return fmt.Sprintf("kafka %v", cfg.Kafka.Brokers)
 	}
 	return "in-process"
-}
-
-// redactDSN hides a MySQL password in logs.
-func redactDSN(dsn string) string {
-	const prefix = "mysql://"
-	if len(dsn) <= len(prefix) || dsn[:len(prefix)] != prefix {
-		return dsn
-	}
-	rest := dsn[len(prefix):]
-	for i := 0; i < len(rest); i++ {
-		if rest[i] == '@' {
-			for j := 0; j < i; j++ {
-				if rest[j] == ':' {
-					return prefix + rest[:j] + ":***" + rest[i:]
-				}
-			}
-			break
-		}
-	}
-	return dsn
 }
 
 // requireKafka refuses to run a single component on the in-process bus: it would talk to nobody.

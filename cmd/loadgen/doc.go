@@ -6,6 +6,10 @@
 //
 //	loadgen -url 127.0.0.1:3333 -miners 1000 -rate 0.1 -duration 60s -pid $(pidof hashpool)
 //	loadgen -agents 1 -miners-per-agent 10000 -rate 0.1 -simulator-mode -duration 10m -json farm.json
+//	loadgen -miners 10000 -rate 2 -low-difficulty -submit-delay 8s -duration 28s -source-ips 127.0.0.2-127.0.0.21
+//
+// The last is 20,000 submits/s that any pool rejects as low difficulty
+// after all sessions are up: a server's cost per submit without grinding.
 //
 // Above 18,000 connections it re-executes itself as child processes
 // (`loadgen -child`, scenario on stdin, JSON lines on stdout) and merges

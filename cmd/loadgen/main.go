@@ -81,6 +81,8 @@ func parseFlags(args []string, stderr io.Writer) (s loadgen.Scenario, jsonPath s
 	fs.BoolVar(&s.VersionRolling, "version-rolling", false, "negotiate BIP310 version rolling and roll version bits")
 	fs.StringVar(&versionMask, "version-mask", fmt.Sprintf("%08x", s.VersionMask), "version mask asked for (hex)")
 	fs.BoolVar(&s.SimulatorMode, "simulator-mode", false, "submit without grinding (the server must run in simulator mode)")
+	fs.BoolVar(&s.LowDifficulty, "low-difficulty", false, "submit shares that miss their target (rejected as low difficulty, never a block): a fixed submit rate without grinding")
+	fs.DurationVar(&s.SubmitDelay, "submit-delay", 0, "hold submits until this long after the start (connect first, then submit)")
 	fs.Uint64Var(&s.MaxGrindHashes, "max-grind-hashes", s.MaxGrindHashes, "nonces tried per share before giving up")
 	fs.StringVar(&sourceIPs, "source-ips", "", "local addresses to dial from, e.g. 127.0.0.2-127.0.0.20")
 	fs.IntVar(&s.Procs, "procs", 0, "processes to spread connections over (0: one per 18,000 connections)")

@@ -72,6 +72,8 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"-agents", "1", "-miners-per-agent", "70000"}, "miners per agent"},
 		{[]string{"-procs", "1", "-miners", "20000"}, "one process"},
 		{[]string{"extra"}, "unexpected arguments"},
+		{[]string{"-low-difficulty", "-simulator-mode"}, "exclude each other"},
+		{[]string{"-submit-delay", "1m", "-duration", "30s"}, "submit delay"},
 	} {
 		var stderr bytes.Buffer
 		if code := run(tc.args, nil, &bytes.Buffer{}, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) {

@@ -46,6 +46,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hashpool/hashpool/bench/scenarios"
 	"github.com/hashpool/hashpool/loadgen"
 )
 
@@ -147,45 +148,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	return c, errors.Join(errs...)
 }
 
-// stats is GET /stats.
-type stats struct {
-	PID             int     `json:"pid"`
-	Impl            string  `json:"impl"`
-	ServerID        int     `json:"server_id"`
-	Height          int32   `json:"height"`
-	Sessions        int64   `json:"sessions"`   // open connections
-	Authorized      int64   `json:"authorized"` // cumulative (engine)
-	Accepted        int64   `json:"accepted"`
-	Rejected        int64   `json:"rejected"`
-	Solved          int64   `json:"solved"`
-	Broadcasts      int64   `json:"broadcasts"`
-	LastBroadcastUs int64   `json:"last_broadcast_us"`
-	RecordsConsumed int64   `json:"records_consumed"` // share records drained from the bus (engine)
-	SolvedConsumed  int64   `json:"solved_consumed"`
-	EventsConsumed  int64   `json:"events_consumed"`
-	RefusedConns    int64   `json:"refused_conns"`
-	SlowClosed      int64   `json:"slow_closed"`
-	TimedOut        int64   `json:"timed_out"`
-	RSSKB           int64   `json:"rss_kb"`
-	CPUSeconds      float64 `json:"cpu_seconds"`
-	HeapInuse       uint64  `json:"heap_inuse"`
-	StackInuse      uint64  `json:"stack_inuse"`
-	Goroutines      int     `json:"goroutines"`
-	GC              bool    `json:"gc"` // collected before reading RSS
-	Error           string  `json:"error,omitempty"`
-}
-
-// published is one job publication (POST /job, SIGUSR1, the interval).
-type published struct {
-	Event       string `json:"event"` // "job"
-	Height      int32  `json:"height"`
-	Reason      string `json:"reason"`
-	BroadcastUs int64  `json:"broadcast_us"` // the server's own measure: start → last session written
-	WaitedUs    int64  `json:"waited_us"`    // publish call → return here
-	Sessions    int64  `json:"sessions"`
-	RSSKB       int64  `json:"rss_kb"`
-	Error       string `json:"error,omitempty"`
-}
+// stats is GET /stats and published one job publication (POST /job,
+// SIGUSR1, the interval): the types the scenarios package reads.
+type (
+	stats     = scenarios.ServerStats
+	published = scenarios.JobEvent
+)
 
 // node is the running process: one server, its job sequence and output.
 type node struct {

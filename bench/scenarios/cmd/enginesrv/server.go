@@ -13,6 +13,7 @@ import (
 	"github.com/hashpool/hashpool/bus"
 	"github.com/hashpool/hashpool/bus/mem"
 	"github.com/hashpool/hashpool/engine"
+	"github.com/hashpool/hashpool/engine/userlist"
 	"golang.org/x/sys/unix"
 )
 
@@ -71,7 +72,7 @@ func newEngineServer(cfg *config, dir string) (*engineServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	users, err := engine.OpenEmbeddedUsers(dir)
+	users, err := userlist.OpenEmbedded(dir, nil)
 	if err != nil {
 		prod.Close()
 		return nil, err
