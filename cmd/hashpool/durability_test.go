@@ -208,6 +208,21 @@ func (m *crashMiner) waitCurrent(ctx context.Context, n *btcdtest.Node) error {
 	return errors.New("the pool's job never caught up with the node's tip")
 }
 
+// waitAnswered waits until every block answered so far is on the node, so that the next round
+// mines on top of them instead of forking (durability says they all get there).
+func waitAnswered(ctx context.Context, t *testing.T, n *btcdtest.Node, answered map[string]string) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for h, round := range answered {
+		for !nodeHas(ctx, n, h) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the block answered in round %q never reached the node", round)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
 // tryBlock submits block-solving shares until one is answered or the pool is gone, doing the
 // round's kill or signal with the first submit. A share made stale by a block the restarted
 // pool republished is followed by another one.
@@ -308,6 +323,7 @@ enabled = false
 		name := "run"
 		p := startProcEnv(t, bin, dir, name, envOf(r.failpoint), args...)
 		waitPort(t, stratum, p)
+		waitAnswered(ctx, t, n, answered)
 		m, err := dialCrashMiner(stratum, "alice.rig1")
 		if err != nil {
 			t.Fatalf("round %d (%s): %v\n%s", i, r.name, err, p.tail())

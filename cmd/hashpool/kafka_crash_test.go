@@ -141,6 +141,7 @@ enabled = false
 			target = procs[r.target]
 		}
 		waitPort(t, stratum, procs["sserver"])
+		waitAnswered(ctx, t, n, answered)
 		m, err := dialCrashMiner(stratum, "alice.rig1")
 		if err != nil {
 			t.Fatalf("round %d (%s): %v", i, r.name, err)
