@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -54,11 +55,24 @@ type proc struct {
 
 	stopOnce sync.Once
 	stopErr  error
+	termSent atomic.Bool // the test sent SIGTERM itself: a clean exit is expected
+}
+
+// term sends SIGTERM without waiting; stop then accepts the clean exit it caused.
+func (p *proc) term() {
+	p.termSent.Store(true)
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 }
 
 // startProc runs `bin name args...`, logging into dir/<name>-<n>.log. The process gets SIGKILL
 // if the test process dies; the test's cleanup stops it if the test did not.
 func startProc(t *testing.T, bin, dir, name string, args ...string) *proc {
+	t.Helper()
+	return startProcEnv(t, bin, dir, name, nil, args...)
+}
+
+// startProcEnv is startProc with extra environment variables (KEY=value).
+func startProcEnv(t *testing.T, bin, dir, name string, env []string, args ...string) *proc {
 	t.Helper()
 	logPath := filepath.Join(dir, name+".log")
 	for i := 2; ; i++ { // a restarted component gets a new log
@@ -75,6 +89,9 @@ func startProc(t *testing.T, bin, dir, name string, args ...string) *proc {
 	p.cmd = exec.Command(bin, append([]string{name}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = f, f
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if env != nil {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
 	if err := p.cmd.Start(); err != nil {
 		f.Close()
 		t.Fatalf("start %s: %v", name, err)
@@ -115,6 +132,9 @@ func (p *proc) doStop() error {
 	case <-p.exited:
 		if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
 			return nil // killed on purpose
+		}
+		if p.termSent.Load() && p.cmd.ProcessState.Success() {
+			return nil // stopped on purpose
 		}
 		return fmt.Errorf("exited early: %v", p.cmd.ProcessState)
 	default:

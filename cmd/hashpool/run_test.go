@@ -50,6 +50,7 @@ type testMiner struct {
 }
 
 type minerJob struct {
+	prev  [32]byte // previous block hash, internal byte order
 	id    string
 	job   *sha.Job
 	bits  uint32
