@@ -589,8 +589,8 @@ func (s *Session) handleCapabilities() {
 
 // sendJob writes the job to this session: a set_difficulty first when the
 // difficulty changed (spec §4.7), MINING_SET_DIFF frames for agent workers
-// (§5.3), then the shared notify line. The notify is appended to s.lp.out
-// unless notifyOut is used by the caller (see loop.broadcast).
+// (§5.3), then the shared notify line, appended to the loop's output buffer
+// (loop.broadcast writes that buffer out chunk by chunk).
 func (s *Session) sendJob(j *Job, clean bool, now int64) {
 	s.pushJob(j, now)
 	if s.isNiceHash {

@@ -135,7 +135,7 @@ const (
 )
 
 // Outcome classifies s the way slparser does (spec §8.1): accepted statuses count as accepted,
-// except accepted-stale ones when acceptStale (`sharelog.accept_stale`) is false; then any stale
+// except accepted-stale ones when acceptStale (`slparserhttpd.accept_stale`) is false; then any stale
 // status counts as stale; everything else is a reject.
 func (s Status) Outcome(acceptStale bool) Outcome {
 	if s.IsAccepted() && (acceptStale || !s.IsAcceptedStale()) {

@@ -54,7 +54,7 @@ type Options struct {
 	// ListenAddr is the HTTP API's address; empty disables the listener.
 	ListenAddr    string
 	FlushInterval time.Duration
-	// AcceptStale is sharelog.accept_stale: count accepted-stale shares as accepted.
+	// AcceptStale is slparserhttpd.accept_stale: count accepted-stale shares as accepted.
 	AcceptStale bool
 	// SubsidyInterval is the network's halving interval in blocks (210000; regtest 150).
 	SubsidyInterval int32

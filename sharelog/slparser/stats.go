@@ -107,7 +107,7 @@ type Day struct {
 
 // NewDay starts the statistics of the UTC day containing t. subsidyInterval is the network's
 // halving interval in blocks (210000 on main net, 150 on regtest); acceptStale is
-// sharelog.accept_stale.
+// slparserhttpd.accept_stale.
 func NewDay(t time.Time, subsidyInterval int32, acceptStale bool) *Day {
 	y, m, d := t.UTC().Date()
 	return &Day{date: time.Date(y, m, d, 0, 0, 0, 0, time.UTC), acceptStale: acceptStale, subsidyInterval: subsidyInterval,
