@@ -25,19 +25,14 @@ func TestMultiUserMode(t *testing.T) {
 		c.MultiUserMode = true
 		c.Pools[0].User = "YourSubAccountName"
 	}, p)
-	bobID, _ := p.Users.UserID("bob")
-	carolID, _ := p.Users.UserID("carol")
-	daveID, _ := p.Users.UserID("dave")
-	placeholder, _ := p.Users.UserID("YourSubAccountName")
 	var sids []string
 	for i, tc := range []struct {
-		login, worker string
-		user          int32
+		login, worker, account string
 	}{
-		{"bob.rig2", "rig2", bobID},
-		{"carol.rig1", "rig1", carolID},
-		{"bob.rig3", "rig3", bobID},
-		{"dave", "dave", daveID},
+		{"bob.rig2", "rig2", "bob"},
+		{"carol.rig1", "rig1", "carol"},
+		{"bob.rig3", "rig3", "bob"},
+		{"dave", "dave", "dave"},
 	} {
 		m := dialMiner(t, a, tc.login)
 		sids = append(sids, fmt.Sprintf("%x", m.en1))
@@ -46,8 +41,13 @@ func TestMultiUserMode(t *testing.T) {
 		nonce := m.findNonce(w, en2, w.ntime, 0, testExp, true)
 		expectRes(t, tc.login, m.submit(w, en2, w.ntime, nonce, nil), `"result":true`)
 		rec := p.NextShare()
-		if rec.UserID != tc.user || rec.UserID == placeholder || rec.WorkerHashID != engine.WorkerID(tc.worker) {
-			t.Fatalf("%s: record user %d worker %d, want user %d worker %s", tc.login, rec.UserID, rec.WorkerHashID, tc.user, tc.worker)
+		// The engine registers a user name when it first authorizes: look the ids up after.
+		user, ok := p.Users.UserID(tc.account)
+		if _, isPlaceholder := p.Users.UserID("YourSubAccountName"); !ok || isPlaceholder {
+			t.Fatalf("%s: account %s registered %v, placeholder account registered %v", tc.login, tc.account, ok, isPlaceholder)
+		}
+		if rec.UserID != user || rec.WorkerHashID != engine.WorkerID(tc.worker) {
+			t.Fatalf("%s: record user %d worker %d, want user %d (%s) worker %s", tc.login, rec.UserID, rec.WorkerHashID, user, tc.account, tc.worker)
 		}
 		if tc.login == "bob.rig3" { // bob's second miner shares bob's connection
 			if st := a.Stats(); st.Upstreams != 2 {
