@@ -30,6 +30,10 @@ type hostileConfig struct {
 	Window time.Duration // honest measurement before, and during from the hostile start
 	PerIP  bool          // one connection per name (else every name on one connection)
 	Limit  time.Duration // bound on the hostile client's run
+	// Known makes the control run: the same connections and calls, every
+	// one with the one name already in the list (no registration), so the
+	// cost of the connections alone shows.
+	Known bool
 }
 
 // latencyStats are the honest miner's answers to the submits sent in one window.
@@ -250,11 +254,16 @@ func (o *authorizeOutcome) add(m *stratumLine) {
 	o.codes[code]++
 }
 
-func hostileName(i int) string { return fmt.Sprintf("hostile%05d.w", i) }
+// hostileNames is the name the hostile client sends in its i-th call.
+type hostileNames func(i int) string
+
+func newNames(i int) string { return fmt.Sprintf("hostile%05d.w", i) }
+
+func knownName(i int) string { return fmt.Sprintf("honest.h%05d", i) }
 
 // hostileOneConn sends n authorize calls with new names on one connection
 // as fast as the socket takes them and reads every answer.
-func hostileOneConn(addr string, n int, limit time.Duration, out *authorizeOutcome) {
+func hostileOneConn(addr string, name hostileNames, n int, limit time.Duration, out *authorizeOutcome) {
 	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	if err != nil {
 		out.connErrors++
@@ -267,7 +276,7 @@ func hostileOneConn(addr string, n int, limit time.Duration, out *authorizeOutco
 		w := bufio.NewWriterSize(conn, 64<<10)
 		fmt.Fprintf(w, `{"id":1,"method":"mining.subscribe","params":["hostile/1.0"]}`+"\n")
 		for i := 0; i < n; i++ {
-			fmt.Fprintf(w, `{"id":%d,"method":"mining.authorize","params":["%s","x"]}`+"\n", 10+i, hostileName(i))
+			fmt.Fprintf(w, `{"id":%d,"method":"mining.authorize","params":["%s","x"]}`+"\n", 10+i, name(i))
 		}
 		w.Flush()
 	}()
@@ -293,7 +302,7 @@ func hostileOneConn(addr string, n int, limit time.Duration, out *authorizeOutco
 // hostilePerConn opens one connection per name (workers at a time, each
 // closed after its answer, so the descriptors stay bounded) until n names
 // were tried or limit passed.
-func hostilePerConn(addr string, n, workers int, limit time.Duration, out *authorizeOutcome) {
+func hostilePerConn(addr string, name hostileNames, n, workers int, limit time.Duration, out *authorizeOutcome) {
 	deadline := time.Now().Add(limit)
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -312,7 +321,7 @@ func hostilePerConn(addr string, n, workers int, limit time.Duration, out *autho
 					out.mu.Unlock()
 					continue
 				}
-				if !authorizeOnce(addr, hostileName(i), deadline, out) {
+				if !authorizeOnce(addr, name(i), deadline, out) {
 					out.mu.Lock()
 					out.unanswered++
 					out.connErrors++
@@ -373,10 +382,14 @@ func runHostile(t *testing.T, cfg hostileConfig) hostileResult {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		name := hostileNames(newNames)
+		if cfg.Known {
+			name = knownName
+		}
 		if cfg.PerIP {
-			hostilePerConn(e.Addr, cfg.Names, 64, cfg.Limit, out)
+			hostilePerConn(e.Addr, name, cfg.Names, 64, cfg.Limit, out)
 		} else {
-			hostileOneConn(e.Addr, cfg.Names, cfg.Limit, out)
+			hostileOneConn(e.Addr, name, cfg.Names, cfg.Limit, out)
 		}
 	}()
 	var t2 time.Time
@@ -401,7 +414,10 @@ func runHostile(t *testing.T, cfg hostileConfig) hostileResult {
 	if cfg.PerIP {
 		mode = "one connection per name, 64 at a time, from 127.0.0.1"
 	}
-	t.Logf("hostile authorize, %d new names, %s: took %v, accepted %d, errors by code %v, unanswered %d, conn errors %d, UsersRefused %d, names registered %d",
+	if cfg.Known {
+		mode = "control: the same calls with one known user name"
+	}
+	t.Logf("hostile authorize, %d names, %s: took %v, accepted %d, errors by code %v, unanswered %d, conn errors %d, UsersRefused %d, names registered %d",
 		cfg.Names, mode, res.HostileTook.Round(time.Millisecond), res.Accepted, res.Codes, res.Unanswered, res.ConnErrors, res.UsersRefused, res.Registered)
 	t.Logf("honest before (%v): %v", cfg.Window, res.Before)
 	t.Logf("honest during (%v from the hostile start): %v", cfg.Window, res.During)
@@ -427,6 +443,13 @@ func checkHostile(t *testing.T, cfg hostileConfig, r hostileResult) {
 		if w.st.Answered < w.st.Sent*9/10 {
 			t.Errorf("honest miner %s: only %d of %d submits answered", w.name, w.st.Answered, w.st.Sent)
 		}
+	}
+	if cfg.Known {
+		if r.Registered != 0 || r.UsersRefused != 0 || r.Accepted+r.Unanswered != cfg.Names {
+			t.Errorf("control: %d accepted, %d unanswered, %d registered, %d refused; want all %d accepted, none registered",
+				r.Accepted, r.Unanswered, r.Registered, r.UsersRefused, cfg.Names)
+		}
+		return
 	}
 	d := engine.NewOptions()
 	bound := d.NewUsersPerIP
@@ -459,16 +482,20 @@ func TestHostileAuthorizeQuick(t *testing.T) {
 }
 
 // TestHostileAuthorize is the measurement recorded in bench/RESULTS.md:
-// 10,000 names each way, 10-second windows. Skipped under -short and -race.
+// 10,000 names each way, 10-second windows, and the per-IP run again with
+// one known name as a control. Skipped under -short and -race.
 //
 //	go test -count=1 -run 'TestHostileAuthorize$' -v ./bench/scenarios
 func TestHostileAuthorize(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("measurement: not under -short or -race")
 	}
-	for _, perIP := range []bool{false, true} {
-		t.Run(map[bool]string{false: "conn", true: "ip"}[perIP], func(t *testing.T) {
-			cfg := hostileConfig{Names: 10000, Window: 10 * time.Second, PerIP: perIP, Limit: 120 * time.Second}
+	for _, c := range []struct {
+		name         string
+		perIP, known bool
+	}{{"conn", false, false}, {"ip", true, false}, {"ip-control", true, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := hostileConfig{Names: 10000, Window: 10 * time.Second, PerIP: c.perIP, Known: c.known, Limit: 120 * time.Second}
 			checkHostile(t, cfg, runHostile(t, cfg))
 		})
 	}
