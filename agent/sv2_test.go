@@ -117,3 +117,42 @@ func TestSV2ConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// FuzzSV2PoolEntry: any pool entry is accepted or refused with an error,
+// never a panic; an accepted sv2:// config always yields translator
+// options, and its entry marshals back to an equal one.
+func FuzzSV2PoolEntry(f *testing.F) {
+	k, err := noise.GenerateKey()
+	if err != nil {
+		f.Fatal(err)
+	}
+	key := noise.FormatAuthorityKey(noise.XOnly(k))
+	for _, s := range []string{
+		`["sv2://127.0.0.1:3336", "` + key + `", "farm"]`, `["sv2://[::1]:1", "` + key + `", "u"]`,
+		`["sv2://h", "` + key + `", "farm"]`, `["sv2://h:1", 1, "farm"]`, `["sv2://h:1", "", ""]`,
+		`["sv2://h:99999", "` + key + `", "farm"]`, `["h", 1, "u"]`, `["sv2://", "x", "y"]`, `[]`, `{}`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, entry string) {
+		c, _, err := ParseConfig([]byte(`{"pools": [` + entry + `]}`))
+		if err != nil || !c.SV2() {
+			return
+		}
+		o, err := c.SV2Options(nil)
+		if err != nil {
+			t.Fatalf("%s: accepted by Validate, refused by SV2Options: %v", entry, err)
+		}
+		if len(o.Upstreams) != 1 || o.Upstreams[0].User != c.Pools[0].User {
+			t.Fatalf("%s: upstreams %+v", entry, o.Upstreams)
+		}
+		b, err := json.Marshal(c.Pools[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p Pool
+		if err := json.Unmarshal(b, &p); err != nil || p != c.Pools[0] {
+			t.Fatalf("%s: round trip %s → %+v (%v), want %+v", entry, b, p, err, c.Pools[0])
+		}
+	})
+}
