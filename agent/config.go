@@ -16,11 +16,18 @@ import (
 	"time"
 )
 
-// Pool is one upstream pool: BtcAgent's ["host", port, "user"] entry.
+// Pool is one upstream pool: BtcAgent's ["host", port, "user"] entry, or
+// an SV2 pool ["sv2://host:port", "<authority key>", "user"] (see sv2.go).
 type Pool struct {
 	Host string
 	Port int
 	User string // the pool sub-account every miner's worker is rewritten to
+	// SV2URL is the "sv2://host:port" of an SV2 pool ("" for an agent or
+	// stratum pool); Host and Port are then parsed from it when they can be.
+	SV2URL string
+	// Authority is an SV2 pool's base58check authority public key, as the
+	// pool operator publishes it (SRI's format).
+	Authority string
 }
 
 // Addr returns host:port.
@@ -37,6 +44,9 @@ func (p *Pool) UnmarshalJSON(b []byte) error {
 	}
 	if err := json.Unmarshal(raw[0], &p.Host); err != nil {
 		return fmt.Errorf("pool entry %s: host must be a string", b)
+	}
+	if strings.HasPrefix(p.Host, sv2Scheme) {
+		return p.unmarshalSV2(b, raw)
 	}
 	if err := json.Unmarshal(raw[1], &p.Port); err != nil {
 		// Some configs quote the port.
@@ -58,6 +68,9 @@ func (p *Pool) UnmarshalJSON(b []byte) error {
 
 // MarshalJSON writes the array form.
 func (p Pool) MarshalJSON() ([]byte, error) {
+	if p.SV2URL != "" {
+		return json.Marshal([]string{p.SV2URL, p.Authority, p.User})
+	}
 	return json.Marshal([]any{p.Host, p.Port, p.User})
 }
 
@@ -122,6 +135,10 @@ type Config struct {
 	DirectConnectAfterProxy bool `json:"direct_connect_after_proxy"` // true
 	// Advanced is BtcAgent's "advanced" object (see Advanced).
 	Advanced *Advanced `json:"advanced"`
+	// SV2Mode, with sv2:// pools: "per-miner" opens one SV2 extended
+	// channel per miner (the pool sees every worker), "shared" one channel
+	// for all miners (the pool sees one worker). See sv2.go.
+	SV2Mode string `json:"sv2_mode"` // "per-miner"
 
 	// hashpool keys.
 	// PoolTLSCAFile: PEM file of the CA certificates that sign the pools'
@@ -189,6 +206,10 @@ type Config struct {
 	MaxPending int `json:"max_pending"` // 65536
 	// MaxOutbound bounds bytes queued to one slow miner before it is closed.
 	MaxOutbound int `json:"max_outbound"` // 256 KiB
+
+	// sv2ReadTimeoutSet: the file gave upstream_read_timeout_seconds (or
+	// advanced's), so SV2 mode uses it instead of its own longer default.
+	sv2ReadTimeoutSet bool
 }
 
 // Advanced is BtcAgent's "advanced" object. The timeouts apply unless
@@ -245,6 +266,7 @@ func Defaults() Config {
 		Proxy:                       []string{},
 		UseProxy:                    true,
 		DirectConnectAfterProxy:     true,
+		SV2Mode:                     SV2PerMiner,
 		AgentString:                 "btccom-agent/2.0.0-hashpool",
 		UpstreamProtocol:            ProtoAuto,
 		BatchIntervalMs:             100,
@@ -312,6 +334,13 @@ func ParseConfig(b []byte) (Config, []string, error) {
 	}
 	if raw, ok := keys["advanced"]; ok {
 		warns = append(warns, c.applyAdvanced(raw, keys)...)
+	}
+	if c.SV2() {
+		_, c.sv2ReadTimeoutSet = keys["upstream_read_timeout_seconds"]
+		if !c.sv2ReadTimeoutSet && c.Advanced != nil && c.Advanced.PoolConnectionReadTimeoutSeconds != nil {
+			c.sv2ReadTimeoutSet = true
+		}
+		warns = append(warns, sv2Warnings(names)...)
 	}
 	return c, warns, c.Validate()
 }
@@ -398,7 +427,11 @@ func (c *Config) Validate() error {
 	if len(c.Pools) > 64 {
 		bad("pools: %d entries, at most 64", len(c.Pools))
 	}
+	c.validateSV2(bad)
 	for i, p := range c.Pools {
+		if p.SV2URL != "" {
+			continue // validateSV2
+		}
 		if p.Host == "" || len(p.Host) > 255 {
 			bad("pools[%d]: host %q", i, p.Host)
 		}

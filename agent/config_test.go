@@ -17,7 +17,7 @@ func TestParseConfig(t *testing.T) {
 	}{
 		{name: "seed example", in: `{"agent_listen_ip":"0.0.0.0","agent_listen_port":3333,"pools":[["cn.ss.btc.com",1800,"kevin"],["cn.ss.btc.com",1800,"kevin"]]}`,
 			check: func(t *testing.T, c Config) {
-				if len(c.Pools) != 2 || c.Pools[0] != (Pool{"cn.ss.btc.com", 1800, "kevin"}) || c.Listen() != "0.0.0.0:3333" {
+				if len(c.Pools) != 2 || c.Pools[0] != (Pool{Host: "cn.ss.btc.com", Port: 1800, User: "kevin"}) || c.Listen() != "0.0.0.0:3333" {
 					t.Fatalf("%+v", c)
 				}
 				if c.SubmitResponseFromServer || !c.DisconnectWhenLostAsicboost || c.BatchIntervalMs != 100 || c.MinersPerUpstream != 0xFFFF ||

@@ -3,7 +3,10 @@
 //
 //	btcagent -c agent_conf.json -l log_btcagent
 //
-// See package agent for what it does and the configuration keys.
+// See package agent for what it does and the configuration keys. When the
+// pools are SV2 pools (["sv2://host:port", "<authority key>", "user"]) it
+// runs package sv2proxy instead, an SV1 → SV2 translator: the same miners'
+// port, logging, -check, -stats and shutdown on SIGINT/SIGTERM.
 package main
 
 import (
@@ -24,6 +27,7 @@ import (
 
 	"github.com/hashpool/hashpool/agent"
 	"github.com/hashpool/hashpool/internal/config"
+	"github.com/hashpool/hashpool/sv2proxy"
 )
 
 func main() {
@@ -78,14 +82,28 @@ func run(args []string, stderr io.Writer) error {
 		return err
 	}
 	if *checkOnly {
+		if cfg.SV2() {
+			if _, err := cfg.SV2Options(nil); err != nil {
+				return err
+			}
+		}
 		fmt.Fprintln(stderr, "configuration ok")
 		return nil
 	}
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(cfg.GCPercent)
 	}
-	a, err := agent.New(cfg, log)
-	if err != nil {
+	var a *agent.Agent
+	var tr *sv2proxy.Translator
+	if cfg.SV2() {
+		o, err := cfg.SV2Options(log)
+		if err != nil {
+			return err
+		}
+		if tr, err = sv2proxy.New(o); err != nil {
+			return err
+		}
+	} else if a, err = agent.New(cfg, log); err != nil {
 		return err
 	}
 	if *cpuProfile != "" {
@@ -114,6 +132,9 @@ func run(args []string, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if tr != nil {
+		return runSV2(ctx, tr, cfg, log, *statsEvery, *statsFile)
+	}
 	if *statsEvery > 0 {
 		go logStats(ctx, a, log, *statsEvery, *statsFile)
 	}
