@@ -133,4 +133,7 @@
 // This package must never trust the pool or the miners: every line, frame,
 // queue and name is bounded, and bad input closes that one connection. It
 // must not log per share.
+//
+// With sv2:// pool entries cmd/btcagent runs package sv2proxy (the SV1→SV2 translator) instead
+// of this package's slots; sv2.go owns that mode's configuration.
 package agent
