@@ -283,12 +283,12 @@ data_dir = %q
 [log]
 level = "info"
 [statshttpd]
-port = %d
+port = 0
 [slparserhttpd]
-port = %d
+port = 0
 [prometheus]
 enabled = false
-`, data, freePort(t), freePort(t))
+`, data)
 	if err := os.WriteFile(conf, []byte(cfgText), 0o600); err != nil {
 		t.Fatal(err)
 	}
