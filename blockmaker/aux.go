@@ -59,9 +59,33 @@ func (m *Maker) consumeAux(ctx context.Context, c bus.Consumer) error {
 	inc := &bus.Incident{Log: m.opts.Logger, What: "blockmaker: polling " + m.opts.Topics.AuxSolvedShare}
 	cinc := &bus.Incident{Log: m.opts.Logger, What: "blockmaker: committing " + m.opts.Topics.AuxSolvedShare}
 	for {
-		msgs, err := bus.Poll(ctx, c, inc)
+		// As submitLoop: after Drain, a poll that stays empty for DrainIdle ends the loop.
+		draining := m.drainCtx.Err() != nil
+		var pctx context.Context
+		var cancel context.CancelFunc
+		stop := func() bool { return true }
+		if draining {
+			pctx, cancel = context.WithTimeout(ctx, m.opts.DrainIdle)
+		} else {
+			pctx, cancel = context.WithCancel(ctx)
+			stop = context.AfterFunc(m.drainCtx, cancel)
+		}
+		msgs, err := bus.Poll(pctx, c, inc)
+		stop()
+		cut := pctx.Err() != nil
+		cancel()
 		if err != nil {
-			return err
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if !cut {
+				return fmt.Errorf("blockmaker: polling %s: %w", m.opts.Topics.AuxSolvedShare, err)
+			}
+			if draining && !inc.Failing() {
+				m.opts.Logger.Info("blockmaker: drained: every aux solved share on the topic is handled")
+				return nil
+			}
+			continue
 		}
 		for _, msg := range msgs {
 			res, err := m.handleAux(ctx, msg.Value)

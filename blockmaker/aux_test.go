@@ -136,8 +136,12 @@ func TestAuxBlockOnNamecoind(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	runErr := make(chan error, 1)
 	go func() { runErr <- m.Run(runCtx) }()
+	drained := false
 	defer func() {
 		stop()
+		if drained {
+			return
+		}
 		if err := <-runErr; err != nil {
 			t.Errorf("Run: %v", err)
 		}
@@ -204,6 +208,29 @@ func TestAuxBlockOnNamecoind(t *testing.T) {
 	var ap auxpow.AuxPow
 	if err := auxpow.DecodeAuxPow(mustDecodeHex(t, row.AuxPow), &ap); err != nil || ap.ChainIndex != share.AuxIndex {
 		t.Fatalf("stored auxpow: %v (index %d)", err, ap.ChainIndex)
+	}
+
+	// Drain: a share published just before is handled (and committed) before Run returns.
+	if err := prod.PublishSync(ctx, topics.AuxSolvedShare, nil, value); err != nil {
+		t.Fatal(err)
+	}
+	m.Drain()
+	drained = true
+	select {
+	case err := <-runErr:
+		if err != nil {
+			t.Fatalf("Run after Drain: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Run did not return after Drain")
+	}
+	select {
+	case r3 := <-results:
+		if r3.Err != nil || !r3.Stored {
+			t.Fatalf("drained aux share %+v", r3)
+		}
+	default:
+		t.Fatal("Run returned after Drain without handling the aux share on the topic")
 	}
 }
 

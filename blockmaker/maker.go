@@ -319,10 +319,22 @@ func (m *Maker) Run(ctx context.Context) error {
 		n++
 		go func() { errc <- m.consumeAux(ctx, m.auxC) }()
 	}
-	err := <-errc
-	cancel()
-	for i := 1; i < n; i++ {
-		<-errc
+	// The solved-share loops (parent, and aux) return nil once drained; Run returns when every
+	// one of them has, or at the first error.
+	drainers := n - 2
+	var err error
+	for i, drained, stopped := 0, 0, false; i < n; i++ {
+		e := <-errc
+		if stopped {
+			continue
+		}
+		if e == nil {
+			if drained++; drained < drainers {
+				continue
+			}
+		}
+		err, stopped = e, true
+		cancel()
 	}
 	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, bus.ErrClosed)) {
 		return nil

@@ -241,3 +241,28 @@ func TestAuxChainsFromJob(t *testing.T) {
 		}
 	}
 }
+
+// FuzzAuxChainsFrom reads arbitrary job JSON: no panic, and what is accepted is bounded
+// (at most MaxChains chains, each with a valid hash and a branch within the tree height).
+func FuzzAuxChainsFrom(f *testing.F) {
+	f.Add([]byte(`{"mergedMining":{"size":2,"nonce":0,"chains":[{"name":"nmc","chainid":1,"hash":"` + strings.Repeat("11", 32) +
+		`","bits":545259519,"target":"7fffff0000000000000000000000000000000000000000000000000000000000","height":5,"slot":1,"branch":"` +
+		strings.Repeat("ab", 32) + `","rpc_addr":"http://n","rpc_userpass":"a:b"}]}}`))
+	f.Add([]byte(`{"mergedMining":{"chains":[{"name":"x"}]}}`))
+	f.Add([]byte(`{"jobId":1}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		sj := btcpool.StratumJob{NmcBlockHash: strings.Repeat("11", 32), NmcBits: 0x207fffff}
+		chains, err := auxChainsFrom(b, &sj)
+		if err != nil {
+			return
+		}
+		if len(chains) > auxpow.MaxChains {
+			t.Fatalf("%d chains", len(chains))
+		}
+		for _, c := range chains {
+			if _, err := auxpow.ParseDisplayHash(c.Hash); err != nil || c.Target.IsZero() || len(c.Branch) > maxAuxBranch {
+				t.Fatalf("accepted chain %+v", c)
+			}
+		}
+	})
+}

@@ -24,6 +24,10 @@ const (
 	AuxNotifyHash   = 2 // a job at once when an aux chain's block hash changes
 )
 
+// MaxCoinbaseInfoAux is the longest coinbase_info that fits beside the 44-byte merged-mining
+// commitment.
+const MaxCoinbaseInfoAux = MaxCoinbaseInfo - auxpow.CommitmentSize
+
 // MergedMiningKey is the StratumJob key hashpool adds after btcpool's keys: every aux chain
 // of the job's tree, so that sservers check every chain's target and blkmaker builds every
 // chain's auxpow. btcpool's consumers ignore it; its nmc* keys carry the first chain.

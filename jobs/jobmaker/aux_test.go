@@ -184,3 +184,27 @@ func TestRunMergesAuxChains(t *testing.T) {
 		}
 	}
 }
+
+func TestCoinbaseInfoFitsBesideCommitment(t *testing.T) {
+	o := Options{ID: 1, PayoutAddress: "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", CoinbaseInfo: strings.Repeat("x", MaxCoinbaseInfoAux+1)}.WithDefaults()
+	if err := o.Validate(); err != nil {
+		t.Fatalf("without merged mining: %v", err)
+	}
+	o.AuxRawGwTopic = bus.DefaultAuxRawGw
+	if err := o.Validate(); err == nil {
+		t.Fatal("coinbase_info too long for the commitment accepted")
+	}
+	o.CoinbaseInfo = strings.Repeat("x", MaxCoinbaseInfoAux)
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	// The longest tag with the commitment and the largest height and time still builds.
+	cb1, _, err := buildCoinbase(coinbaseInput{height: 1<<31 - 1, now: 1<<32 - 1, info: []byte(o.CoinbaseInfo),
+		payout: []byte{0x51}, aux: make([]byte, auxpow.CommitmentSize)})
+	if err != nil || len(cb1) == 0 {
+		t.Fatal(err)
+	}
+	if o.AuxNotifyPolicy = 3; o.Validate() == nil {
+		t.Fatal("notify policy 3 accepted")
+	}
+}

@@ -151,6 +151,8 @@ func (o Options) Validate() error {
 	}
 	if len(o.CoinbaseInfo) > MaxCoinbaseInfo {
 		errs = append(errs, fmt.Errorf("coinbase_info is %d bytes, at most %d fit in the scriptSig", len(o.CoinbaseInfo), MaxCoinbaseInfo))
+	} else if o.AuxRawGwTopic != "" && len(o.CoinbaseInfo) > MaxCoinbaseInfoAux {
+		errs = append(errs, fmt.Errorf("coinbase_info is %d bytes, at most %d fit in the scriptSig beside the merged-mining commitment", len(o.CoinbaseInfo), MaxCoinbaseInfoAux))
 	}
 	for _, d := range []struct {
 		name string
