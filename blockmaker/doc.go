@@ -25,6 +25,13 @@
 // Shutdown. Cancelling Run's ctx stops at once (a share mid-submit stays uncommitted).
 // [Maker.Drain] instead lets Run finish every share already on the topic and return.
 //
+// Merged mining (aux.go). With Options.AuxNodes, AuxSolvedShares are consumed in a group of
+// their own: the auxpow is built from the share (package auxpow; the coinbase branch from the
+// job's template for a btcpool share without it), submitted to the node of the share's chain
+// (submitauxblock, or getauxblock for nodes without it) and retried while the node does not
+// answer, with the parent's alarm lines; an RPC error is the node's verdict. Then the
+// found_nmc_blocks row (one per aux block hash) and only then the commit.
+//
 // This package must never decide whether a share is valid work: that is the engine's job. It
 // submits what it is given and reports what the nodes say.
 package blockmaker

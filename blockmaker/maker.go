@@ -77,6 +77,21 @@ type Options struct {
 	Logger *slog.Logger
 	// OnBlock, if set, is called after each solved share has been handled, before its commit.
 	OnBlock func(Result)
+
+	// AuxNodes are the aux chains' nodes by chain name (the AuxSolvedShare's chain_name,
+	// found_nmc_blocks.chain_name). When set (and Topics.AuxSolvedShare), aux solved shares
+	// are consumed with group AuxGroup, their auxpow submitted (submitauxblock, or getauxblock
+	// for nodes without it) and recorded in found_nmc_blocks when the Recorder is also an
+	// AuxRecorder. A share for a chain not listed goes to the rpc_addr it carries (btcpool).
+	AuxNodes map[string]node.Options
+	// AuxGroup is the AuxSolvedShare consumer group (default DefaultAuxGroup).
+	AuxGroup string
+	// AuxChainName names a share without chain_name (a btcpool sserver's; btcpool's
+	// aux_chain_name, default "aux").
+	AuxChainName string
+	// OnAuxBlock, if set, is called after each aux solved share has been handled, before its
+	// commit.
+	OnAuxBlock func(AuxResult)
 }
 
 // Validate fills defaults and reports every problem at once.
@@ -117,7 +132,23 @@ func (o *Options) Validate() error {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.AuxGroup == "" {
+		o.AuxGroup = DefaultAuxGroup
+	}
+	if o.AuxChainName == "" {
+		o.AuxChainName = "aux"
+	}
 	var errs []error
+	for name := range o.AuxNodes {
+		no := o.AuxNodes[name]
+		if err := no.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("blockmaker: aux node %q: %w", name, err))
+		}
+		o.AuxNodes[name] = no
+	}
+	if len(o.AuxNodes) > 0 && o.Topics.AuxSolvedShare == "" {
+		errs = append(errs, errors.New("blockmaker: aux nodes configured but no AuxSolvedShare topic"))
+	}
 	if len(o.Nodes) == 0 {
 		errs = append(errs, errors.New("blockmaker: no nodes configured"))
 	}
@@ -181,6 +212,8 @@ type Maker struct {
 	jobOrder  []uint64
 
 	rawC, jobC, solvedC bus.Consumer
+	auxC                bus.Consumer // nil without aux nodes
+	auxNodes            map[string]*auxNode
 
 	drainCtx context.Context // cancelled by Drain
 	drain    context.CancelFunc
@@ -232,6 +265,18 @@ func New(opts Options, b bus.Bus, db Recorder) (*Maker, error) {
 		m.jobC.Close()
 		return nil, fmt.Errorf("blockmaker: %w", err)
 	}
+	if len(opts.AuxNodes) > 0 {
+		if m.auxNodes, err = newAuxNodes(opts.AuxNodes); err == nil {
+			m.auxC, err = b.NewConsumer(opts.Topics.AuxSolvedShare, bus.Start{Group: opts.AuxGroup})
+		}
+		if err != nil {
+			m.rawC.Close()
+			m.jobC.Close()
+			m.solvedC.Close()
+			return nil, fmt.Errorf("blockmaker: %w", err)
+		}
+		opts.Logger.Info("blockmaker: subscribed", "aux_solved_share_topic", opts.Topics.AuxSolvedShare, "group", opts.AuxGroup, "aux_chains", len(m.auxNodes))
+	}
 	opts.Logger.Info("blockmaker: subscribed", "solved_share_topic", opts.Topics.SolvedShare, "group", opts.Group, "nodes", len(m.nodes))
 	return m, nil
 }
@@ -264,14 +309,33 @@ func (m *Maker) Run(ctx context.Context) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
+	n := 3
 	go func() { errc <- m.consume(ctx, rawC, m.opts.Topics.RawGbt, m.addRawGbt) }()
 	go func() { errc <- m.consume(ctx, jobC, m.opts.Topics.Job, m.addJob) }()
 	go func() { errc <- m.consumeSolved(ctx, solvedC) }()
-	err := <-errc
-	cancel()
-	<-errc
-	<-errc
+	if m.auxC != nil {
+		defer m.auxC.Close()
+		n++
+		go func() { errc <- m.consumeAux(ctx, m.auxC) }()
+	}
+	// The solved-share loops (parent, and aux) return nil once drained; Run returns when every
+	// one of them has, or at the first error.
+	drainers := n - 2
+	var err error
+	for i, drained, stopped := 0, 0, false; i < n; i++ {
+		e := <-errc
+		if stopped {
+			continue
+		}
+		if e == nil {
+			if drained++; drained < drainers {
+				continue
+			}
+		}
+		err, stopped = e, true
+		cancel()
+	}
 	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, bus.ErrClosed)) {
 		return nil
 	}

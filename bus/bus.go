@@ -19,7 +19,36 @@ type Topics struct {
 	Share        string // share records from sserver (share_topic)
 	SolvedShare  string // solved (block) shares from sserver (solved_share_topic)
 	CommonEvents string // worker events from sserver (common_events_topic)
+
+	// AuxRawGw carries every aux chain's merged-mining work from auxmaker to jobmaker
+	// (auxpow_gw_topic); AuxSolvedShare carries shares meeting an aux target from sserver to
+	// blkmaker (auxpow_solved_share_topic). Both empty means merged mining is off; set them
+	// (btcpool HEAD's names are DefaultAuxRawGw and DefaultAuxSolvedShare) when an aux chain
+	// is configured. DefaultTopics leaves them empty so a pool without aux chains creates
+	// no aux topics.
+	AuxRawGw       string
+	AuxSolvedShare string
 }
+
+// btcpool HEAD's default aux topic names (spec §1.1; LEGACY: NMCAuxBlock, NMCSolvedShare).
+const (
+	DefaultAuxRawGw       = "AuxRawGw"
+	DefaultAuxSolvedShare = "AuxSolvedShare"
+)
+
+// WithAux returns t with empty aux topics set to btcpool HEAD's defaults.
+func (t Topics) WithAux() Topics {
+	if t.AuxRawGw == "" {
+		t.AuxRawGw = DefaultAuxRawGw
+	}
+	if t.AuxSolvedShare == "" {
+		t.AuxSolvedShare = DefaultAuxSolvedShare
+	}
+	return t
+}
+
+// MergedMining reports whether both aux topics are set.
+func (t Topics) MergedMining() bool { return t.AuxRawGw != "" && t.AuxSolvedShare != "" }
 
 // DefaultTopics returns btcpool HEAD's default topic names, so that hashpool and
 // btcpool components can share one Kafka cluster without extra configuration.
@@ -34,10 +63,10 @@ func DefaultTopics() Topics {
 }
 
 // All returns the non-empty topic names in a fixed order (RawGbt, Job, Share,
-// SolvedShare, CommonEvents), e.g. to create them.
+// SolvedShare, CommonEvents, AuxRawGw, AuxSolvedShare), e.g. to create them.
 func (t Topics) All() []string {
-	out := make([]string, 0, 5)
-	for _, s := range []string{t.RawGbt, t.Job, t.Share, t.SolvedShare, t.CommonEvents} {
+	out := make([]string, 0, 7)
+	for _, s := range []string{t.RawGbt, t.Job, t.Share, t.SolvedShare, t.CommonEvents, t.AuxRawGw, t.AuxSolvedShare} {
 		if s != "" {
 			out = append(out, s)
 		}
@@ -45,7 +74,8 @@ func (t Topics) All() []string {
 	return out
 }
 
-// Validate reports an error naming every empty topic.
+// Validate reports an error naming every empty topic. The aux topics may both be empty
+// (merged mining off); one set without the other is an error.
 func (t Topics) Validate() error {
 	var errs []error
 	for _, f := range []struct{ name, v string }{
@@ -55,6 +85,9 @@ func (t Topics) Validate() error {
 		if f.v == "" {
 			errs = append(errs, errors.New("bus: topic "+f.name+" is empty"))
 		}
+	}
+	if (t.AuxRawGw == "") != (t.AuxSolvedShare == "") {
+		errs = append(errs, errors.New("bus: topics AuxRawGw and AuxSolvedShare must be both set or both empty"))
 	}
 	return errors.Join(errs...)
 }

@@ -17,6 +17,15 @@
 // published all the same (btcpool answers true and has no journal): the
 // failure is logged and counted in Metrics.JournalErrors.
 //
+// Merged mining (aux.go): a job's aux chains come from jobmaker's
+// "mergedMining" job key (or btcpool's nmc* keys for one chain) when
+// Topics.AuxSolvedShare is set; every share's hash, already computed, is
+// checked against all their targets (auxpow.Targets, no allocation) after
+// the duplicate check and whatever the share's status (spec §4.9 h), and each
+// chain met becomes an AuxSolvedShare with the parent's durability: journal
+// record flagged aux, answer held until fsync, publish to AuxSolvedShare
+// until acknowledged, republished at start.
+//
 // User lists live in engine/userlist; the engine registers unknown names
 // only on a UserRegistry and within Options.NewUsersPerConn/NewUsersPerIP.
 //

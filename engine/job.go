@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/hashpool/hashpool/auxpow"
 	"github.com/hashpool/hashpool/codec/stratum"
 	"github.com/hashpool/hashpool/sha"
 )
@@ -27,6 +28,11 @@ type JobParams struct {
 	// NetworkTarget, when not zero, overrides the target from Bits
 	// (btcpool's proxy-job mode; also lets tests force solved shares).
 	NetworkTarget sha.Target
+	// Aux are the job's merged-mining chains (none: merged mining off); their targets are
+	// checked on every share's hash. MergedMiningClean (jobmaker's notify policy) sends the
+	// job at once like a new height, without clean_jobs.
+	Aux               []AuxChain
+	MergedMiningClean bool
 }
 
 // Job is one stratum job as the engine holds it: immutable once built,
@@ -46,6 +52,12 @@ type Job struct {
 	// is exactly what the miner hashed.
 	Hash        *sha.Job
 	emptyBranch bool
+
+	// AuxTargets are aux[i].Target in order (bit i of AuxTargets.Check is aux[i]); branch is
+	// the coinbase merkle branch the AuxSolvedShare carries. Both empty without aux chains.
+	AuxTargets auxpow.Targets
+	aux        []AuxChain
+	branch     [][32]byte
 
 	stale   atomic.Bool
 	expired atomic.Bool
@@ -204,6 +216,13 @@ func newJob(p *JobParams, short uint8, clean bool, en2Size, loops int) *Job {
 		Hash: sha.NewJob(cb1, p.Coinbase2, p.Branch, p.Version, p.PrevHash, p.Bits),
 		seen: make([]dupSet, loops),
 	}
+	if n := min(len(p.Aux), auxpow.MaxChains); n > 0 {
+		j.aux = append([]AuxChain(nil), p.Aux[:n]...)
+		j.branch = append([][32]byte(nil), p.Branch...)
+		for i := range j.aux {
+			_, _ = j.AuxTargets.Add(j.aux[i].Target) // n <= MaxChains
+		}
+	}
 	j.NetworkTarget = p.NetworkTarget
 	if j.NetworkTarget.IsZero() {
 		j.NetworkTarget = sha.CompactToTarget(p.Bits)
@@ -286,7 +305,7 @@ func (r *JobRepo) Add(p *JobParams, now int64) (j *Job, send bool, err error) {
 	if i == len(r.jobs)-1 {
 		r.latest.Store(j)
 	}
-	send = clean || (prev != nil && prev.emptyBranch && !j.emptyBranch && j.Height >= prev.Height)
+	send = clean || p.MergedMiningClean || (prev != nil && prev.emptyBranch && !j.emptyBranch && j.Height >= prev.Height)
 	if send && r.latest.Load() == j {
 		r.lastSend = now
 	} else {

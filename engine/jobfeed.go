@@ -47,6 +47,12 @@ func (s *Server) consumeJobs(ctx context.Context, cons bus.Consumer) error {
 				s.log.Warn("bad stratum job", "id", sj.JobID, "err", err)
 				continue
 			}
+			if s.opts.Topics.AuxSolvedShare != "" {
+				if p.Aux, err = auxChainsFrom(m.Value, &sj); err != nil {
+					s.log.Warn("stratum job's aux chains ignored", "id", sj.JobID, "err", err)
+				}
+				p.MergedMiningClean = sj.MergedMiningClean
+			}
 			if err := s.AddJob(p); err != nil {
 				s.log.Warn("job dropped", "id", sj.JobID, "height", sj.Height, "err", err)
 			}

@@ -113,6 +113,7 @@ type outputs struct {
 type solvedItem struct {
 	msg  []byte
 	sess *Session
+	aux  bool // an AuxSolvedShare (JSON) for topics.AuxSolvedShare
 }
 
 // journalFile is the solved-share journal inside the data dir. It is a
@@ -121,6 +122,8 @@ type solvedItem struct {
 //
 //   - a solved share: header = payload length (< 2^31), payload = the
 //     SolvedShare message, fsync'd before it is published;
+//   - an aux solved share: header = auxFlag|payload length (< 2^30),
+//     payload = the AuxSolvedShare message, for the AuxSolvedShare topic;
 //   - an acknowledgement: header = ackFlag|8, payload = the u64 LE file
 //     offset of the solved-share record the bus acknowledged.
 //
@@ -129,8 +132,11 @@ type solvedItem struct {
 // again before anything new.
 const journalFile = "solved-shares.journal"
 
-// ackFlag marks an acknowledgement record's header.
-const ackFlag = 1 << 31
+// ackFlag marks an acknowledgement record's header; auxFlag an aux solved share's.
+const (
+	ackFlag = 1 << 31
+	auxFlag = 1 << 30
+)
 
 // maxJournalSize bounds the journal read at start (a solved share is a few
 // KB and the journal is compacted at every start).
@@ -278,14 +284,15 @@ func (o *outputs) runJournal() {
 
 func (o *outputs) journalBatch(batch []solvedItem) {
 	msgs := make([][]byte, len(batch))
+	aux := make([]bool, len(batch))
 	for i, it := range batch {
-		msgs[i] = it.msg
+		msgs[i], aux[i] = it.msg, it.aux
 	}
 	if f := o.beforeJournal.Load(); f != nil {
 		(*f)()
 	}
 	failpoint.Hit("engine.solved.before-journal")
-	offs, err := o.appendJournal(msgs)
+	offs, err := o.appendJournal(msgs, aux)
 	failpoint.Hit("engine.solved.after-fsync")
 	if err != nil {
 		o.metrics.JournalErrors.Add(1)
@@ -297,7 +304,7 @@ func (o *outputs) journalBatch(batch []solvedItem) {
 		if err == nil {
 			off = offs[i]
 		}
-		entries[i] = JournalEntry{Offset: off, Msg: it.msg}
+		entries[i] = JournalEntry{Offset: off, Msg: it.msg, Aux: it.aux}
 		if it.sess != nil && o.answered != nil {
 			o.answered(it.sess)
 		}
@@ -319,7 +326,7 @@ func (o *outputs) journalBatch(batch []solvedItem) {
 func (o *outputs) runPublish(pending []JournalEntry) {
 	defer o.wg.Done()
 	for _, e := range pending {
-		o.publishSolved(e.Msg, e.Offset)
+		o.publishSolved(e.Msg, e.Offset, e.Aux)
 	}
 	journalDone := false
 	for {
@@ -328,7 +335,7 @@ func (o *outputs) runPublish(pending []JournalEntry) {
 		o.pubQ = nil
 		o.pubMu.Unlock()
 		for _, e := range q {
-			o.publishSolved(e.Msg, e.Offset)
+			o.publishSolved(e.Msg, e.Offset, e.Aux)
 		}
 		if len(q) > 0 {
 			continue
@@ -347,13 +354,21 @@ func (o *outputs) runPublish(pending []JournalEntry) {
 // publishSolved publishes one solved share until acknowledged (or, once the
 // server stops, for at most three attempts) and then journals the
 // acknowledgement of the record at off (off < 0: not journaled).
-func (o *outputs) publishSolved(msg []byte, off int64) {
+func (o *outputs) publishSolved(msg []byte, off int64, aux bool) {
 	defer o.addInflight(-1)
+	topic := o.topics.SolvedShare
+	if aux {
+		topic = o.topics.AuxSolvedShare
+		if topic == "" { // a journal from a run with merged mining, read without it
+			o.log.Error("aux solved share dropped: no AuxSolvedShare topic configured", "journal", o.journalPath)
+			return
+		}
+	}
 	failpoint.Hit("engine.solved.before-publish")
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := o.prod.PublishSync(ctx, o.topics.SolvedShare, nil, msg)
+		err := o.prod.PublishSync(ctx, topic, nil, msg)
 		cancel()
 		if err == nil {
 			o.metrics.SolvedPublished.Add(1)
@@ -387,10 +402,10 @@ const journalTruncateAt = 1 << 20
 
 // appendJournal appends the solved-share records of msgs with one write
 // and one fsync and returns their offsets.
-func (o *outputs) appendJournal(msgs [][]byte) ([]int64, error) {
+func (o *outputs) appendJournal(msgs [][]byte, aux []bool) ([]int64, error) {
 	n := 0
 	for _, m := range msgs {
-		if len(m) >= ackFlag {
+		if len(m) >= auxFlag {
 			return nil, errors.New("solved share too large for the journal")
 		}
 		n += 8 + len(m)
@@ -401,7 +416,11 @@ func (o *outputs) appendJournal(msgs [][]byte) ([]int64, error) {
 	offs := make([]int64, len(msgs))
 	for i, m := range msgs {
 		offs[i] = o.journalSize + int64(len(rec))
-		rec = appendJournalRecord(rec, uint32(len(m)), m)
+		hdr := uint32(len(m))
+		if aux[i] {
+			hdr |= auxFlag
+		}
+		rec = appendJournalRecord(rec, hdr, m)
 	}
 	if _, err := o.writeJournal(rec); err != nil {
 		return nil, err
@@ -460,8 +479,9 @@ func appendJournalRecord(dst []byte, hdr uint32, payload []byte) []byte {
 // JournalEntry is one solved share in the journal.
 type JournalEntry struct {
 	Offset int64  // of its record in the journal file
-	Msg    []byte // the SolvedShare message
+	Msg    []byte // the SolvedShare message (AuxSolvedShare when Aux)
 	Acked  bool   // the bus acknowledged it
+	Aux    bool   // an aux solved share, for the AuxSolvedShare topic
 }
 
 // ReadJournal returns the solved shares in a journal file with their
@@ -492,7 +512,7 @@ func parseJournal(b []byte) []JournalEntry {
 	off := int64(0)
 	for len(b) >= 8 {
 		hdr := binary.LittleEndian.Uint32(b[0:4])
-		n := hdr &^ ackFlag
+		n := hdr &^ (ackFlag | auxFlag)
 		if uint64(n) > uint64(len(b)-8) {
 			break
 		}
@@ -502,7 +522,7 @@ func parseJournal(b []byte) []JournalEntry {
 		}
 		if hdr&ackFlag == 0 {
 			at[off] = len(out)
-			out = append(out, JournalEntry{Offset: off, Msg: payload})
+			out = append(out, JournalEntry{Offset: off, Msg: payload, Aux: hdr&auxFlag != 0})
 		} else if n == 8 {
 			if i, ok := at[int64(binary.LittleEndian.Uint64(payload))]; ok {
 				out[i].Acked = true
@@ -526,8 +546,12 @@ func compactJournal(path string) ([]JournalEntry, error) {
 	var buf []byte
 	for _, e := range all {
 		if !e.Acked {
-			pending = append(pending, JournalEntry{Offset: int64(len(buf)), Msg: e.Msg})
-			buf = appendJournalRecord(buf, uint32(len(e.Msg)), e.Msg)
+			pending = append(pending, JournalEntry{Offset: int64(len(buf)), Msg: e.Msg, Aux: e.Aux})
+			hdr := uint32(len(e.Msg))
+			if e.Aux {
+				hdr |= auxFlag
+			}
+			buf = appendJournalRecord(buf, hdr, e.Msg)
 		}
 	}
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {

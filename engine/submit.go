@@ -131,6 +131,14 @@ func (s *Session) validateShare(m *miner, in *shareInput, now int64) stratum.Sta
 		return stratum.StatusDuplicateShare
 	}
 
+	// Step 8 h (btcpool checks it after the others, whatever their outcome): every aux
+	// chain's target on the hash already computed. One comparison when none is met.
+	if j.AuxTargets.Len() > 0 {
+		if mask := j.AuxTargets.Check(&hash); mask != 0 {
+			srv.auxSolved(s, m, j, en2, in, mask)
+		}
+	}
+
 	// Step 8: the checks; the first failure wins.
 	st := stratum.Status(0)
 	switch {

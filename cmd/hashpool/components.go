@@ -21,6 +21,7 @@ import (
 	"github.com/hashpool/hashpool/bus/mem"
 	"github.com/hashpool/hashpool/engine"
 	"github.com/hashpool/hashpool/engine/userlist"
+	"github.com/hashpool/hashpool/jobs/auxmaker"
 	"github.com/hashpool/hashpool/jobs/gbtmaker"
 	"github.com/hashpool/hashpool/jobs/jobmaker"
 	"github.com/hashpool/hashpool/node"
@@ -257,6 +258,25 @@ func (p *pool) addGbtMaker() error {
 	return nil
 }
 
+// addAuxMakers adds one auxmaker per [[aux]] chain (task "auxmaker", stopped with the makers).
+func (p *pool) addAuxMakers() error {
+	for _, a := range p.cfg.Aux {
+		prod, err := p.producer()
+		if err != nil {
+			return err
+		}
+		o := p.cfg.auxmakerOptions(a)
+		o.Logger = p.log.With("component", "auxmaker", "chain", a.ChainName)
+		m, err := auxmaker.New(o, prod)
+		if err != nil {
+			prod.Close()
+			return fmt.Errorf("aux %q: %w", a.ChainName, err)
+		}
+		p.add("auxmaker", func(ctx context.Context) error { defer prod.Close(); return m.Run(ctx) })
+	}
+	return nil
+}
+
 func (p *pool) addJobMaker() error {
 	o := p.cfg.jobmakerOptions()
 	o.Logger = p.log.With("component", "jobmaker")
@@ -336,6 +356,12 @@ func (p *pool) addBlkMaker(onBlock func(blockmaker.Result)) (*blockmaker.Maker, 
 	o := p.cfg.blkmakerOptions()
 	o.Logger = p.log.With("component", "blkmaker")
 	o.OnBlock = onBlock
+	o.OnAuxBlock = func(r blockmaker.AuxResult) {
+		if r.Err == nil {
+			o.Logger.Info("aux block found", "chain", r.Block.ChainName, "aux_hash", r.Block.AuxBlockHash,
+				"parent_hash", r.Block.BitcoinBlockHash, "accepted", r.Accepted, "response", r.Block.SubmitResponse)
+		}
+	}
 	var rec blockmaker.Recorder
 	if p.db != nil {
 		rec = p.db

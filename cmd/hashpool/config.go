@@ -15,6 +15,7 @@ import (
 	"github.com/hashpool/hashpool/bus/kafka"
 	"github.com/hashpool/hashpool/dashboard"
 	"github.com/hashpool/hashpool/engine"
+	"github.com/hashpool/hashpool/jobs/auxmaker"
 	"github.com/hashpool/hashpool/jobs/gbtmaker"
 	"github.com/hashpool/hashpool/jobs/jobmaker"
 	"github.com/hashpool/hashpool/node"
@@ -47,6 +48,7 @@ type Config struct {
 	StatsHTTPD StatsHTTPDConfig `toml:"statshttpd"`
 	Metrics    MetricsConfig    `toml:"prometheus"`
 	Dashboard  DashboardConfig  `toml:"dashboard"`
+	Aux        []AuxConfig      `toml:"aux" comment:"merged mining: one [[aux]] table per aux chain (namecoind or any createauxblock node); none = merged mining off"`
 
 	// SLParserOnce holds slparser's one-shot modes (flags only).
 	SLParserOnce SLParserOnce `toml:"-"`
@@ -78,6 +80,20 @@ type TopicsConfig struct {
 	Share        string `toml:"share_topic"`
 	SolvedShare  string `toml:"solved_share_topic"`
 	CommonEvents string `toml:"common_events_topic"`
+	// The aux topics are used only when an [[aux]] chain is configured.
+	AuxRawGw       string `toml:"auxpow_gw_topic" comment:"aux chains' work (used only with [[aux]])"`
+	AuxSolvedShare string `toml:"auxpow_solved_share_topic" comment:"shares meeting an aux target (used only with [[aux]])"`
+}
+
+// AuxConfig is one merged-mined aux chain: its node, fetched by an auxmaker, and the node
+// blkmaker submits its blocks to.
+type AuxConfig struct {
+	ChainName       string `toml:"chain_name" comment:"found_nmc_blocks.chain_name and the bus key, at most 20 of [A-Za-z0-9_-.], e.g. nmc"`
+	RPCAddr         string `toml:"rpc_addr" comment:"http://host:port of the aux node's JSON-RPC"`
+	RPCUserPwd      string `toml:"rpc_userpwd" comment:"user:password"`
+	CoinbaseAddress string `toml:"coinbase_address" comment:"aux chain address aux blocks pay (createauxblock); empty = getauxblock (node wallet)"`
+	ZMQAddr         string `toml:"zmq_addr" comment:"aux node's -zmqpubhashblock endpoint; empty = polling only"`
+	RPCInterval     int    `toml:"rpcinterval" comment:"seconds between aux works when no ZMQ hashblock comes; 0 = 10"`
 }
 
 // NodeConfig reaches one Bitcoin node (bitcoind or btcd).
@@ -110,6 +126,7 @@ type JobMakerConfig struct {
 	JobInterval      int    `toml:"job_interval" comment:"seconds between jobs at the same height"`
 	GbtLifeTime      int    `toml:"gbt_life_time" comment:"seconds a template with transactions is usable"`
 	EmptyGbtLifeTime int    `toml:"empty_gbt_life_time" comment:"seconds a template without transactions is usable"`
+	AuxNotify        int    `toml:"aux_merged_mining_notify" comment:"merged mining: 0 = aux work waits for the next job, 1 = new job when an aux height rises, 2 = when an aux hash changes"`
 }
 
 // SServerConfig is btcpool's sserver section. Difficulties are decimal numbers (btcpool wrote
@@ -227,10 +244,11 @@ func defaultConfig() Config {
 		DataDir: "./data",
 		Log:     LogConfig{Level: "info", Format: "text"},
 		Topics: TopicsConfig{RawGbt: t.RawGbt, Job: t.Job, Share: t.Share, SolvedShare: t.SolvedShare,
-			CommonEvents: t.CommonEvents},
+			CommonEvents: t.CommonEvents, AuxRawGw: bus.DefaultAuxRawGw, AuxSolvedShare: bus.DefaultAuxSolvedShare},
 		Node:     NodeConfig{RPCAddr: "http://127.0.0.1:8332", ZMQTimeout: 1200, LongPoll: true},
 		GbtMaker: GbtMakerConfig{RPCInterval: 10},
-		JobMaker: JobMakerConfig{ID: 1, CoinbaseInfo: "/hashpool/", JobInterval: 20, GbtLifeTime: 90, EmptyGbtLifeTime: 15},
+		JobMaker: JobMakerConfig{ID: 1, CoinbaseInfo: "/hashpool/", JobInterval: 20, GbtLifeTime: 90, EmptyGbtLifeTime: 15,
+			AuxNotify: jobmaker.AuxNotifyHeight},
 		SServer: SServerConfig{ID: int(eng.ServerID), IP: "0.0.0.0", Port: 3333, ReusePort: true,
 			TCPReadTimeout: int(eng.TCPReadTimeout / time.Second), ShareAvgSeconds: eng.ShareAvgSeconds,
 			DiffAdjustPeriod: eng.DiffAdjustPeriod, MaxJobLifetime: eng.MaxJobLifetime, MiningNotifyInterval: eng.MiningNotifyPeriod,
@@ -252,8 +270,22 @@ func defaultConfig() Config {
 func secs(n int) time.Duration { return time.Duration(n) * time.Second }
 
 func (c *Config) topics() bus.Topics {
-	return bus.Topics{RawGbt: c.Topics.RawGbt, Job: c.Topics.Job, Share: c.Topics.Share, SolvedShare: c.Topics.SolvedShare,
+	t := bus.Topics{RawGbt: c.Topics.RawGbt, Job: c.Topics.Job, Share: c.Topics.Share, SolvedShare: c.Topics.SolvedShare,
 		CommonEvents: c.Topics.CommonEvents}
+	if len(c.Aux) > 0 { // merged mining on
+		t.AuxRawGw, t.AuxSolvedShare = c.Topics.AuxRawGw, c.Topics.AuxSolvedShare
+		t = t.WithAux()
+	}
+	return t
+}
+
+func (a AuxConfig) node() node.Options {
+	return NodeConfig{RPCAddr: a.RPCAddr, RPCUserPwd: a.RPCUserPwd}.options()
+}
+
+func (c *Config) auxmakerOptions(a AuxConfig) auxmaker.Options {
+	return auxmaker.Options{ChainName: a.ChainName, Node: a.node(), CoinbaseAddress: a.CoinbaseAddress,
+		RPCInterval: secs(a.RPCInterval), ZMQAddr: a.ZMQAddr, Topic: c.topics().AuxRawGw}.WithDefaults()
 }
 
 func (n NodeConfig) options() node.Options {
@@ -275,7 +307,7 @@ func (c *Config) jobmakerOptions() jobmaker.Options {
 	return jobmaker.Options{ID: j.ID, Network: c.Network, PayoutAddress: j.PayoutAddress, CoinbaseInfo: j.CoinbaseInfo,
 		BlockVersion: j.BlockVersion, JobInterval: secs(j.JobInterval), GbtLifeTime: secs(j.GbtLifeTime),
 		EmptyGbtLifeTime: secs(j.EmptyGbtLifeTime), RawGbtTopic: c.Topics.RawGbt, JobTopic: c.Topics.Job,
-		LastJobTimeFile: j.FileLastJobTime}.WithDefaults()
+		LastJobTimeFile: j.FileLastJobTime, AuxRawGwTopic: c.topics().AuxRawGw, AuxNotifyPolicy: j.AuxNotify}.WithDefaults()
 }
 
 func (c *Config) engineOptions() (engine.Options, error) {
@@ -328,6 +360,12 @@ func (c *Config) blkmakerOptions() blockmaker.Options {
 		AlarmInterval: secs(c.BlkMaker.AlarmInterval)}
 	for _, n := range nodes {
 		o.Nodes = append(o.Nodes, n.options())
+	}
+	if len(c.Aux) > 0 {
+		o.AuxNodes = make(map[string]node.Options, len(c.Aux))
+		for _, a := range c.Aux {
+			o.AuxNodes[a.ChainName] = a.node()
+		}
 	}
 	return o
 }
@@ -409,6 +447,19 @@ func (c *Config) validate() error {
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data_dir is empty"))
+	}
+	seen := map[string]bool{}
+	for i, a := range c.Aux {
+		switch {
+		case a.ChainName == "":
+			errs = append(errs, fmt.Errorf("aux %d: chain_name is empty", i))
+		case seen[a.ChainName]:
+			errs = append(errs, fmt.Errorf("aux %d: chain_name %q given twice", i, a.ChainName))
+		}
+		seen[a.ChainName] = true
+		if a.RPCAddr == "" {
+			errs = append(errs, fmt.Errorf("aux %q: rpc_addr is empty", a.ChainName))
+		}
 	}
 	switch c.ShareLog.Compression {
 	case "gzip", "zstd":

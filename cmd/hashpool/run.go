@@ -32,6 +32,9 @@ func cmdRun(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer
 	if err := p.addGbtMaker(); err != nil {
 		return err
 	}
+	if err := p.addAuxMakers(); err != nil {
+		return err
+	}
 	if err := p.addJobMaker(); err != nil {
 		return err
 	}

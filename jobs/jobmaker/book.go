@@ -58,8 +58,8 @@ type book struct {
 	currHeight   int32 // height of the last job sent
 	lastJobEmpty bool
 	lastJobTime  int64
-	// mergedMining is set when merged-mining work asks for a new job (§9).
-	// Nothing sets it yet: merged mining is not implemented.
+	// mergedMining is set when merged-mining work asks for a new job (§9,
+	// the aux notify policy).
 	mergedMining bool
 }
 

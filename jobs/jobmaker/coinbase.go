@@ -118,6 +118,7 @@ type coinbaseInput struct {
 	payout     []byte // scriptPubKey of the pool's payout address
 	value      int64  // coinbasevalue
 	commitment []byte // full witness commitment script, or nil
+	aux        []byte // the 44-byte merged-mining commitment, or nil
 }
 
 // buildCoinbase serializes the coinbase transaction of spec §3.6 (without
@@ -129,6 +130,7 @@ func buildCoinbase(in coinbaseInput) (cb1, cb2 []byte, err error) {
 	script = appendScriptInt(script, int64(in.height))
 	script = appendScriptNum(script, int64(in.now))
 	script = append(script, in.info...)
+	script = append(script, in.aux...)
 	script = append(script, placeholder...)
 	if len(script) >= maxScriptSigSize {
 		return nil, nil, fmt.Errorf("%w (%d bytes; coinbase_info is %d bytes)", errScriptSigTooLong, len(script), len(in.info))

@@ -12,6 +12,12 @@
 //   - building the job: the coinbase transaction split around the 12-byte
 //     extranonce placeholder, the merkle branch, prevHashBeStr and the job id
 //     (unix time << 32 | per-second counter << 8 | server id);
+//   - merged mining (spec §9): the latest AuxRawGw work per aux chain id (dropped
+//     60 s after its created_at_ts), the aux tree over every chain (auxpow.Merge)
+//     and its 44-byte commitment in the scriptSig after coinbase_info, before the
+//     extranonce placeholder; btcpool's nmc* job keys from the first chain (by
+//     chain id) and hashpool's "mergedMining" key listing every chain; the
+//     notify policies 0/1/2 (aux_merged_mining_notify);
 //   - publishing the StratumJob JSON to the bus.
 //
 // It must never talk to a node (gbtmaker does), never import another

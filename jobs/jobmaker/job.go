@@ -12,6 +12,7 @@ type jobParams struct {
 	info         []byte // coinbase_info
 	payout       []byte // payout scriptPubKey
 	blockVersion int32  // forced nVersion, 0 = the template's
+	aux          []byte // this job's merged-mining commitment, nil without aux work
 }
 
 // buildJob builds the job for template t at unix time now with job id id
@@ -25,6 +26,7 @@ func buildJob(t *Template, p jobParams, now uint32, id uint64) (*btcpool.Stratum
 		payout:     p.payout,
 		value:      t.CoinbaseValue,
 		commitment: t.Commitment,
+		aux:        p.aux,
 	})
 	if err != nil {
 		return nil, err

@@ -35,8 +35,23 @@ type JobMaker struct {
 	// job replaces it. btcpool only logged the failure, leaving miners on the previous
 	// block until the next periodic job.
 	undelivered atomic.Pointer[pendingJob]
-	wake        chan struct{} // a delivery failed: end Run's poll early
+	wake        chan struct{} // a delivery failed or aux work came: end Run's poll early
+	auxIn       chan auxMsg   // aux work from the AuxRawGw poller, copied
 }
+
+// auxMsg is one AuxRawGw record, copied off the bus.
+type auxMsg struct {
+	key, value []byte
+	offset     int64
+}
+
+// auxQueue bounds the aux messages waiting for Run's loop; past it the poller waits (aux
+// work is a few messages a minute per chain).
+const auxQueue = 256
+
+// auxTail is how many records before the end the AuxRawGw consumer starts: enough for the
+// latest work of every chain sharing the topic (older or stale work is dropped on accept).
+const auxTail = 64
 
 // New returns a JobMaker on b. It fills the defaults of opts and reports
 // every invalid option.
@@ -52,7 +67,7 @@ func New(b bus.Bus, opts Options) (*JobMaker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &JobMaker{opts: opts, bus: b, m: m, wake: make(chan struct{}, 1)}, nil
+	return &JobMaker{opts: opts, bus: b, m: m, wake: make(chan struct{}, 1), auxIn: make(chan auxMsg, auxQueue)}, nil
 }
 
 // Jobs returns how many jobs Run has published (handed to the bus).
@@ -86,6 +101,17 @@ func (jm *JobMaker) Run(ctx context.Context) error {
 		return fmt.Errorf("jobmaker: producer: %w", err)
 	}
 	defer prod.Close()
+	auxErr := make(chan error, 1)
+	if jm.opts.AuxRawGwTopic != "" {
+		auxCons, err := jm.bus.NewConsumer(jm.opts.AuxRawGwTopic, bus.Start{Tail: auxTail})
+		if err != nil {
+			return fmt.Errorf("jobmaker: consumer for %s: %w", jm.opts.AuxRawGwTopic, err)
+		}
+		actx, acancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); auxErr <- jm.pollAux(actx, auxCons) }()
+		defer func() { acancel(); auxCons.Close(); <-done }()
+	}
 
 	log := jm.opts.Logger
 	interval := jm.opts.JobInterval
@@ -121,7 +147,25 @@ func (jm *JobMaker) Run(ctx context.Context) error {
 		if err != nil && !cut { // permanent: a closed consumer, a configuration error
 			return fmt.Errorf("jobmaker: polling %s: %w", jm.opts.RawGbtTopic, err)
 		}
+		select {
+		case err := <-auxErr:
+			return err
+		default:
+		}
 		produced := false
+		for drained := false; !drained; {
+			select {
+			case a := <-jm.auxIn:
+				if err := jm.m.acceptAux(a.key, a.value, jm.opts.Now()); err != nil {
+					log.Warn("aux work refused", "offset", a.offset, "err", err)
+				} else if jm.produce(prod) {
+					produced = true
+					lastAttempt = jm.opts.Now()
+				}
+			default:
+				drained = true
+			}
+		}
 		for i := range msgs {
 			if err := jm.m.accept(msgs[i].Value, jm.opts.Now()); err != nil {
 				log.Warn("template refused", "offset", msgs[i].Offset, "err", err)
@@ -144,6 +188,33 @@ func (jm *JobMaker) Run(ctx context.Context) error {
 				jm.publish(prod, p)
 			}
 			timeout = min(timeout, resendDelay)
+		}
+	}
+}
+
+// pollAux copies AuxRawGw records to Run's loop until ctx ends; it returns an error only on a
+// permanent bus error.
+func (jm *JobMaker) pollAux(ctx context.Context, c bus.Consumer) error {
+	inc := &bus.Incident{Log: jm.opts.Logger, What: "jobmaker: polling " + jm.opts.AuxRawGwTopic}
+	for {
+		msgs, err := bus.Poll(ctx, c, inc)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("jobmaker: polling %s: %w", jm.opts.AuxRawGwTopic, err)
+		}
+		for i := range msgs {
+			a := auxMsg{key: bytes.Clone(msgs[i].Key), value: bytes.Clone(msgs[i].Value), offset: msgs[i].Offset}
+			select {
+			case jm.auxIn <- a:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		select {
+		case jm.wake <- struct{}{}:
+		default:
 		}
 	}
 }
@@ -183,6 +254,10 @@ func (jm *JobMaker) produce(prod bus.Producer) bool {
 		return false
 	}
 	value := btcpool.AppendStratumJob(make([]byte, 0, 1024+len(j.MerkleBranch)), j)
+	if jm.m.merged != nil { // hashpool's key after btcpool's, inside the object
+		value = appendMergedMining(value[:len(value)-1], jm.m.merged, jm.m.live)
+		value = append(value, '}')
+	}
 	jm.jobs.Add(1)
 	jm.lastJob.Store(j.JobID)
 	jm.publish(prod, &pendingJob{id: j.JobID, height: j.Height, value: value})

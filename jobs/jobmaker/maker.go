@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/hashpool/hashpool/auxpow"
 	"github.com/hashpool/hashpool/codec/btcpool"
 	"github.com/hashpool/hashpool/sha"
 )
@@ -22,6 +23,11 @@ type maker struct {
 	book   book
 	ids    *IDGenerator
 	params jobParams
+	aux    auxBook
+	// merged and live are the aux tree and chains of the last job produce returned (nil
+	// without aux work).
+	merged *auxpow.Merged
+	live   []*auxEntry
 }
 
 func newMaker(o Options) (*maker, error) {
@@ -42,6 +48,7 @@ func newMaker(o Options) (*maker, error) {
 			payout:       payout,
 			blockVersion: o.BlockVersion,
 		},
+		aux: auxBook{policy: o.AuxNotifyPolicy},
 	}, nil
 }
 
@@ -87,6 +94,18 @@ func (m *maker) accept(value []byte, now time.Time) error {
 	return nil
 }
 
+// acceptAux takes one AuxRawGw message; a notify policy that asks for a job marks the book.
+func (m *maker) acceptAux(key, value []byte, now time.Time) error {
+	notify, err := m.aux.acceptAux(key, value, now.Unix())
+	if err != nil {
+		return err
+	}
+	if notify {
+		m.book.mergedMining = true
+	}
+	return nil
+}
+
 // produce builds a job if one is due at now (spec §3.3 steps 2 to 4).
 func (m *maker) produce(now time.Time) (*btcpool.StratumJob, Trigger, error) {
 	sec := now.Unix()
@@ -95,9 +114,23 @@ func (m *maker) produce(now time.Time) (*btcpool.StratumJob, Trigger, error) {
 		return nil, NoTrigger, nil
 	}
 	ts := uint32(sec)
-	j, err := buildJob(t, m.params, ts, m.ids.Next(ts))
+	params := m.params
+	merged, live, err := m.aux.current(sec)
+	if err != nil {
+		m.log.Error("aux work not merged: job without merged mining", "err", err)
+		merged, live = nil, nil
+	}
+	if merged != nil {
+		params.aux = merged.AppendCommitment(make([]byte, 0, auxpow.CommitmentSize))
+	}
+	j, err := buildJob(t, params, ts, m.ids.Next(ts))
 	if err != nil {
 		return nil, why, fmt.Errorf("jobmaker: job for height %d: %w", t.Height, err)
+	}
+	m.merged, m.live = merged, live
+	if merged != nil {
+		setAuxFields(j, live)
+		j.MergedMiningClean = why == MergedMining
 	}
 	m.book.sent(t, sec)
 	m.log.Info("job made", "job_id", j.JobID, "height", j.Height, "trigger", why.String(),

@@ -52,6 +52,12 @@ type Options struct {
 	RawGbtTopic string
 	// JobTopic is the topic jobs are published to (BtcJob).
 	JobTopic string
+	// AuxRawGwTopic, when set, is the topic aux chains' work is read from (btcpool
+	// auxpow_gw_topic, "AuxRawGw"); empty means merged mining is off.
+	AuxRawGwTopic string
+	// AuxNotifyPolicy is btcpool's aux_merged_mining_notify: AuxNotifyNever (0, the zero
+	// value), AuxNotifyHeight (1) or AuxNotifyHash (2).
+	AuxNotifyPolicy int
 	// LastJobTimeFile, when set, gets the unix time written after every
 	// attempt to make a job (btcpool file_last_job_time), for monitoring.
 	LastJobTimeFile string
@@ -145,6 +151,8 @@ func (o Options) Validate() error {
 	}
 	if len(o.CoinbaseInfo) > MaxCoinbaseInfo {
 		errs = append(errs, fmt.Errorf("coinbase_info is %d bytes, at most %d fit in the scriptSig", len(o.CoinbaseInfo), MaxCoinbaseInfo))
+	} else if o.AuxRawGwTopic != "" && len(o.CoinbaseInfo) > MaxCoinbaseInfoAux {
+		errs = append(errs, fmt.Errorf("coinbase_info is %d bytes, at most %d fit in the scriptSig beside the merged-mining commitment", len(o.CoinbaseInfo), MaxCoinbaseInfoAux))
 	}
 	for _, d := range []struct {
 		name string
@@ -163,6 +171,9 @@ func (o Options) Validate() error {
 	}
 	if o.JobTopic == "" {
 		errs = append(errs, errors.New("job_topic is empty"))
+	}
+	if o.AuxNotifyPolicy < AuxNotifyNever || o.AuxNotifyPolicy > AuxNotifyHash {
+		errs = append(errs, fmt.Errorf("aux_merged_mining_notify %d: want 0, 1 or 2", o.AuxNotifyPolicy))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("jobmaker options: %w", errors.Join(errs...))

@@ -1,0 +1,237 @@
+package blockmaker
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hashpool/hashpool/auxpow"
+	"github.com/hashpool/hashpool/bus"
+	"github.com/hashpool/hashpool/codec/btcpool"
+	"github.com/hashpool/hashpool/node"
+	"github.com/hashpool/hashpool/sha"
+	"github.com/hashpool/hashpool/store"
+)
+
+// DefaultAuxGroup is the consumer group of the AuxSolvedShare consumer.
+const DefaultAuxGroup = "blkmaker_btc_aux"
+
+// AuxRecorder stores merged-mined blocks; *store.Store implements it. A duplicate aux block
+// hash must succeed without a second row.
+type AuxRecorder interface {
+	InsertFoundAuxBlock(ctx context.Context, b store.FoundAuxBlock) error
+}
+
+// AuxResult is the outcome of one aux solved share.
+type AuxResult struct {
+	Share    btcpool.AuxSolvedShare
+	Block    store.FoundAuxBlock
+	Accepted bool  // the aux node answered true
+	Err      error // the share could not be submitted (undecodable, no node for its chain)
+	Stored   bool
+}
+
+// auxNode is one aux chain's node and the submit RPC it takes.
+type auxNode struct {
+	c       *node.Client
+	methods *node.AuxMethods // nil until the node answered help
+}
+
+// newAuxNodes builds a client per configured aux chain.
+func newAuxNodes(opts map[string]node.Options) (map[string]*auxNode, error) {
+	out := make(map[string]*auxNode, len(opts))
+	for name, o := range opts {
+		c, err := node.NewClient(o)
+		if err != nil {
+			return nil, fmt.Errorf("blockmaker: aux node %q: %w", name, err)
+		}
+		out[name] = &auxNode{c: c}
+	}
+	return out, nil
+}
+
+// consumeAux submits every AuxSolvedShare to its chain's node, records it in found_nmc_blocks
+// and only then commits it (spec §9; the parent's durability: a crash leaves it on the topic).
+func (m *Maker) consumeAux(ctx context.Context, c bus.Consumer) error {
+	inc := &bus.Incident{Log: m.opts.Logger, What: "blockmaker: polling " + m.opts.Topics.AuxSolvedShare}
+	cinc := &bus.Incident{Log: m.opts.Logger, What: "blockmaker: committing " + m.opts.Topics.AuxSolvedShare}
+	for {
+		// As submitLoop: after Drain, a poll that stays empty for DrainIdle ends the loop.
+		draining := m.drainCtx.Err() != nil
+		var pctx context.Context
+		var cancel context.CancelFunc
+		stop := func() bool { return true }
+		if draining {
+			pctx, cancel = context.WithTimeout(ctx, m.opts.DrainIdle)
+		} else {
+			pctx, cancel = context.WithCancel(ctx)
+			stop = context.AfterFunc(m.drainCtx, cancel)
+		}
+		msgs, err := bus.Poll(pctx, c, inc)
+		stop()
+		cut := pctx.Err() != nil
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if !cut {
+				return fmt.Errorf("blockmaker: polling %s: %w", m.opts.Topics.AuxSolvedShare, err)
+			}
+			if draining && !inc.Failing() {
+				m.opts.Logger.Info("blockmaker: drained: every aux solved share on the topic is handled")
+				return nil
+			}
+			continue
+		}
+		for _, msg := range msgs {
+			res, err := m.handleAux(ctx, msg.Value)
+			if err != nil {
+				return err // ctx ended mid-submit: not committed
+			}
+			if res.Block.AuxBlockHash != "" {
+				if rec, ok := m.db.(AuxRecorder); ok && m.db != nil {
+					if err := m.retry(ctx, "cannot record found aux block", "aux_hash", res.Block.AuxBlockHash, func() error {
+						return rec.InsertFoundAuxBlock(ctx, res.Block)
+					}); err != nil {
+						return err
+					}
+					res.Stored = true
+				}
+			}
+			if m.opts.OnAuxBlock != nil {
+				m.opts.OnAuxBlock(res)
+			}
+			msg.Key, msg.Value = nil, nil
+			if err := bus.Commit(ctx, c, cinc, m.opts.CommitLimit, msg); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				if bus.IsPermanent(err) {
+					return fmt.Errorf("blockmaker: commit aux solved share: %w", err)
+				}
+				m.opts.Logger.Warn("blockmaker: commit of a handled aux solved share failed; it may be handled again (harmless)",
+					"offset", msg.Offset, "err", err)
+			}
+		}
+	}
+}
+
+// handleAux builds the auxpow of one AuxSolvedShare and submits it until the aux node gives
+// a verdict (or ctx ends: the error is returned and the share is not committed).
+func (m *Maker) handleAux(ctx context.Context, value []byte) (AuxResult, error) {
+	var res AuxResult
+	s := &res.Share
+	if err := btcpool.DecodeAuxSolvedShare(value, s); err != nil {
+		res.Err = err
+		m.opts.Logger.Error("blockmaker: AUX SOLVED SHARE UNDECODABLE", "err", err, "value_hex", hex.EncodeToString(value))
+		return res, nil
+	}
+	name := s.ChainName
+	if name == "" {
+		name = m.opts.AuxChainName
+	}
+	log := m.opts.Logger.With("chain", name, "aux_hash", s.AuxBlockHash, "job_id", s.JobID)
+	an := m.auxNodes[name]
+	if an == nil && len(m.auxNodes) == 1 && s.ChainName == "" {
+		for _, n := range m.auxNodes {
+			an = n
+		}
+	}
+	if an == nil && s.RPCAddr != "" { // btcpool submits to the rpc_addr the share carries
+		o := node.Options{URL: s.RPCAddr}
+		o.User, o.Password, _ = strings.Cut(s.RPCUserPass, ":")
+		c, err := node.NewClient(o)
+		if err == nil {
+			an = &auxNode{c: c}
+		}
+	}
+	if an == nil {
+		res.Err = fmt.Errorf("blockmaker: no aux node for chain %q", name)
+		log.Error("blockmaker: AUX BLOCK NOT SUBMITTED: no node configured for its chain", "err", res.Err,
+			"header_hex", hex.EncodeToString(s.BlockHeader[:]), "coinbase_hex", hex.EncodeToString(s.CoinbaseTx))
+		return res, nil
+	}
+	branch := s.CoinbaseBranch
+	if !s.HasCoinbaseBranch { // a btcpool sserver's share: the branch comes from the job's template
+		t, _, err := m.lookup(ctx, s.JobID)
+		if err != nil {
+			if ctx.Err() != nil {
+				return res, ctx.Err()
+			}
+			res.Err = err
+			log.Error("blockmaker: AUX BLOCK NOT SUBMITTED: job or template unknown", "err", err)
+			return res, nil
+		}
+		branch = sha.MerkleBranch(t.TxIDs)
+	}
+	ap := auxpow.AuxPow{CoinbaseTx: s.CoinbaseTx, CoinbaseBranch: branch, ChainBranch: s.AuxBranch,
+		ChainIndex: s.AuxIndex, ParentHeader: s.BlockHeader}
+	apHex := hex.EncodeToString(auxpow.AppendAuxPow(make([]byte, 0, ap.Size()), &ap))
+	parent := sha.DisplayHex(ap.ParentHash())
+
+	ok, verdict := m.submitAux(ctx, an, s.AuxBlockHash, apHex, log)
+	if ctx.Err() != nil {
+		return res, ctx.Err()
+	}
+	res.Accepted = ok
+	res.Block = store.FoundAuxBlock{BitcoinBlockHash: parent, AuxBlockHash: strings.ToLower(s.AuxBlockHash), AuxPow: apHex,
+		ChainName: name, SubmitResponse: verdict, CreatedAt: time.Now().UTC().Truncate(time.Second)}
+	if len(res.Block.AuxPow) > 65535 {
+		res.Block.AuxPow = "" // store refuses more; the log line below keeps it
+	}
+	log.Info("blockmaker: aux block submitted", "accepted", ok, "response", verdict, "parent_hash", parent, "auxpow_hex", apHex)
+	return res, nil
+}
+
+// submitAux submits until the node gives a verdict: true/false, or an RPC error (the node
+// refused the block: an unknown or stale hash). While the node does not answer it retries
+// with a backoff up to MaxRetryDelay and an ERROR line every AlarmInterval, for as long as
+// ctx lasts (like parent blocks).
+func (m *Maker) submitAux(ctx context.Context, an *auxNode, hash, apHex string, log interface {
+	Warn(string, ...any)
+	Error(string, ...any)
+}) (bool, string) {
+	delay := m.opts.RetryDelay
+	start := time.Now()
+	var lastAlarm time.Time
+	for attempt := 1; ; attempt++ {
+		var err error
+		if an.methods == nil {
+			var am node.AuxMethods
+			if am, err = an.c.GetAuxMethods(ctx); err == nil {
+				an.methods = &am
+			}
+		}
+		if err == nil {
+			var ok bool
+			if an.methods.UseCreate() || !an.methods.GetAuxBlock {
+				ok, err = an.c.SubmitAuxBlock(ctx, hash, apHex)
+			} else {
+				ok, err = an.c.GetAuxBlockSubmit(ctx, hash, apHex)
+			}
+			var rpcErr *node.RPCError
+			switch {
+			case err == nil:
+				return ok, fmt.Sprint(ok)
+			case errors.As(err, &rpcErr):
+				return false, rpcErr.Error()
+			}
+		}
+		if ctx.Err() != nil {
+			return false, ""
+		}
+		if now := time.Now(); now.Sub(lastAlarm) >= m.opts.AlarmInterval {
+			lastAlarm = now
+			log.Error("blockmaker: AUX BLOCK NOT YET SUBMITTED: the aux node does not answer; retrying (the share stays uncommitted)",
+				"node", an.c.URL(), "attempts", attempt, "for", now.Sub(start).Round(time.Millisecond), "err", err)
+		}
+		if !node.Sleep(ctx, delay) {
+			return false, ""
+		}
+		delay = min(2*delay, m.opts.MaxRetryDelay)
+	}
+}

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashpool/hashpool/auxpow"
+	"github.com/hashpool/hashpool/internal/btcdtest"
+	"github.com/hashpool/hashpool/internal/namecoindtest"
+	"github.com/hashpool/hashpool/sha"
+	"github.com/hashpool/hashpool/store"
+)
+
+// auxHashOf returns the aux hash (display hex) the job's coinbase commits to, or "" when the
+// coinbase carries no merged-mining commitment.
+func auxHashOf(m *testMiner, j *minerJob) string {
+	cb := j.job.AppendCoinbase(nil, m.en1, make([]byte, 8))
+	i := bytes.Index(cb, []byte(auxpow.MergedMiningMagic))
+	if i < 0 || len(cb) < i+4+32 {
+		return ""
+	}
+	var h [32]byte
+	for k := 0; k < 32; k++ { // the commitment holds the root in display order
+		h[31-k] = cb[i+4+k]
+	}
+	return sha.DisplayHex(h)
+}
+
+// waitAuxJob reads the pool's messages until the miner's newest job commits to an aux hash
+// other than not, and returns that hash.
+func waitAuxJob(t *testing.T, m *testMiner, not string) string {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if m.job != nil {
+			if h := auxHashOf(m, m.job); h != "" && h != not {
+				return h
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no job committing to new aux work within 60 s")
+		}
+		m.next()
+	}
+}
+
+// TestRunMergedMining runs `hashpool run` on btcd regtest with namecoind regtest as its aux
+// chain ([[aux]]): the auxmaker feeds namecoind's work to jobmaker, whose jobs commit to it;
+// each share a grinding miner sends solves a parent block (btcd) and an aux block (namecoind
+// accepts the auxpow: its block count rises), and found_blocks and found_nmc_blocks agree.
+func TestRunMergedMining(t *testing.T) {
+	nmc := namecoindtest.Start(t, namecoindtest.Options{})
+	n := btcdtest.Start(t, btcdtest.Options{})
+	dir := t.TempDir()
+	stratumPort := freePort(t)
+	conf := filepath.Join(dir, "pool.toml")
+	cfgText := fmt.Sprintf(`
+network = "regtest"
+data_dir = %q
+[log]
+level = "info"
+[prometheus]
+enabled = false
+[dashboard]
+enabled = false
+[jobmaker]
+aux_merged_mining_notify = 1
+[[aux]]
+chain_name = "nmc"
+rpc_addr = %q
+rpc_userpwd = %q
+coinbase_address = %q
+zmq_addr = %q
+rpcinterval = 2
+`, filepath.Join(dir, "data"), nmc.RPCURL, nmc.RPCUser+":"+nmc.RPCPass, nmc.Address, nmc.ZMQAddr)
+	if err := os.WriteFile(conf, []byte(cfgText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := n.ClientOptions()
+	args := []string{"-c", conf, "-node", o.URL, "-node-auth", o.User + ":" + o.Password, "-payout-address", n.MiningAddress(),
+		"-stratum", fmt.Sprintf("127.0.0.1:%d", stratumPort), "-stats-http", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		"-slparser-http", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "-min-difficulty", "0.0001", "-default-difficulty", "0.0001"}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	runCtx, stop := context.WithCancel(ctx)
+	runErr := make(chan error, 1)
+	logw := &syncWriter{b: &strings.Builder{}}
+	go func() { runErr <- runCommand(runCtx, "run", args, io.Discard, logw) }()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("pool log:\n%s\nnamecoind log:\n%s", lastLines(logw.String(), 80), nmc.LogTail())
+		}
+	})
+	defer func() {
+		stop()
+		select {
+		case err := <-runErr:
+			if err != nil {
+				t.Errorf("run: %v", err)
+			}
+		case <-time.After(60 * time.Second):
+			t.Error("run did not stop within 60 s")
+		}
+	}()
+	addr := fmt.Sprintf("127.0.0.1:%d", stratumPort)
+	eventually(t, "the stratum port", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	parent0, err := n.Client().GetBlockCount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aux0, err := nmc.Client().GetBlockCount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	m := dialMiner(t, addr, "alice.rig1")
+	const rounds = 2
+	var auxHashes []string
+	prev := ""
+	for r := 1; r <= rounds; r++ {
+		h := waitAuxJob(t, m, prev)
+		j := m.job
+		// On regtest a share at difficulty 0.0001 meets both chains' targets: one parent block
+		// and one aux block.
+		if code := m.submit(m.share(j, false)); code != 0 {
+			t.Fatalf("round %d: share code %d", r, code)
+		}
+		eventually(t, fmt.Sprintf("round %d: namecoind block count %d", r, aux0+int64(r)), func() bool {
+			c, err := nmc.Client().GetBlockCount(ctx)
+			return err == nil && c == aux0+int64(r)
+		})
+		eventually(t, fmt.Sprintf("round %d: btcd block count %d", r, parent0+int64(r)), func() bool {
+			c, err := n.Client().GetBlockCount(ctx)
+			return err == nil && c == parent0+int64(r)
+		})
+		auxHashes = append(auxHashes, h)
+		prev = h
+	}
+
+	db, err := store.Open(ctx, "sqlite://"+filepath.Join(dir, "data", "pool.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	eventually(t, "found_blocks and found_nmc_blocks rows", func() bool {
+		fb, err1 := db.FoundBlocks(ctx, 10)
+		ab, err2 := db.FoundAuxBlocks(ctx, 10)
+		return err1 == nil && err2 == nil && len(fb) == rounds && len(ab) == rounds
+	})
+	fb, _ := db.FoundBlocks(ctx, 10)
+	ab, _ := db.FoundAuxBlocks(ctx, 10)
+	parents := map[string]bool{}
+	for _, b := range fb {
+		parents[b.Hash] = true
+	}
+	for _, a := range ab {
+		if !parents[a.BitcoinBlockHash] || a.ChainName != "nmc" || a.SubmitResponse != "true" {
+			t.Fatalf("found_nmc_blocks row %+v does not match found_blocks %+v", a, fb)
+		}
+		var ap auxpow.AuxPow
+		raw, err := hex.DecodeString(a.AuxPow)
+		if err != nil || auxpow.DecodeAuxPow(raw, &ap) != nil || sha.DisplayHex(ap.ParentHash()) != a.BitcoinBlockHash {
+			t.Fatalf("aux_pow of %s does not decode to its parent block", a.AuxBlockHash)
+		}
+		// Every aux block recorded is on namecoind's chain.
+		var hdr map[string]any
+		if err := nmc.Client().Call(ctx, "getblockheader", []any{a.AuxBlockHash}, &hdr); err != nil {
+			t.Fatalf("aux block %s not on namecoind: %v", a.AuxBlockHash, err)
+		}
+	}
+	for _, h := range auxHashes {
+		found := false
+		for _, a := range ab {
+			found = found || a.AuxBlockHash == h
+		}
+		if !found {
+			t.Fatalf("aux hash %s mined but not in found_nmc_blocks %+v", h, ab)
+		}
+	}
+}
