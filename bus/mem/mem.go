@@ -84,6 +84,8 @@ func PoolRetention(t bus.Topics) map[string]Retention {
 	set(t.Share, 4<<30)
 	set(t.SolvedShare, 256<<20)
 	set(t.CommonEvents, 256<<20)
+	set(t.AuxRawGw, 64<<20)
+	set(t.AuxSolvedShare, 64<<20)
 	return m
 }
 
