@@ -49,7 +49,7 @@ func TestMakerAuxCommitmentAndPolicies(t *testing.T) {
 				t.Fatalf("policy 0: aux work made a job (%v)", why)
 			}
 			clock.add(DefaultJobInterval)
-			j, why, err = m.produce(clock.Now())
+			j, _, err = m.produce(clock.Now())
 		} else if why != MergedMining || !j.MergedMiningClean {
 			t.Fatalf("policy %d: first aux work: trigger %v clean %v", policy, why, j != nil && j.MergedMiningClean)
 		}
