@@ -3,11 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -49,32 +46,8 @@ enabled = false
 		"-min-difficulty", "0.0001", "-default-difficulty", "0.0001"}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	runCtx, stop := context.WithCancel(ctx)
-	runErr := make(chan error, 1)
-	logw := &syncWriter{b: &strings.Builder{}}
-	go func() { runErr <- runCommand(runCtx, "run", args, io.Discard, logw) }()
-	defer func() {
-		stop()
-		select {
-		case err := <-runErr:
-			if err != nil {
-				t.Errorf("run: %v", err)
-			}
-		case <-time.After(60 * time.Second):
-			t.Error("run did not stop within 60 s")
-		}
-		if t.Failed() {
-			t.Logf("pool log:\n%s", lastLines(logw.String(), 60))
-		}
-	}()
 	addr := fmt.Sprintf("127.0.0.1:%d", stratumPort)
-	eventually(t, "the stratum port", func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
+	startRun(t, addr, args...)
 
 	// Open the page before any miner: everything that follows must arrive live.
 	url := fmt.Sprintf("http://127.0.0.1:%d/dashboard/", statsPort)

@@ -2,10 +2,7 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -58,33 +55,7 @@ func TestMetricsAfterScriptedSession(t *testing.T) {
 	o := n.ClientOptions()
 	args := []string{"-c", conf, "-node", o.URL, "-node-auth", o.User + ":" + o.Password, "-payout-address", n.MiningAddress(),
 		"-stratum", stratum, "-metrics", metrics, "-min-difficulty", "0.0001", "-default-difficulty", "0.0001"}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	runCtx, stop := context.WithCancel(ctx)
-	runErr := make(chan error, 1)
-	logw := &syncWriter{b: &strings.Builder{}}
-	go func() { runErr <- runCommand(runCtx, "run", args, io.Discard, logw) }()
-	defer func() {
-		stop()
-		select {
-		case err := <-runErr:
-			if err != nil {
-				t.Errorf("run: %v", err)
-			}
-		case <-time.After(60 * time.Second):
-			t.Error("run did not stop within 60 s")
-		}
-		if t.Failed() {
-			t.Logf("pool log:\n%s", lastLines(logw.String(), 40))
-		}
-	}()
-	eventually(t, "the stratum port", func() bool {
-		c, err := net.Dial("tcp", stratum)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
+	startRun(t, stratum, args...)
 	m := dialMiner(t, stratum, "alice.rig1")
 	job1 := m.job
 	if code := m.submit(m.share(job1, true)); code != 23 {

@@ -4,11 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -44,31 +41,7 @@ enabled = false
 		"-min-difficulty", "0.0001", "-default-difficulty", "0.0001"}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	runCtx, stop := context.WithCancel(ctx)
-	runErr := make(chan error, 1)
-	logw := &syncWriter{b: &strings.Builder{}}
-	go func() { runErr <- runCommand(runCtx, "run", args, io.Discard, logw) }()
-	defer func() {
-		stop()
-		select {
-		case err := <-runErr:
-			if err != nil {
-				t.Errorf("run: %v", err)
-			}
-		case <-time.After(60 * time.Second):
-			t.Error("run did not stop within 60 s")
-		}
-		if t.Failed() {
-			t.Logf("pool log:\n%s", lastLines(logw.String(), 60))
-		}
-	}()
-	eventually(t, "the TLS port", func() bool {
-		c, err := net.Dial("tcp", tlsAddr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
+	startRun(t, tlsAddr, args...)
 
 	// A client that does not trust the pool's CA gets a handshake error.
 	if c, err := tls.Dial("tcp", tlsAddr, &tls.Config{ServerName: "127.0.0.1"}); err == nil {
