@@ -3,11 +3,7 @@ package btcdtest
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -19,6 +15,7 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/chaincfg/v2"
 
+	"github.com/hashpool/hashpool/internal/nodeproc"
 	"github.com/hashpool/hashpool/node"
 )
 
@@ -41,25 +38,18 @@ type Options struct {
 	NoTxIndex bool
 }
 
-// Node is a running btcd regtest node owned by one test (or one program, see [Launch]).
+// Node is a running btcd regtest node owned by one test (or one program, see [Launch]). Its
+// RPCURL, RPCUser, RPCPass and DataDir (DataDir/btcd.out has btcd's stdout and stderr), and
+// Stop, Client, ClientOptions, Alive and LogTail are those of the embedded [nodeproc.Node].
 type Node struct {
-	// RPCURL is the node's JSON-RPC endpoint, "http://127.0.0.1:<port>".
-	RPCURL string
-	// RPCUser and RPCPass are the node's basic-auth credentials.
-	RPCUser, RPCPass string
+	*nodeproc.Node
 	// P2PAddr is the node's peer-to-peer listen address.
 	P2PAddr string
-	// DataDir holds the chain and the node's log (DataDir/btcd.out has its stdout and stderr);
-	// Stop removes it.
-	DataDir string
 
 	key      *btcec.PrivateKey
 	addr     *address.AddressWitnessPubKeyHash
 	pkScript []byte
-	client   *node.Client
-	cmd      *exec.Cmd
-	exited   chan struct{} // closed when the process has been waited for
-	stopOnce sync.Once
+	client   *node.Client // Node.Client(), for the chain helpers
 
 	mu           sync.Mutex
 	nextCoinbase int64 // height of the next coinbase AddWitnessTx may spend
@@ -111,156 +101,44 @@ func Launch(ctx context.Context, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("address: %w", err)
 	}
-	var lastErr error
-	// Free ports are found by binding port 0 and closing; another process can take one before
-	// btcd binds it, so a start that fails that way is tried again.
-	for attempt := 0; attempt < 3 && ctx.Err() == nil; attempt++ {
-		n, err := launch(ctx, opts, key, addr)
-		if err == nil {
-			return n, nil
-		}
-		lastErr = err
-	}
-	if lastErr == nil {
-		lastErr = ctx.Err()
-	}
-	return nil, fmt.Errorf("start btcd: %w", lastErr)
-}
-
-func launch(ctx context.Context, opts Options, key *btcec.PrivateKey, addr *address.AddressWitnessPubKeyHash) (*Node, error) {
-	rpcPort, err := freePort()
+	np, err := nodeproc.Launch(ctx, nodeproc.Spec{
+		Name:         "btcd",
+		Binary:       opts.Binary,
+		Dir:          opts.Dir,
+		ExtraPorts:   1, // P2P
+		Args:         func(l nodeproc.Layout) []string { return args(opts, l, addr) },
+		StartTimeout: opts.StartTimeout,
+		CallTimeout:  time.Second,
+		Poll:         50 * time.Millisecond,
+		StopSignal:   syscall.SIGINT,
+		StopGrace:    10 * time.Second,
+	})
 	if err != nil {
 		return nil, err
 	}
-	p2pPort, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp(opts.Dir, "btcd-")
-	if err != nil {
-		return nil, err
-	}
-	n := &Node{
-		RPCURL:       "http://127.0.0.1:" + strconv.Itoa(rpcPort),
-		RPCUser:      "hashpool",
-		RPCPass:      "regtest-" + strconv.FormatInt(time.Now().UnixNano(), 36),
-		P2PAddr:      "127.0.0.1:" + strconv.Itoa(p2pPort),
-		DataDir:      dir,
-		key:          key,
-		addr:         addr,
-		exited:       make(chan struct{}),
-		nextCoinbase: 1,
-	}
+	n := &Node{Node: np, P2PAddr: "127.0.0.1:" + strconv.Itoa(np.Ports[0]), key: key, addr: addr, client: np.Client(), nextCoinbase: 1}
 	n.pkScript = p2wpkhScript(addr.WitnessProgram())
-	args := []string{
-		"--regtest", "--notls",
-		"--rpcuser=" + n.RPCUser, "--rpcpass=" + n.RPCPass,
-		"--rpclisten=127.0.0.1:" + strconv.Itoa(rpcPort),
-		"--listen=127.0.0.1:" + strconv.Itoa(p2pPort),
-		"--nodnsseed", "--configfile=/dev/null",
-		"--datadir=" + filepath.Join(dir, "data"), "--logdir=" + filepath.Join(dir, "logs"),
-		"--miningaddr=" + addr.EncodeAddress(),
-	}
-	if !opts.NoTxIndex {
-		args = append(args, "--txindex")
-	}
-	for _, p := range opts.Peers {
-		args = append(args, "--addpeer="+p)
-	}
-	args = append(args, opts.ExtraArgs...)
-	logf, err := os.Create(filepath.Join(dir, "btcd.out"))
-	if err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, err
-	}
-	n.cmd = exec.Command(opts.Binary, args...)
-	n.cmd.Stdout, n.cmd.Stderr = logf, logf
-	// The kernel kills btcd if this process dies without stopping it (a test without running
-	// its cleanups).
-	n.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := n.cmd.Start(); err != nil {
-		logf.Close()
-		_ = os.RemoveAll(dir)
-		return nil, err
-	}
-	go func() {
-		_ = n.cmd.Wait()
-		logf.Close()
-		close(n.exited)
-	}()
-
-	n.client, err = node.NewClient(node.Options{URL: n.RPCURL, User: n.RPCUser, Password: n.RPCPass, Timeout: 30 * time.Second})
-	if err != nil {
-		n.Stop()
-		return nil, err
-	}
-	if err := n.waitReady(ctx, opts.StartTimeout); err != nil {
-		n.halt()
-		err = fmt.Errorf("%w\n--- btcd output ---\n%s", err, n.logTail())
-		n.Stop()
-		return nil, err
-	}
 	return n, nil
 }
 
-func (n *Node) waitReady(ctx context.Context, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	var lastErr error
-	for time.Now().Before(deadline) {
-		select {
-		case <-n.exited:
-			return fmt.Errorf("btcd exited before answering RPC: %v", n.cmd.ProcessState)
-		case <-ctx.Done():
-			return ctx.Err()
-		default:
-		}
-		cctx, cancel := context.WithTimeout(ctx, time.Second)
-		_, err := n.client.GetBlockCount(cctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		lastErr = err
-		time.Sleep(50 * time.Millisecond)
+// args is btcd's command line for one start.
+func args(opts Options, l nodeproc.Layout, addr *address.AddressWitnessPubKeyHash) []string {
+	a := []string{
+		"--regtest", "--notls",
+		"--rpcuser=" + l.User, "--rpcpass=" + l.Pass,
+		"--rpclisten=127.0.0.1:" + strconv.Itoa(l.RPCPort),
+		"--listen=127.0.0.1:" + strconv.Itoa(l.Ports[0]),
+		"--nodnsseed", "--configfile=/dev/null",
+		"--datadir=" + filepath.Join(l.DataDir, "data"), "--logdir=" + filepath.Join(l.DataDir, "logs"),
+		"--miningaddr=" + addr.EncodeAddress(),
 	}
-	return fmt.Errorf("btcd RPC did not answer within %v: %v", timeout, lastErr)
-}
-
-// Stop stops the node (SIGINT, then SIGKILL after 10 s), waits for the process to exit and
-// removes DataDir. It is safe to call more than once; Start registers it with t.Cleanup.
-func (n *Node) Stop() {
-	n.stopOnce.Do(func() {
-		n.halt()
-		_ = os.RemoveAll(n.DataDir)
-	})
-}
-
-// halt closes the client and stops the process, leaving DataDir (and the log) in place.
-func (n *Node) halt() {
-	if n.client != nil {
-		n.client.Close()
+	if !opts.NoTxIndex {
+		a = append(a, "--txindex")
 	}
-	select {
-	case <-n.exited:
-		return
-	default:
+	for _, p := range opts.Peers {
+		a = append(a, "--addpeer="+p)
 	}
-	_ = n.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-n.exited:
-	case <-time.After(10 * time.Second):
-		_ = n.cmd.Process.Kill()
-		<-n.exited
-	}
-}
-
-// Client returns a client for the node's RPC (owned by the node; do not Close it).
-func (n *Node) Client() *node.Client { return n.client }
-
-// ClientOptions returns options that reach the node, for code under test that builds its own
-// client.
-func (n *Node) ClientOptions() node.Options {
-	return node.Options{URL: n.RPCURL, User: n.RPCUser, Password: n.RPCPass}
+	return append(a, opts.ExtraArgs...)
 }
 
 // MiningAddress returns the regtest P2WPKH address that `generate` pays (bcrt1q...).
@@ -289,42 +167,6 @@ func (n *Node) MineBlocks(t testing.TB, count int) []string {
 		t.Fatalf("btcdtest: generate %d returned %d hashes", count, len(hashes))
 	}
 	return hashes
-}
-
-// Alive reports whether the btcd process is still running.
-func (n *Node) Alive() bool {
-	select {
-	case <-n.exited:
-		return false
-	default:
-		return true
-	}
-}
-
-// logTail returns the end of btcd's output, for failure messages.
-func (n *Node) logTail() string {
-	b, err := os.ReadFile(filepath.Join(n.DataDir, "btcd.out"))
-	if err != nil {
-		return err.Error()
-	}
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return string(b)
-}
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	a, ok := l.Addr().(*net.TCPAddr)
-	if !ok {
-		return 0, errors.New("btcdtest: listener has no TCP address")
-	}
-	return a.Port, nil
 }
 
 func p2wpkhScript(keyHash []byte) []byte {

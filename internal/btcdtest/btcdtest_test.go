@@ -149,7 +149,7 @@ func TestTwoNodesRelayBlocks(t *testing.T) {
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("node b never connected to node a\n--- node b ---\n%s", b.logTail())
+			t.Fatalf("node b never connected to node a\n--- node b ---\n%s", b.LogTail())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -165,7 +165,7 @@ func TestTwoNodesRelayBlocks(t *testing.T) {
 		select {
 		case <-ctx.Done():
 			t.Fatalf("node b did not receive block %s from node a (best %s)\n--- node a ---\n%s\n--- node b ---\n%s",
-				hashes[1], best, a.logTail(), b.logTail())
+				hashes[1], best, a.LogTail(), b.LogTail())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

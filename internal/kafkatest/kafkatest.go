@@ -1,7 +1,6 @@
 package kafkatest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -16,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hashpool/hashpool/internal/childproc"
 )
 
 // pkg is the kfakeserver command's import path.
@@ -134,8 +135,7 @@ type Server struct {
 
 // proc is one run of the kfakeserver binary.
 type proc struct {
-	cmd     *exec.Cmd
-	exited  chan struct{}
+	*childproc.Process
 	lines   chan string
 	errPath string
 }
@@ -171,34 +171,24 @@ func (s *Server) launch(port int) (*proc, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	cmd := exec.Command(s.bin, append([]string{"-port", fmt.Sprint(port)}, s.args...)...)
-	cmd.Stderr = errf
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		errf.Close()
-		return nil, "", err
-	}
+	p := &proc{lines: make(chan string, 1), errPath: errPath}
 	// The kernel kills the server if the test process dies without running its cleanups.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	p.Process, err = childproc.Start(childproc.Options{
+		Path:   s.bin,
+		Args:   append([]string{"-port", fmt.Sprint(port)}, s.args...),
+		Stdout: &lineWriter{lines: p.lines}, // read until the server closes stdout, so the pipe never fills
+		Stderr: errf,
+	})
+	if err != nil {
 		errf.Close()
 		return nil, "", fmt.Errorf("start kfakeserver: %w", err)
 	}
-	p := &proc{cmd: cmd, exited: make(chan struct{}), lines: make(chan string, 1), errPath: errPath}
 	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() { // reads until the server closes stdout, so the pipe never fills
-			select {
-			case p.lines <- sc.Text():
-			default:
-			}
-		}
-		_ = cmd.Wait() // after the pipe reached EOF, as os/exec requires
+		<-p.Exited()
 		errf.Close()
-		close(p.exited)
 	}()
 	fail := func(err error) (*proc, string, error) {
-		p.kill()
+		p.Kill()
 		out, _ := os.ReadFile(errPath)
 		return nil, "", fmt.Errorf("kfakeserver: %w\n--- its stderr ---\n%s", err, out)
 	}
@@ -211,18 +201,40 @@ func (s *Server) launch(port int) (*proc, string, error) {
 			return fail(fmt.Errorf("unexpected first line %q", line))
 		}
 		return p, addr, nil
-	case <-p.exited:
-		return fail(errors.New("exited before listening: " + cmd.ProcessState.String()))
+	case <-p.Exited():
+		return fail(errors.New("exited before listening: " + p.State().String()))
 	case <-timer.C:
 		return fail(errors.New("not listening within 30 s"))
 	}
 }
 
-// kill sends SIGKILL (which also ends a stopped process) and waits for the exit.
-func (p *proc) kill() {
-	_ = p.cmd.Process.Kill()
-	<-p.exited
+// lineWriter hands each complete line of the server's stdout to lines, dropping lines nobody
+// waits for and cutting a line at maxLine bytes.
+type lineWriter struct {
+	lines chan string
+	buf   []byte
 }
+
+const maxLine = 64 << 10
+
+func (w *lineWriter) Write(b []byte) (int, error) {
+	n := len(b)
+	for {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			w.add(b)
+			return n, nil
+		}
+		w.add(b[:i])
+		select {
+		case w.lines <- string(w.buf):
+		default:
+		}
+		w.buf, b = w.buf[:0], b[i+1:]
+	}
+}
+
+func (w *lineWriter) add(b []byte) { w.buf = append(w.buf, b[:min(len(b), maxLine-len(w.buf))]...) }
 
 // stop ends the server at the end of the test: SIGCONT (a stopped process would not act on
 // SIGTERM), SIGTERM so that a persisting cluster saves its state, then SIGKILL after 10 s.
@@ -231,21 +243,11 @@ func (s *Server) stop() {
 	defer s.mu.Unlock()
 	p := s.cur
 	s.cur = nil
-	if p == nil {
+	if p == nil || !p.Running() {
 		return
 	}
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGCONT)
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(10 * time.Second):
-		p.kill()
-	}
+	_ = p.Signal(syscall.SIGCONT)
+	p.Stop(syscall.SIGTERM, 10*time.Second)
 }
 
 // running returns the current process or fails the test.
@@ -254,10 +256,8 @@ func (s *Server) running(what string) *proc {
 	if s.cur == nil {
 		s.t.Fatalf("kafkatest: %s: the server is not running (killed)", what)
 	}
-	select {
-	case <-s.cur.exited:
-		s.t.Fatalf("kafkatest: %s: the server exited: %s", what, s.cur.cmd.ProcessState)
-	default:
+	if !s.cur.Running() {
+		s.t.Fatalf("kafkatest: %s: the server exited: %s", what, s.cur.State())
 	}
 	return s.cur
 }
@@ -269,7 +269,7 @@ func (s *Server) Pid() int {
 	if s.cur == nil {
 		return 0
 	}
-	return s.cur.cmd.Process.Pid
+	return s.cur.Pid
 }
 
 // Pause stops the server with SIGSTOP, as an operator's `kill -STOP` or a stalled VM would, and
@@ -277,31 +277,31 @@ func (s *Server) Pid() int {
 // kernel still accepts new ones into the listen backlog, but nothing is answered until Resume.
 func (s *Server) Pause() {
 	s.t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p := s.running("Pause")
-	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		s.t.Fatalf("kafkatest: SIGSTOP: %v", err)
-	}
-	s.waitState(p, true)
+	s.signal("Pause", syscall.SIGSTOP, true)
 }
 
 // Resume continues a paused server with SIGCONT and returns once it runs again.
 func (s *Server) Resume() {
 	s.t.Helper()
+	s.signal("Resume", syscall.SIGCONT, false)
+}
+
+// signal sends sig to the running server and waits until it is stopped or not.
+func (s *Server) signal(what string, sig syscall.Signal, stopped bool) {
+	s.t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p := s.running("Resume")
-	if err := p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		s.t.Fatalf("kafkatest: SIGCONT: %v", err)
+	p := s.running(what)
+	if err := p.Signal(sig); err != nil {
+		s.t.Fatalf("kafkatest: %s: %v", what, err)
 	}
-	s.waitState(p, false)
+	s.waitState(p, stopped)
 }
 
 // waitState waits (at most 10 s) until /proc says p is stopped (state T) or not.
 func (s *Server) waitState(p *proc, stopped bool) {
 	s.t.Helper()
-	path := fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid)
+	path := fmt.Sprintf("/proc/%d/stat", p.Pid)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		b, err := os.ReadFile(path)
@@ -317,7 +317,7 @@ func (s *Server) waitState(p *proc, stopped bool) {
 			return
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("kafkatest: process %d in state %q, want stopped=%v", p.cmd.Process.Pid, st, stopped)
+			s.t.Fatalf("kafkatest: process %d in state %q, want stopped=%v", p.Pid, st, stopped)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -330,7 +330,7 @@ func (s *Server) Kill() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cur != nil {
-		s.cur.kill()
+		s.cur.Kill()
 		s.cur = nil
 	}
 }
@@ -343,7 +343,7 @@ func (s *Server) Restart() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cur != nil {
-		s.cur.kill()
+		s.cur.Kill()
 		s.cur = nil
 	}
 	_, portStr, _ := strings.Cut(s.Addr, "127.0.0.1:")
@@ -358,7 +358,7 @@ func (s *Server) Restart() {
 		p, addr, err := s.launch(port)
 		if err == nil {
 			if addr != s.Addr {
-				p.kill()
+				p.Kill()
 				s.t.Fatalf("kafkatest: restarted on %s, want %s", addr, s.Addr)
 			}
 			s.cur = p

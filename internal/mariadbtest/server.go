@@ -12,10 +12,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/hashpool/hashpool/internal/childproc"
 )
 
 // ErrNotInstalled reports that the MariaDB server binaries are not on this machine.
@@ -38,10 +39,7 @@ type Server struct {
 	dir  string // owned temporary directory
 	sock string
 	port int
-	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd has exited
-	err  error         // cmd's exit error, valid after done
-	log  *os.File
+	proc *childproc.Process
 
 	admin string // mariadb-admin path, for shutdown
 
@@ -89,45 +87,39 @@ func Start(ctx context.Context) (*Server, error) {
 		"--skip-test-db").CombinedOutput()
 	if err != nil {
 		os.RemoveAll(dir)
-		return nil, fmt.Errorf("mariadbtest: %s failed: %v\n%s", install, err, tail(out))
+		return nil, fmt.Errorf("mariadbtest: %s failed: %v\n%s", install, err, out[max(0, len(out)-4000):])
 	}
 
-	var lastErr error
-	for attempt := 0; attempt < startAttempts; attempt++ {
-		s, err := startServer(ctx, server, admin, dir, data)
-		if err == nil {
-			return s, nil
-		}
-		lastErr = err
+	s, err := childproc.Retry(ctx, startAttempts, func() (*Server, error) { return startServer(ctx, server, admin, dir, data) })
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
 	}
-	os.RemoveAll(dir)
-	return nil, lastErr
+	return s, nil
 }
 
 func startServer(ctx context.Context, server, admin, dir, data string) (*Server, error) {
-	port, err := freePort()
+	port, err := childproc.FreePort()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("mariadbtest: %w", err)
 	}
 	s := &Server{
 		dir:   dir,
 		sock:  filepath.Join(dir, "sock"),
 		port:  port,
 		admin: admin,
-		done:  make(chan struct{}),
 	}
-	s.log, err = os.Create(filepath.Join(dir, "mariadbd.log"))
-	if err != nil {
-		return nil, err
-	}
-	s.cmd = exec.Command(server, "--no-defaults",
-		"--datadir="+data,
-		"--socket="+s.sock,
-		"--port="+strconv.Itoa(port),
+	// The server must not outlive a test process that is killed (its own process group, so
+	// a kill reaches anything it forks).
+	s.proc, err = childproc.Start(childproc.Options{Path: server, Log: filepath.Join(dir, "mariadbd.log"), Group: true, Args: []string{
+		"--no-defaults",
+		"--datadir=" + data,
+		"--socket=" + s.sock,
+		"--port=" + strconv.Itoa(port),
 		"--bind-address=127.0.0.1",
 		"--user=root",
-		"--pid-file="+filepath.Join(dir, "mariadbd.pid"),
-		"--tmpdir="+dir,
+		"--pid-file=" + filepath.Join(dir, "mariadbd.pid"),
+		"--tmpdir=" + dir,
 		// Small and fast: tests do not need durability across power loss.
 		"--innodb-buffer-pool-size=32M",
 		"--innodb-log-file-size=16M",
@@ -135,22 +127,12 @@ func startServer(ctx context.Context, server, admin, dir, data string) (*Server,
 		"--max-connections=200",
 		"--character-set-server=utf8mb4",
 		"--collation-server=utf8mb4_general_ci",
-	)
-	s.cmd.Stdout = s.log
-	s.cmd.Stderr = s.log
-	// The server must not outlive a test process that is killed.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := s.cmd.Start(); err != nil {
-		s.log.Close()
+	}})
+	if err != nil {
 		return nil, fmt.Errorf("mariadbtest: start %s: %w", server, err)
 	}
-	go func() {
-		s.err = s.cmd.Wait()
-		close(s.done)
-	}()
 	if err := s.waitReady(ctx); err != nil {
-		s.kill()
-		s.log.Close()
+		s.proc.Kill()
 		return nil, fmt.Errorf("%w\n%s", err, s.logTail())
 	}
 	return s, nil
@@ -163,25 +145,15 @@ func (s *Server) waitReady(ctx context.Context) error {
 		return err
 	}
 	defer db.Close()
-	deadline := time.Now().Add(readyTimeout)
-	var last error
-	for time.Now().Before(deadline) {
-		select {
-		case <-s.done:
-			return fmt.Errorf("mariadbtest: mariadbd exited during start: %v", s.err)
-		case <-ctx.Done():
-			return ctx.Err()
-		default:
-		}
+	err = s.proc.Await(ctx, readyTimeout, 100*time.Millisecond, "mariadbd", func(ctx context.Context) error {
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		last = db.PingContext(pctx)
-		cancel()
-		if last == nil {
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
+		defer cancel()
+		return db.PingContext(pctx)
+	})
+	if err != nil {
+		return fmt.Errorf("mariadbtest: %w", err)
 	}
-	return fmt.Errorf("mariadbtest: mariadbd not ready after %v: %v", readyTimeout, last)
+	return nil
 }
 
 // DSN is the go-sql-driver/mysql data source name of database db over the
@@ -252,52 +224,19 @@ func (s *Server) Stop() error {
 	out, adminErr := exec.CommandContext(ctx, s.admin, "--no-defaults", "-S", s.sock, "-uroot", "shutdown").CombinedOutput()
 	var err error
 	select {
-	case <-s.done:
+	case <-s.proc.Exited():
 	case <-ctx.Done():
-		s.kill()
+		s.proc.Kill()
 		err = fmt.Errorf("mariadbtest: mariadbd did not stop within %v (admin: %v %s); killed", shutdownTimeout, adminErr, bytes.TrimSpace(out))
 	}
-	s.log.Close()
 	if rerr := os.RemoveAll(s.dir); err == nil && rerr != nil {
 		err = rerr
 	}
 	return err
 }
 
-func (s *Server) kill() {
-	if s.cmd.Process != nil {
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		_ = s.cmd.Process.Kill()
-	}
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-	}
-}
-
 func (s *Server) logTail() string {
-	b, err := os.ReadFile(filepath.Join(s.dir, "mariadbd.log"))
-	if err != nil {
-		return "(no server log: " + err.Error() + ")"
-	}
-	return "mariadbd log (tail):\n" + tail(b)
-}
-
-func tail(b []byte) string {
-	const max = 4000
-	if len(b) > max {
-		b = b[len(b)-max:]
-	}
-	return string(b)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("mariadbtest: pick a port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return "mariadbd log (tail):\n" + s.proc.LogTail(4000)
 }
 
 // sanitize keeps a database name to [a-z0-9_], at most 48 characters.

@@ -75,12 +75,12 @@ func TestStartStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid := srv.cmd.Process.Pid
+	pid := srv.proc.Pid
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case <-srv.done:
+	case <-srv.proc.Exited():
 	default:
 		t.Fatal("mariadbd still running after Stop")
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,9 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashpool/hashpool/node"
-
 	"github.com/hashpool/hashpool/internal/ci"
+	"github.com/hashpool/hashpool/internal/nodeproc"
 )
 
 // DefaultAddress is a valid regtest witness v0 address (bech32 prefix ncrt) that the node
@@ -51,25 +49,16 @@ type Options struct {
 	StartTimeout time.Duration
 }
 
-// Node is a running namecoind regtest node owned by one test (or one program).
+// Node is a running namecoind regtest node owned by one test (or one program). Its RPCURL,
+// RPCUser, RPCPass (-rpcuser, -rpcpassword), DataDir (DataDir/namecoind.out is the node's log),
+// Pid, and Stop, Kill, Client, ClientOptions and LogTail are those of the embedded
+// [nodeproc.Node].
 type Node struct {
-	// RPCURL is the JSON-RPC endpoint, "http://127.0.0.1:<port>".
-	RPCURL string
-	// RPCUser and RPCPass are the basic-auth credentials (-rpcuser, -rpcpassword).
-	RPCUser, RPCPass string
+	*nodeproc.Node
 	// ZMQAddr is the hashblock publisher, "tcp://127.0.0.1:<port>".
 	ZMQAddr string
 	// Address is the address the first block paid, for createauxblock ([DefaultAddress]).
 	Address string
-	// DataDir holds the chain and DataDir/namecoind.out (the node's log); Stop removes it.
-	DataDir string
-	// Pid is the namecoind process id.
-	Pid int
-
-	client   *node.Client
-	cmd      *exec.Cmd
-	exited   chan struct{}
-	stopOnce sync.Once
 }
 
 var binOnce struct {
@@ -172,88 +161,25 @@ func Launch(ctx context.Context, opts Options) (*Node, error) {
 	if opts.StartTimeout <= 0 {
 		opts.StartTimeout = 60 * time.Second
 	}
-	var lastErr error
-	// A free port found by binding port 0 can be taken before namecoind binds it: retry.
-	for attempt := 0; attempt < 3 && ctx.Err() == nil; attempt++ {
-		n, err := launch(ctx, opts)
-		if err == nil {
-			return n, nil
-		}
-		lastErr = err
-	}
-	if lastErr == nil {
-		lastErr = ctx.Err()
-	}
-	return nil, fmt.Errorf("start namecoind: %w", lastErr)
-}
-
-func launch(ctx context.Context, opts Options) (*Node, error) {
-	rpcPort, err := freePort()
+	np, err := nodeproc.Launch(ctx, nodeproc.Spec{
+		Name:         "namecoind",
+		Binary:       opts.Binary,
+		Dir:          opts.Dir,
+		ExtraPorts:   2, // ZMQ, P2P
+		Args:         func(l nodeproc.Layout) []string { return args(opts, l) },
+		StartTimeout: opts.StartTimeout,
+		CallTimeout:  2 * time.Second,
+		Poll:         100 * time.Millisecond,
+		StopSignal:   syscall.SIGTERM,
+		StopGrace:    20 * time.Second,
+	})
 	if err != nil {
 		return nil, err
 	}
-	zmqPort, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	p2pPort, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp(opts.Dir, "namecoind-")
-	if err != nil {
-		return nil, err
-	}
-	n := &Node{
-		RPCURL:  "http://127.0.0.1:" + strconv.Itoa(rpcPort),
-		RPCUser: "hashpool",
-		RPCPass: "regtest-" + strconv.FormatInt(time.Now().UnixNano(), 36),
-		ZMQAddr: "tcp://127.0.0.1:" + strconv.Itoa(zmqPort),
-		Address: DefaultAddress,
-		DataDir: dir,
-		exited:  make(chan struct{}),
-	}
-	args := []string{
-		"-regtest", "-datadir=" + dir, "-server", "-listen=0",
-		"-rpcuser=" + n.RPCUser, "-rpcpassword=" + n.RPCPass,
-		"-rpcbind=127.0.0.1", "-rpcallowip=127.0.0.1", "-rpcport=" + strconv.Itoa(rpcPort),
-		"-port=" + strconv.Itoa(p2pPort), "-dnsseed=0", "-fixedseeds=0",
-		"-zmqpubhashblock=" + n.ZMQAddr,
-	}
-	args = append(args, opts.ExtraArgs...)
-	logf, err := os.Create(filepath.Join(dir, "namecoind.out"))
-	if err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, err
-	}
-	n.cmd = exec.Command(opts.Binary, args...)
-	n.cmd.Stdout, n.cmd.Stderr = logf, logf
-	n.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := n.cmd.Start(); err != nil {
-		logf.Close()
-		_ = os.RemoveAll(dir)
-		return nil, err
-	}
-	n.Pid = n.cmd.Process.Pid
-	go func() {
-		_ = n.cmd.Wait()
-		logf.Close()
-		close(n.exited)
-	}()
-	n.client, err = node.NewClient(node.Options{URL: n.RPCURL, User: n.RPCUser, Password: n.RPCPass, Timeout: 30 * time.Second})
-	if err != nil {
-		n.Stop()
-		return nil, err
-	}
-	if err := n.waitReady(ctx, opts.StartTimeout); err != nil {
-		n.halt()
-		err = fmt.Errorf("%w\n--- namecoind output ---\n%s", err, n.LogTail())
-		n.Stop()
-		return nil, err
-	}
+	n := &Node{Node: np, ZMQAddr: zmqAddr(np.Ports[0]), Address: DefaultAddress}
 	if !opts.NoFirstBlock {
 		mctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-		_, err := n.client.GenerateToAddress(mctx, 1, n.Address)
+		_, err := n.Client().GenerateToAddress(mctx, 1, n.Address)
 		cancel()
 		if err != nil {
 			err = fmt.Errorf("mine the first block: %w\n--- namecoind output ---\n%s", err, n.LogTail())
@@ -264,43 +190,18 @@ func launch(ctx context.Context, opts Options) (*Node, error) {
 	return n, nil
 }
 
-func (n *Node) waitReady(ctx context.Context, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	var lastErr error
-	for time.Now().Before(deadline) {
-		select {
-		case <-n.exited:
-			return fmt.Errorf("namecoind exited before answering RPC: %v", n.cmd.ProcessState)
-		case <-ctx.Done():
-			return ctx.Err()
-		default:
-		}
-		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		_, err := n.client.GetBlockCount(cctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		lastErr = err
-		t := time.NewTimer(100 * time.Millisecond)
-		select {
-		case <-t.C:
-		case <-n.exited:
-			t.Stop()
-		case <-ctx.Done():
-			t.Stop()
-		}
+func zmqAddr(port int) string { return "tcp://127.0.0.1:" + strconv.Itoa(port) }
+
+// args is namecoind's command line for one start (P2P on a free port but -listen=0).
+func args(opts Options, l nodeproc.Layout) []string {
+	a := []string{
+		"-regtest", "-datadir=" + l.DataDir, "-server", "-listen=0",
+		"-rpcuser=" + l.User, "-rpcpassword=" + l.Pass,
+		"-rpcbind=127.0.0.1", "-rpcallowip=127.0.0.1", "-rpcport=" + strconv.Itoa(l.RPCPort),
+		"-port=" + strconv.Itoa(l.Ports[1]), "-dnsseed=0", "-fixedseeds=0",
+		"-zmqpubhashblock=" + zmqAddr(l.Ports[0]),
 	}
-	return fmt.Errorf("namecoind RPC did not answer within %v: %v", timeout, lastErr)
-}
-
-// Client returns a client for the node's RPC (owned by the node; do not Close it).
-func (n *Node) Client() *node.Client { return n.client }
-
-// ClientOptions returns options that reach the node, for code under test that builds its
-// own client.
-func (n *Node) ClientOptions() node.Options {
-	return node.Options{URL: n.RPCURL, User: n.RPCUser, Password: n.RPCPass}
+	return append(a, opts.ExtraArgs...)
 }
 
 // MineBlocks mines count blocks paying n.Address (generatetoaddress) and returns their hashes.
@@ -308,73 +209,9 @@ func (n *Node) MineBlocks(t testing.TB, count int) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	h, err := n.client.GenerateToAddress(ctx, count, n.Address)
+	h, err := n.Client().GenerateToAddress(ctx, count, n.Address)
 	if err != nil {
 		t.Fatalf("namecoindtest: generatetoaddress %d: %v", count, err)
 	}
 	return h
-}
-
-// Stop stops the node by its pid (SIGTERM, then SIGKILL after 20 s), waits for the process
-// and removes DataDir. It is safe to call more than once; Start registers it with t.Cleanup.
-func (n *Node) Stop() {
-	n.stopOnce.Do(func() {
-		n.halt()
-		_ = os.RemoveAll(n.DataDir)
-	})
-}
-
-// Kill sends SIGKILL to the node and waits for it to exit, leaving DataDir for a restart
-// test to inspect; Stop still removes it.
-func (n *Node) Kill() {
-	select {
-	case <-n.exited:
-		return
-	default:
-	}
-	_ = syscall.Kill(n.Pid, syscall.SIGKILL)
-	<-n.exited
-}
-
-func (n *Node) halt() {
-	if n.client != nil {
-		n.client.Close()
-	}
-	select {
-	case <-n.exited:
-		return
-	default:
-	}
-	_ = syscall.Kill(n.Pid, syscall.SIGTERM)
-	select {
-	case <-n.exited:
-	case <-time.After(20 * time.Second):
-		_ = syscall.Kill(n.Pid, syscall.SIGKILL)
-		<-n.exited
-	}
-}
-
-// LogTail returns the end of the node's output, for failure messages.
-func (n *Node) LogTail() string {
-	b, err := os.ReadFile(filepath.Join(n.DataDir, "namecoind.out"))
-	if err != nil {
-		return err.Error()
-	}
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return string(b)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	a, ok := l.Addr().(*net.TCPAddr)
-	if !ok {
-		return 0, errors.New("namecoindtest: listener has no TCP address")
-	}
-	return a.Port, nil
 }
