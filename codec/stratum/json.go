@@ -440,28 +440,15 @@ func (s *scanner) array(d int) bool {
 	if d > MaxDepth {
 		return false
 	}
-	s.i++ // '['
-	s.ws()
-	if s.i < len(s.b) && s.b[s.i] == ']' {
-		s.i++
+	if s.open(']') {
 		return true
 	}
 	for {
 		if _, ok := s.value(d); !ok {
 			return false
 		}
-		s.ws()
-		if s.i >= len(s.b) {
-			return false
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-		case ']':
-			s.i++
-			return true
-		default:
-			return false
+		if more, ok := s.next(']'); !more {
+			return ok
 		}
 	}
 }
@@ -470,39 +457,65 @@ func (s *scanner) object(d int) bool {
 	if d > MaxDepth {
 		return false
 	}
-	s.i++ // '{'
-	s.ws()
-	if s.i < len(s.b) && s.b[s.i] == '}' {
-		s.i++
+	if s.open('}') {
 		return true
 	}
 	for {
-		s.ws()
-		if _, ok := s.str(); !ok {
+		if _, ok := s.key(); !ok {
 			return false
 		}
-		s.ws()
-		if s.i >= len(s.b) || s.b[s.i] != ':' {
-			return false
-		}
-		s.i++
 		if _, ok := s.value(d); !ok {
 			return false
 		}
-		s.ws()
-		if s.i >= len(s.b) {
-			return false
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-		case '}':
-			s.i++
-			return true
-		default:
-			return false
+		if more, ok := s.next('}'); !more {
+			return ok
 		}
 	}
+}
+
+// open consumes the '[' or '{' at s.i and reports whether the container is empty, i.e. close
+// follows (after white space), which it consumes too.
+func (s *scanner) open(close byte) bool {
+	s.i++
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == close {
+		s.i++
+		return true
+	}
+	return false
+}
+
+// key scans an object member's name and the ':' after it.
+func (s *scanner) key() ([]byte, bool) {
+	s.ws()
+	k, ok := s.str()
+	if !ok {
+		return nil, false
+	}
+	s.ws()
+	if s.i >= len(s.b) || s.b[s.i] != ':' {
+		return nil, false
+	}
+	s.i++
+	return k, true
+}
+
+// next scans what follows an element or a member: ',' (more is true) or close (the end: ok
+// and not more). Anything else is an error (not ok).
+func (s *scanner) next(close byte) (more, ok bool) {
+	s.ws()
+	if s.i >= len(s.b) {
+		return false, false
+	}
+	switch s.b[s.i] {
+	case ',':
+		s.i++
+		return true, true
+	case close:
+		s.i++
+		return false, true
+	}
+	return false, false
 }
 
 func unhex(c byte) int {

@@ -202,23 +202,14 @@ func ParseRequest(line []byte, m *Message) error {
 
 // parseTop scans the top-level object at s.i, recording the members hashpool uses.
 func parseTop(s *scanner, m *Message) bool {
-	s.i++ // '{'
-	s.ws()
-	if s.i < len(s.b) && s.b[s.i] == '}' {
-		s.i++
+	if s.open('}') {
 		return true
 	}
 	for {
-		s.ws()
-		key, ok := s.str()
+		key, ok := s.key()
 		if !ok {
 			return false
 		}
-		s.ws()
-		if s.i >= len(s.b) || s.b[s.i] != ':' {
-			return false
-		}
-		s.i++
 		var v Value
 		if string(key) == "params" && !m.Params.Exists() {
 			v, ok = parseParams(s, m)
@@ -251,18 +242,8 @@ func parseTop(s *scanner, m *Message) bool {
 				m.Error = v
 			}
 		}
-		s.ws()
-		if s.i >= len(s.b) {
-			return false
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-		case '}':
-			s.i++
-			return true
-		default:
-			return false
+		if more, ok := s.next('}'); !more {
+			return ok
 		}
 	}
 }
@@ -274,13 +255,10 @@ func parseParams(s *scanner, m *Message) (Value, bool) {
 		return s.value(1)
 	}
 	start := s.i
-	s.i++
-	s.ws()
-	n := 0
-	if s.i < len(s.b) && s.b[s.i] == ']' {
-		s.i++
+	if s.open(']') {
 		return Value{Kind: KindArray, Raw: s.b[start:s.i]}, true
 	}
+	n := 0
 	for {
 		v, ok := s.value(2)
 		if !ok {
@@ -290,19 +268,13 @@ func parseParams(s *scanner, m *Message) (Value, bool) {
 			m.param[n] = v
 		}
 		n++
-		s.ws()
-		if s.i >= len(s.b) {
+		more, ok := s.next(']')
+		if !ok {
 			return Value{}, false
 		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-		case ']':
-			s.i++
+		if !more {
 			m.NParams = n
 			return Value{Kind: KindArray, Raw: s.b[start:s.i]}, true
-		default:
-			return Value{}, false
 		}
 	}
 }

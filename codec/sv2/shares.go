@@ -16,24 +16,14 @@ type SubmitSharesStandard struct {
 // AppendSubmitSharesStandard appends m as a complete frame.
 func AppendSubmitSharesStandard(dst []byte, m *SubmitSharesStandard) []byte {
 	dst, off := beginFrame(dst, MsgSubmitSharesStandard)
-	dst = AppendU32(dst, m.ChannelID)
-	dst = AppendU32(dst, m.SequenceNumber)
-	dst = AppendU32(dst, m.JobID)
-	dst = AppendU32(dst, m.Nonce)
-	dst = AppendU32(dst, m.NTime)
-	dst = AppendU32(dst, m.Version)
+	dst = appendShareHead(dst, m.ChannelID, m.SequenceNumber, m.JobID, m.Nonce, m.NTime, m.Version)
 	return endFrame(dst, off)
 }
 
 // DecodeSubmitSharesStandard decodes a SubmitSharesStandard payload into m.
 func DecodeSubmitSharesStandard(p []byte, m *SubmitSharesStandard) error {
 	r := NewReader(p)
-	m.ChannelID = r.U32()
-	m.SequenceNumber = r.U32()
-	m.JobID = r.U32()
-	m.Nonce = r.U32()
-	m.NTime = r.U32()
-	m.Version = r.U32()
+	r.shareHead(&m.ChannelID, &m.SequenceNumber, &m.JobID, &m.Nonce, &m.NTime, &m.Version)
 	return r.Done()
 }
 
@@ -58,12 +48,7 @@ type SubmitSharesExtended struct {
 // AppendSubmitSharesExtended appends m as a complete frame.
 func AppendSubmitSharesExtended(dst []byte, m *SubmitSharesExtended) []byte {
 	dst, off := beginFrame(dst, MsgSubmitSharesExtended)
-	dst = AppendU32(dst, m.ChannelID)
-	dst = AppendU32(dst, m.SequenceNumber)
-	dst = AppendU32(dst, m.JobID)
-	dst = AppendU32(dst, m.Nonce)
-	dst = AppendU32(dst, m.NTime)
-	dst = AppendU32(dst, m.Version)
+	dst = appendShareHead(dst, m.ChannelID, m.SequenceNumber, m.JobID, m.Nonce, m.NTime, m.Version)
 	dst = AppendB32(dst, m.Extranonce)
 	dst = append(dst, m.TLV...)
 	return endFrame(dst, off)
@@ -72,12 +57,7 @@ func AppendSubmitSharesExtended(dst []byte, m *SubmitSharesExtended) []byte {
 // DecodeSubmitSharesExtended decodes a SubmitSharesExtended payload into m.
 func DecodeSubmitSharesExtended(p []byte, m *SubmitSharesExtended) error {
 	r := NewReader(p)
-	m.ChannelID = r.U32()
-	m.SequenceNumber = r.U32()
-	m.JobID = r.U32()
-	m.Nonce = r.U32()
-	m.NTime = r.U32()
-	m.Version = r.U32()
+	r.shareHead(&m.ChannelID, &m.SequenceNumber, &m.JobID, &m.Nonce, &m.NTime, &m.Version)
 	m.Extranonce = r.B32()
 	m.TLV = nil
 	if r.Err() == nil && r.Len() > 0 {
@@ -92,6 +72,23 @@ func (m *SubmitSharesExtended) Check() error {
 		return ErrBounds
 	}
 	return nil
+}
+
+// appendShareHead appends the six U32 fields both SubmitShares.Standard and .Extended begin
+// with (channel_id, sequence_number, job_id, nonce, ntime, version).
+func appendShareHead(dst []byte, channel, seq, job, nonce, ntime, version uint32) []byte {
+	dst = AppendU32(dst, channel)
+	dst = AppendU32(dst, seq)
+	dst = AppendU32(dst, job)
+	dst = AppendU32(dst, nonce)
+	dst = AppendU32(dst, ntime)
+	return AppendU32(dst, version)
+}
+
+// shareHead reads the fields appendShareHead writes.
+func (r *Reader) shareHead(channel, seq, job, nonce, ntime, version *uint32) {
+	*channel, *seq, *job = r.U32(), r.U32(), r.U32()
+	*nonce, *ntime, *version = r.U32(), r.U32(), r.U32()
 }
 
 // SubmitSharesSuccess (§5.3.13, server → client) acknowledges a batch of shares.
