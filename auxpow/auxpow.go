@@ -63,12 +63,12 @@ func AppendAuxPow(dst []byte, a *AuxPow) []byte {
 	for i := 31; i >= 0; i-- {
 		dst = append(dst, h[i])
 	}
-	dst = appendVarInt(dst, uint64(len(a.CoinbaseBranch)))
+	dst = AppendCompactSize(dst, uint64(len(a.CoinbaseBranch)))
 	for i := range a.CoinbaseBranch {
 		dst = append(dst, a.CoinbaseBranch[i][:]...)
 	}
 	dst = binary.LittleEndian.AppendUint32(dst, 0)
-	dst = appendVarInt(dst, uint64(len(a.ChainBranch)))
+	dst = AppendCompactSize(dst, uint64(len(a.ChainBranch)))
 	for i := range a.ChainBranch {
 		dst = append(dst, a.ChainBranch[i][:]...)
 	}
@@ -269,7 +269,9 @@ func varIntSize(n uint64) int {
 	return 9
 }
 
-func appendVarInt(dst []byte, n uint64) []byte {
+// AppendCompactSize appends Bitcoin's CompactSize encoding of n (1, 3, 5 or 9 bytes), as the
+// auxpow's branch lengths and a transaction's counts and script lengths are written.
+func AppendCompactSize(dst []byte, n uint64) []byte {
 	switch {
 	case n < 0xfd:
 		return append(dst, byte(n))

@@ -316,6 +316,13 @@ func TestTargetParsers(t *testing.T) {
 	if small, err := ParseTargetBE("0x10"); err != nil || small != (sha.Target{16}) {
 		t.Fatalf("ParseTargetBE short = %v %v", small, err)
 	}
+	// An odd number of digits, and one that spans two limbs.
+	if odd, err := ParseTargetBE("0XaBc"); err != nil || odd != (sha.Target{0xabc}) {
+		t.Fatalf("ParseTargetBE odd = %v %v", odd, err)
+	}
+	if two, err := ParseTargetBE("1" + strings.Repeat("0", 16)); err != nil || two != (sha.Target{0, 1}) {
+		t.Fatalf("ParseTargetBE two limbs = %v %v", two, err)
+	}
 	for _, s := range []string{"", "0x", "0xg0", "0x" + strings.Repeat("f", 65)} {
 		if _, err := ParseTargetBE(s); err == nil {
 			t.Errorf("ParseTargetBE(%q): want an error", s)

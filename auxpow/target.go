@@ -2,6 +2,7 @@ package auxpow
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -104,19 +105,12 @@ func ParseTargetBE(s string) (sha.Target, error) {
 	if d == "" || len(d) > 64 {
 		return sha.Target{}, fmt.Errorf("auxpow: target %q: want 1 to 64 hex digits", s)
 	}
-	var t sha.Target
-	for i := 0; i < len(d); i++ {
-		c := unhex(d[i])
-		if c > 15 {
-			return sha.Target{}, fmt.Errorf("auxpow: target %q: not hex", s)
-		}
-		// t = t<<4 | c
-		t[3] = t[3]<<4 | t[2]>>60
-		t[2] = t[2]<<4 | t[1]>>60
-		t[1] = t[1]<<4 | t[0]>>60
-		t[0] = t[0]<<4 | uint64(c)
+	b, err := hex32(strings.Repeat("0", 64-len(d)) + d)
+	if err != nil {
+		return sha.Target{}, fmt.Errorf("auxpow: target %q: not hex", s)
 	}
-	return t, nil
+	reverse(&b)
+	return sha.HashToTarget(&b), nil
 }
 
 // ParseDisplayHash parses a hash in display hex (as createauxblock's "hash") into internal
@@ -126,10 +120,16 @@ func ParseDisplayHash(s string) ([32]byte, error) {
 	if err != nil {
 		return b, fmt.Errorf("auxpow: hash %q: %w", s, err)
 	}
+	reverse(&b)
+	return b, nil
+}
+
+// reverse turns a 32-byte number between big-endian (display) and little-endian (internal)
+// order.
+func reverse(b *[32]byte) {
 	for i := 0; i < 16; i++ {
 		b[i], b[31-i] = b[31-i], b[i]
 	}
-	return b, nil
 }
 
 var errHex32 = errors.New("want 64 hex digits")
@@ -139,24 +139,8 @@ func hex32(s string) ([32]byte, error) {
 	if len(s) != 64 {
 		return b, errHex32
 	}
-	for i := 0; i < 32; i++ {
-		hi, lo := unhex(s[2*i]), unhex(s[2*i+1])
-		if hi > 15 || lo > 15 {
-			return b, errHex32
-		}
-		b[i] = hi<<4 | lo
+	if _, err := hex.Decode(b[:], []byte(s)); err != nil {
+		return b, errHex32
 	}
 	return b, nil
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0'
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10
-	}
-	return 255
 }

@@ -1,7 +1,6 @@
 package btcpool
 
 import (
-	"encoding/binary"
 	"errors"
 )
 
@@ -45,13 +44,7 @@ type RskSolvedShare struct {
 
 // AppendRskSolvedShare appends the binary message: RskSolvedShareData then the coinbase.
 func AppendRskSolvedShare(dst []byte, m *RskSolvedShare) []byte {
-	le := binary.LittleEndian
-	dst = le.AppendUint64(dst, m.JobID)
-	dst = le.AppendUint64(dst, uint64(m.WorkerID))
-	dst = le.AppendUint32(dst, uint32(m.UserID))
-	dst = le.AppendUint32(dst, uint32(m.Height))
-	dst = append(dst, m.Header[:]...)
-	dst = appendCString(dst, m.WorkerFullName, workerFullNameSize)
+	dst = appendFoundBlock(dst, m.JobID, m.WorkerID, m.UserID, m.Height, &m.Header, m.WorkerFullName)
 	dst = appendCString(dst, m.FeesForMiner, rskStringField)
 	dst = appendCString(dst, m.RPCAddress, rskStringField)
 	dst = appendCString(dst, m.RPCUserPwd, rskStringField)
@@ -91,12 +84,7 @@ func DecodeRskSolvedShare(b []byte, m *RskSolvedShare) error {
 	if len(b) <= RskSolvedShareDataSize {
 		return errRskSolvedShort
 	}
-	le := binary.LittleEndian
-	m.JobID = le.Uint64(b[0:])
-	m.WorkerID = int64(le.Uint64(b[8:]))
-	m.UserID = int32(le.Uint32(b[16:]))
-	m.Height = int32(le.Uint32(b[20:]))
-	m.Header = [80]byte(b[24:104])
+	decodeFoundBlock(b, &m.JobID, &m.WorkerID, &m.UserID, &m.Height, &m.Header)
 	m.WorkerFullName = cString(b[104:144])
 	m.FeesForMiner = cString(b[144:224])
 	m.RPCAddress = cString(b[224:304])

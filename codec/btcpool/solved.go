@@ -29,21 +29,32 @@ type SolvedShare struct {
 // AppendSolvedShare appends the binary message: FoundBlock (x86-64 layout, little-endian)
 // then the coinbase bytes. WorkerFullName is truncated to 39 bytes.
 func AppendSolvedShare(dst []byte, m *SolvedShare) []byte {
-	le := binary.LittleEndian
-	dst = le.AppendUint64(dst, m.JobID)
-	dst = le.AppendUint64(dst, uint64(m.WorkerID))
-	dst = le.AppendUint32(dst, uint32(m.UserID))
-	dst = le.AppendUint32(dst, uint32(m.Height))
-	dst = append(dst, m.Header[:]...)
-	name := m.WorkerFullName
-	if len(name) > workerFullNameSize-1 {
-		name = name[:workerFullNameSize-1]
-	}
-	dst = append(dst, name...)
-	for range workerFullNameSize - len(name) {
-		dst = append(dst, 0)
-	}
+	dst = appendFoundBlock(dst, m.JobID, m.WorkerID, m.UserID, m.Height, &m.Header, m.WorkerFullName)
 	return append(dst, m.Coinbase...)
+}
+
+// appendFoundBlock appends btcpool's 144-byte FoundBlock (RskSolvedShareData begins with the
+// same fields): jobId, workerId, userId, height, the 80-byte header, and workerFullName
+// truncated to 39 bytes and NUL-padded to 40.
+func appendFoundBlock(dst []byte, jobID uint64, workerID int64, userID, height int32, header *[80]byte, name string) []byte {
+	le := binary.LittleEndian
+	dst = le.AppendUint64(dst, jobID)
+	dst = le.AppendUint64(dst, uint64(workerID))
+	dst = le.AppendUint32(dst, uint32(userID))
+	dst = le.AppendUint32(dst, uint32(height))
+	dst = append(dst, header[:]...)
+	return appendCString(dst, name, workerFullNameSize)
+}
+
+// decodeFoundBlock reads the fixed-size fields appendFoundBlock writes (all but the name) from
+// b, which holds at least FoundBlockSize bytes.
+func decodeFoundBlock(b []byte, jobID *uint64, workerID *int64, userID, height *int32, header *[80]byte) {
+	le := binary.LittleEndian
+	*jobID = le.Uint64(b[0:])
+	*workerID = int64(le.Uint64(b[8:]))
+	*userID = int32(le.Uint32(b[16:]))
+	*height = int32(le.Uint32(b[20:]))
+	*header = [80]byte(b[24:104])
 }
 
 var errSolvedShort = errors.Join(ErrMalformed, errors.New("SolvedShare: message must be longer than the 144-byte FoundBlock"))
@@ -56,12 +67,7 @@ func DecodeSolvedShare(b []byte, m *SolvedShare) error {
 	if len(b) <= FoundBlockSize {
 		return errSolvedShort
 	}
-	le := binary.LittleEndian
-	m.JobID = le.Uint64(b[0:])
-	m.WorkerID = int64(le.Uint64(b[8:]))
-	m.UserID = int32(le.Uint32(b[16:]))
-	m.Height = int32(le.Uint32(b[20:]))
-	m.Header = [80]byte(b[24:104])
+	decodeFoundBlock(b, &m.JobID, &m.WorkerID, &m.UserID, &m.Height, &m.Header)
 	name := b[104:FoundBlockSize]
 	for i, c := range name {
 		if c == 0 {
