@@ -274,7 +274,7 @@ func Compare(ctx context.Context, opts Options) (*Report, error) {
 	}
 	defer func() {
 		for _, p := range c.pools {
-			p.proc.stop(p.grace)
+			p.stop()
 		}
 	}()
 	c.rep.LoadStart = loadAvg()
@@ -315,7 +315,7 @@ func Compare(ctx context.Context, opts Options) (*Report, error) {
 // starts from a pool that has served nothing (RSS from a clean start).
 func (c *comparer) restart(ctx context.Context) error {
 	for i, p := range c.pools {
-		p.proc.stop(p.grace)
+		p.stop()
 		np, err := p.start(ctx)
 		if err != nil {
 			c.pools = append(c.pools[:i:i], c.pools[i+1:]...)

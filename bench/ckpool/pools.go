@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,75 +18,27 @@ import (
 	"github.com/btcsuite/btcd/address/v2"
 	"github.com/btcsuite/btcd/chaincfg/v2"
 
+	"github.com/hashpool/hashpool/internal/childproc"
 	"github.com/hashpool/hashpool/loadgen"
 )
 
-// proc is a child process in its own process group, killed if we die.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-}
-
-func startProc(dir, name, bin string, args ...string) (*proc, error) {
-	logPath := filepath.Join(dir, name+".log")
-	logf, err := os.Create(logPath)
+// startProc starts bin in its own process group (so a stop reaches what it forks) with dir
+// as its working directory and its output in dir/<name>.log; it is killed if we die.
+func startProc(dir, name, bin string, args ...string) (*childproc.Process, error) {
+	p, err := childproc.Start(childproc.Options{Path: bin, Args: args, Dir: dir, Log: filepath.Join(dir, name+".log"), Group: true})
 	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() { cmd.Wait(); logf.Close(); close(p.done) }()
 	return p, nil
-}
-
-// stop sends SIGTERM to the process group, then SIGKILL after grace.
-func (p *proc) stop(grace time.Duration) {
-	if p == nil {
-		return
-	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
-	}
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// logTail is the end of the process's log, for errors.
-func (p *proc) logTail() string {
-	b, _ := os.ReadFile(p.log)
-	if len(b) > 2000 {
-		b = b[len(b)-2000:]
-	}
-	return strings.TrimSpace(string(b))
 }
 
 // pool is one running stratum server under measurement.
 type pool struct {
-	name    string // "ckpool" or "hashpool"
-	addr    string // stratum host:port
-	proc    *proc  // nil: a server in this process (tests)
-	pidN    int    // the process measured when proc is nil
-	command string // how it was started
+	name    string             // "ckpool" or "hashpool"
+	addr    string             // stratum host:port
+	proc    *childproc.Process // nil: a server in this process (tests)
+	pidN    int                // the process measured when proc is nil
+	command string             // how it was started
 
 	start func(ctx context.Context) (*pool, error) // starts a fresh one (restart)
 	grace time.Duration                            // SIGTERM → SIGKILL
@@ -97,25 +48,26 @@ func (p *pool) pid() int {
 	if p.proc == nil {
 		return p.pidN
 	}
-	return p.proc.cmd.Process.Pid
+	return p.proc.Pid
 }
 
 // gone reports whether the pool's process has exited, with its log.
 func (p *pool) gone() (bool, string) {
-	if p.proc == nil || !p.proc.exited() {
+	if p.proc == nil || p.proc.Running() {
 		return false, ""
 	}
-	return true, p.proc.logTail()
+	return true, p.logTail()
 }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// stop sends SIGTERM to the pool's process group, then SIGKILL after p.grace.
+func (p *pool) stop() {
+	if p.proc != nil {
+		p.proc.Stop(syscall.SIGTERM, p.grace)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
+
+// logTail is the end of the pool's log, for errors.
+func (p *pool) logTail() string { return strings.TrimSpace(p.proc.LogTail(2000)) }
 
 // regtestP2PKH returns a fresh regtest P2PKH address (base58: the form
 // ckpool's 2017 address code reads); no key is kept, coins are never spent.
@@ -158,7 +110,7 @@ type ckpoolBtcd struct {
 // nonce1length 4, nonce2length 8, update_interval 30 s) except the
 // difficulty, fixed at 1 like hashpool's.
 func startCkpool(ctx context.Context, dir, bin, proxyAddr string) (*pool, error) {
-	port, err := freePort()
+	port, err := childproc.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +144,7 @@ func startCkpool(ctx context.Context, dir, bin, proxyAddr string) (*pool, error)
 	}
 	pl := &pool{name: "ckpool", addr: addr, proc: p, command: bin + " " + strings.Join(args, " ")}
 	if err := waitStratum(ctx, pl, 60*time.Second); err != nil {
-		p.stop(10 * time.Second)
+		p.Stop(syscall.SIGTERM, 10*time.Second)
 		return nil, err
 	}
 	return pl, nil
@@ -203,7 +155,7 @@ func startCkpool(ctx context.Context, dir, bin, proxyAddr string) (*pool, error)
 func startHashpool(ctx context.Context, dir, bin, rpcURL, rpcUser, rpcPass string) (*pool, error) {
 	ports := make([]int, 4)
 	for i := range ports {
-		p, err := freePort()
+		p, err := childproc.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -232,7 +184,7 @@ func startHashpool(ctx context.Context, dir, bin, rpcURL, rpcUser, rpcPass strin
 	shown := strings.Replace(strings.Join(args, " "), rpcUser+":"+rpcPass, "<user>:<pass>", 1)
 	pl := &pool{name: "hashpool", addr: addr, proc: p, command: "hashpool " + shown}
 	if err := waitStratum(ctx, pl, 60*time.Second); err != nil {
-		p.stop(20 * time.Second)
+		p.Stop(syscall.SIGTERM, 20*time.Second)
 		return nil, err
 	}
 	return pl, nil
@@ -244,8 +196,8 @@ func waitStratum(ctx context.Context, p *pool, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	var last error
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if p.proc.exited() {
-			return fmt.Errorf("%s exited at start:\n%s", p.name, p.proc.logTail())
+		if !p.proc.Running() {
+			return fmt.Errorf("%s exited at start:\n%s", p.name, p.logTail())
 		}
 		if last = probe(p.addr, 5*time.Second); last == nil {
 			return nil
@@ -258,7 +210,7 @@ func waitStratum(ctx context.Context, p *pool, timeout time.Duration) error {
 	if last == nil {
 		last = ctx.Err()
 	}
-	return fmt.Errorf("%s: no job on %s within %v (%v):\n%s", p.name, p.addr, timeout, last, p.proc.logTail())
+	return fmt.Errorf("%s: no job on %s within %v (%v):\n%s", p.name, p.addr, timeout, last, p.logTail())
 }
 
 func probe(addr string, timeout time.Duration) error {

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hashpool/hashpool/internal/childproc"
 	"github.com/hashpool/hashpool/loadgen"
 )
 
@@ -391,42 +392,24 @@ func (s *agentSampler) all() []agentSample {
 
 // agentProc is a running cmd/btcagent.
 type agentProc struct {
-	cmd    *exec.Cmd
+	proc   *childproc.Process
 	pid    int
-	exited chan struct{}
-	mu     sync.Mutex
-	stderr *bytes.Buffer
+	stderr *stderrBuffer // its stdout and stderr
 }
 
 func startAgent(ctx context.Context, bin string, args ...string) (*agentProc, error) {
-	a := &agentProc{exited: make(chan struct{}), stderr: new(bytes.Buffer)}
-	a.cmd = exec.CommandContext(ctx, bin, args...)
-	a.cmd.Stderr = lockedWriter{&a.mu, a.stderr}
-	a.cmd.Stdout = lockedWriter{&a.mu, a.stderr}
-	a.cmd.Cancel = func() error { return a.cmd.Process.Signal(syscall.SIGTERM) }
-	a.cmd.WaitDelay = 20 * time.Second
-	if err := a.cmd.Start(); err != nil {
+	a := &agentProc{}
+	p, stderr, err := startChild(ctx, nil, bin, args...)
+	if err != nil {
 		return nil, fmt.Errorf("btcagent: %w", err)
 	}
-	a.pid = a.cmd.Process.Pid
-	go func() { a.cmd.Wait(); close(a.exited) }()
+	a.proc, a.pid, a.stderr = p, p.Pid, stderr
 	return a, nil
 }
 
-func (a *agentProc) alive() bool {
-	select {
-	case <-a.exited:
-		return false
-	default:
-		return true
-	}
-}
+func (a *agentProc) alive() bool { return a.proc.Running() }
 
-func (a *agentProc) stderrText() string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return strings.TrimSpace(a.stderr.String())
-}
+func (a *agentProc) stderrText() string { return a.stderr.String() }
 
 // waitReady waits (at most 30 s) until the agent accepts miners on addr
 // and holds an upstream connection to enginePort.
@@ -462,18 +445,7 @@ func (a *agentProc) waitReady(ctx context.Context, addr string, enginePort int) 
 }
 
 // stop sends SIGTERM and waits; after 20 s the agent is killed.
-func (a *agentProc) stop() {
-	if !a.alive() {
-		return
-	}
-	a.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-a.exited:
-	case <-time.After(20 * time.Second):
-		a.cmd.Process.Kill()
-		<-a.exited
-	}
-}
+func (a *agentProc) stop() { a.proc.Stop(syscall.SIGTERM, 20*time.Second) }
 
 // agentLogLines returns the agent log's "pool connected" lines (at most 8),
 // which say which extensions were negotiated, and its last 16 "stats"

@@ -117,7 +117,7 @@ func TestEnginesrv(t *testing.T) {
 				}
 				st, _ = p.stats(ctx, false)
 			}
-			if err := p.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+			if err := p.proc.Signal(syscall.SIGUSR1); err != nil {
 				t.Fatal(err)
 			}
 			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {

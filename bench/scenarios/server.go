@@ -11,11 +11,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/hashpool/hashpool/internal/childproc"
 )
 
 // ServerStats is an enginesrv process's GET /stats answer (enginesrv
@@ -64,46 +65,67 @@ type JobEvent struct {
 type serverProc struct {
 	label   string
 	args    []string
-	cmd     *exec.Cmd
+	proc    *childproc.Process
 	pid     int
 	control string // http://127.0.0.1:port
 	client  *http.Client
-	exited  chan struct{}
-	stderr  *bytes.Buffer
-	mu      sync.Mutex // guards stderr
+	stderr  *stderrBuffer
 }
 
-// lockedWriter serialises writes to a buffer the process and we share.
-type lockedWriter struct {
-	mu *sync.Mutex
-	b  *bytes.Buffer
+// stderrBuffer keeps the head of a child's stderr (the first error is the useful one).
+type stderrBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
 }
 
-func (w lockedWriter) Write(p []byte) (int, error) {
+func (w *stderrBuffer) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.b.Len() > 64<<10 { // keep the head: the first error is the useful one
+	if w.b.Len() > 64<<10 {
 		return len(p), nil
 	}
 	return w.b.Write(p)
 }
 
-// startServer starts bin with args and waits (at most 30 s) for its ready
-// line. The process is killed when ctx ends.
-func startServer(ctx context.Context, label, bin string, args ...string) (*serverProc, error) {
-	p := &serverProc{label: label, args: args, exited: make(chan struct{}), stderr: new(bytes.Buffer),
-		client: &http.Client{Timeout: 60 * time.Second}}
-	p.cmd = exec.CommandContext(ctx, bin, args...)
-	p.cmd.Stderr = lockedWriter{&p.mu, p.stderr}
-	p.cmd.Cancel = func() error { return p.cmd.Process.Signal(syscall.SIGTERM) }
-	p.cmd.WaitDelay = 20 * time.Second
-	out, err := p.cmd.StdoutPipe()
+// String is what was kept, without surrounding white space.
+func (w *stderrBuffer) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.TrimSpace(w.b.String())
+}
+
+// startChild starts bin with args, stdout to stdout (nil: discarded) and stderr to a buffer
+// it returns, and stops it (SIGTERM, then SIGKILL after 20 s) when ctx ends.
+func startChild(ctx context.Context, stdout io.Writer, bin string, args ...string) (*childproc.Process, *stderrBuffer, error) {
+	stderr := new(stderrBuffer)
+	p, err := childproc.Start(childproc.Options{Path: bin, Args: args, Stdout: stdout, Stderr: stderr})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := p.cmd.Start(); err != nil {
+	go func() {
+		select {
+		case <-ctx.Done():
+			p.Stop(syscall.SIGTERM, 20*time.Second)
+		case <-p.Exited():
+		}
+	}()
+	return p, stderr, nil
+}
+
+// startServer starts bin with args and waits (at most 30 s) for its ready
+// line. The process is stopped when ctx ends.
+func startServer(ctx context.Context, label, bin string, args ...string) (*serverProc, error) {
+	p := &serverProc{label: label, args: args, client: &http.Client{Timeout: 60 * time.Second}}
+	out, outW := io.Pipe()
+	var err error
+	p.proc, p.stderr, err = startChild(ctx, outW, bin, args...)
+	if err != nil {
 		return nil, fmt.Errorf("%s: start: %w", label, err)
 	}
+	go func() {
+		<-p.proc.Exited() // os/exec has copied all of stdout by then
+		outW.Close()
+	}()
 	ready := make(chan map[string]any, 1)
 	go func() {
 		// stdout: gnet's start banner, then JSON lines; read them all so
@@ -124,7 +146,6 @@ func startServer(ctx context.Context, label, bin string, args ...string) (*serve
 		}
 		io.Copy(io.Discard, out)
 	}()
-	go func() { p.cmd.Wait(); close(p.exited) }()
 	select {
 	case m := <-ready:
 		c, _ := m["control"].(string)
@@ -135,7 +156,7 @@ func startServer(ctx context.Context, label, bin string, args ...string) (*serve
 		}
 		p.control, p.pid = c, int(pid)
 		return p, nil
-	case <-p.exited:
+	case <-p.proc.Exited():
 		return nil, fmt.Errorf("%s exited at start: %s", label, p.stderrText())
 	case <-time.After(30 * time.Second):
 		p.stop()
@@ -143,28 +164,11 @@ func startServer(ctx context.Context, label, bin string, args ...string) (*serve
 	}
 }
 
-func (p *serverProc) stderrText() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return strings.TrimSpace(p.stderr.String())
-}
+func (p *serverProc) stderrText() string { return p.stderr.String() }
 
 // stop sends SIGTERM and waits for the exit (the engine closes sessions
 // over its grace period); after 20 s the process is killed.
-func (p *serverProc) stop() {
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(20 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.exited
-	}
-}
+func (p *serverProc) stop() { p.proc.Stop(syscall.SIGTERM, 20*time.Second) }
 
 // stats fetches GET /stats (gc: collect first, so RSS is live memory).
 func (p *serverProc) stats(ctx context.Context, gc bool) (ServerStats, error) {

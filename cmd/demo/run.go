@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +19,7 @@ import (
 	"github.com/btcsuite/btcd/address/v2"
 	"github.com/btcsuite/btcd/chaincfg/v2"
 
+	"github.com/hashpool/hashpool/internal/childproc"
 	"github.com/hashpool/hashpool/node"
 	"github.com/hashpool/hashpool/store"
 )
@@ -56,57 +56,15 @@ func (s *Summary) print(w io.Writer) {
 // proc is a child process in its own process group, killed with the demo.
 type proc struct {
 	name string
-	cmd  *exec.Cmd
-	done chan struct{}
+	*childproc.Process
 }
 
 func start(dir, name, bin string, args ...string) (*proc, error) {
-	logf, err := os.Create(filepath.Join(dir, name+".log"))
+	p, err := childproc.Start(childproc.Options{Path: bin, Args: args, Log: filepath.Join(dir, name+".log"), Group: true})
 	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
-	go func() { cmd.Wait(); logf.Close(); close(p.done) }()
-	return p, nil
-}
-
-// stop asks the process group to end (sig), then kills it after grace.
-func (p *proc) stop(sig syscall.Signal, grace time.Duration) {
-	if p == nil {
-		return
-	}
-	syscall.Kill(-p.cmd.Process.Pid, sig)
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
-	}
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return &proc{name: name, Process: p}, nil
 }
 
 // moduleRoot is the directory of hashpool's go.mod, found from the working directory upwards.
@@ -192,7 +150,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	}
 	ports := make([]int, 6)
 	for i := range ports {
-		p, err := freePort()
+		p, err := childproc.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -213,7 +171,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer btcd.stop(syscall.SIGINT, 10*time.Second)
+	defer btcd.Stop(syscall.SIGINT, 10*time.Second)
 	client, err := node.NewClient(node.Options{URL: fmt.Sprintf("http://127.0.0.1:%d", rpcPort), User: "demo", Password: "demo", Timeout: 5 * time.Second})
 	if err != nil {
 		return nil, err
@@ -223,7 +181,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 			sum.StartHeight, sum.Height = h, h
 			break
 		}
-		if btcd.exited() {
+		if !btcd.Running() {
 			return nil, fmt.Errorf("btcd exited; see %s", filepath.Join(dir, "btcd.log"))
 		}
 		if !sleep(ctx, 200*time.Millisecond) {
@@ -240,13 +198,13 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer pool.stop(syscall.SIGTERM, 20*time.Second)
+	defer pool.Stop(syscall.SIGTERM, 20*time.Second)
 	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
 	for {
 		if _, err := scrape(ctx, metricsURL); err == nil {
 			break
 		}
-		if pool.exited() {
+		if !pool.Running() {
 			return nil, fmt.Errorf("hashpool exited; see %s:\n%s", filepath.Join(dir, "hashpool.log"), tail(filepath.Join(dir, "hashpool.log")))
 		}
 		if !sleep(ctx, 200*time.Millisecond) {
@@ -262,7 +220,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer lg.stop(syscall.SIGINT, 10*time.Second)
+	defer lg.Stop(syscall.SIGINT, 10*time.Second)
 
 	say("== mining until btcd has accepted %d blocks from the pool (Ctrl-C stops early)", o.Blocks)
 	tick := time.NewTicker(time.Second)
@@ -276,7 +234,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		case <-tick.C:
 		}
 		for _, p := range []*proc{pool, lg, btcd} {
-			if p.exited() {
+			if !p.Running() {
 				sum.Elapsed = time.Since(began)
 				return sum, fmt.Errorf("%s exited; see %s:\n%s", p.name, filepath.Join(dir, p.name+".log"), tail(filepath.Join(dir, p.name+".log")))
 			}
@@ -310,8 +268,8 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		}
 		t.Stop()
 	}
-	lg.stop(syscall.SIGINT, 10*time.Second)
-	pool.stop(syscall.SIGTERM, 20*time.Second)
+	lg.Stop(syscall.SIGINT, 10*time.Second)
+	pool.Stop(syscall.SIGTERM, 20*time.Second)
 	sum.Elapsed = time.Since(began)
 	if b, err := os.ReadFile(report); err == nil {
 		sum.LoadgenSummary = fmt.Sprintf("report %d bytes in %s", len(b), report)

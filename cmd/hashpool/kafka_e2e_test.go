@@ -24,6 +24,7 @@ import (
 	"github.com/hashpool/hashpool/codec/btcpool"
 	"github.com/hashpool/hashpool/engine"
 	"github.com/hashpool/hashpool/internal/btcdtest"
+	"github.com/hashpool/hashpool/internal/childproc"
 	"github.com/hashpool/hashpool/internal/kafkatest"
 	"github.com/hashpool/hashpool/store"
 )
@@ -48,10 +49,11 @@ func buildHashpool(t *testing.T) string {
 
 // proc is one hashpool component running in its own process.
 type proc struct {
+	*childproc.Process
 	name   string
-	cmd    *exec.Cmd
-	log    string // its stdout and stderr
-	exited chan struct{}
+	cmd    *exec.Cmd       // for its ProcessState once exited is closed
+	exited <-chan struct{} // closed once the process has exited
+	log    string          // its stdout and stderr
 
 	stopOnce sync.Once
 	stopErr  error
@@ -61,7 +63,7 @@ type proc struct {
 // term sends SIGTERM without waiting; stop then accepts the clean exit it caused.
 func (p *proc) term() {
 	p.termSent.Store(true)
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.Signal(syscall.SIGTERM)
 }
 
 // startProc runs `bin name args...`, logging into dir/<name>-<n>.log. The process gets SIGKILL
@@ -81,26 +83,11 @@ func startProcEnv(t *testing.T, bin, dir, name string, env []string, args ...str
 		}
 		logPath = filepath.Join(dir, fmt.Sprintf("%s-%d.log", name, i))
 	}
-	f, err := os.Create(logPath)
+	cp, err := childproc.Start(childproc.Options{Path: bin, Args: append([]string{name}, args...), Env: env, Log: logPath})
 	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{name: name, log: logPath, exited: make(chan struct{})}
-	p.cmd = exec.Command(bin, append([]string{name}, args...)...)
-	p.cmd.Stdout, p.cmd.Stderr = f, f
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if env != nil {
-		p.cmd.Env = append(os.Environ(), env...)
-	}
-	if err := p.cmd.Start(); err != nil {
-		f.Close()
 		t.Fatalf("start %s: %v", name, err)
 	}
-	go func() {
-		_ = p.cmd.Wait()
-		f.Close()
-		close(p.exited)
-	}()
+	p := &proc{Process: cp, name: name, cmd: cp.Cmd(), exited: cp.Exited(), log: logPath}
 	t.Cleanup(func() {
 		if err := p.stop(); err != nil {
 			t.Errorf("%s: %v\n%s", name, err, p.tail())
@@ -110,14 +97,7 @@ func startProcEnv(t *testing.T, bin, dir, name string, env []string, args ...str
 }
 
 // running reports whether the process has not exited.
-func (p *proc) running() bool {
-	select {
-	case <-p.exited:
-		return false
-	default:
-		return true
-	}
-}
+func (p *proc) running() bool { return p.Running() }
 
 // stop sends SIGTERM and waits up to 30 s for a clean exit (then SIGKILL). It returns an error
 // when the process had already exited or exits with a failure; stopping a process killed by
@@ -128,36 +108,26 @@ func (p *proc) stop() error {
 }
 
 func (p *proc) doStop() error {
-	select {
-	case <-p.exited:
-		if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+	if !p.Running() {
+		if ws, ok := p.State().Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
 			return nil // killed on purpose
 		}
-		if p.termSent.Load() && p.cmd.ProcessState.Success() {
+		if p.termSent.Load() && p.State().Success() {
 			return nil // stopped on purpose
 		}
-		return fmt.Errorf("exited early: %v", p.cmd.ProcessState)
-	default:
+		return fmt.Errorf("exited early: %v", p.State())
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
+	if !p.Stop(syscall.SIGTERM, 30*time.Second) {
 		return errors.New("did not stop within 30 s of SIGTERM")
 	}
-	if !p.cmd.ProcessState.Success() {
-		return fmt.Errorf("stopped with %v", p.cmd.ProcessState)
+	if !p.State().Success() {
+		return fmt.Errorf("stopped with %v", p.State())
 	}
 	return nil
 }
 
 // kill9 kills the process as a crash would and waits for it.
-func (p *proc) kill9() {
-	_ = p.cmd.Process.Kill()
-	<-p.exited
-}
+func (p *proc) kill9() { p.Kill() }
 
 // tail returns the end of the process's log.
 func (p *proc) tail() string {
@@ -174,7 +144,7 @@ func waitPort(t *testing.T, addr string, procs ...*proc) {
 	eventually(t, addr+" listening", func() bool {
 		for _, p := range procs {
 			if !p.running() {
-				t.Fatalf("%s exited: %v\n%s", p.name, p.cmd.ProcessState, p.tail())
+				t.Fatalf("%s exited: %v\n%s", p.name, p.State(), p.tail())
 			}
 		}
 		c, err := net.DialTimeout("tcp", addr, time.Second)
@@ -330,7 +300,7 @@ enabled = false
 	waitPort(t, stratum, sserver)
 	for _, p := range procs {
 		if !p.running() {
-			t.Fatalf("%s exited: %v\n%s", p.name, p.cmd.ProcessState, p.tail())
+			t.Fatalf("%s exited: %v\n%s", p.name, p.State(), p.tail())
 		}
 	}
 

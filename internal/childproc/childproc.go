@@ -118,6 +118,10 @@ func (p *Process) State() *os.ProcessState {
 	return p.cmd.ProcessState
 }
 
+// Cmd is the child's exec.Cmd, for code that reads Cmd().ProcessState once Exited is closed.
+// The Process owns it: never Start, Wait or change it.
+func (p *Process) Cmd() *exec.Cmd { return p.cmd }
+
 // Err is what waiting for the child returned (nil for a clean exit, an *exec.ExitError
 // otherwise); nil while it runs.
 func (p *Process) Err() error {
