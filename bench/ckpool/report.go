@@ -98,7 +98,8 @@ func number(s string) (float64, bool) {
 }
 
 // SectionBegin and SectionEnd delimit the comparison in RESULTS.md, so a
-// partial run (-scenarios ckpool-compare) can replace only its section.
+// partial run (-scenarios ckpool-compare) can replace only its section
+// (bench/suite's results.go does the replacing).
 const (
 	SectionBegin = "<!-- ckpool-compare: begin (bench/suite writes this section) -->"
 	SectionEnd   = "<!-- ckpool-compare: end -->"
@@ -161,25 +162,4 @@ func sessionsLabel(quick bool) string {
 		return "2,000 sessions (quick; rss-slope 3,000)"
 	}
 	return "10,000 sessions (rss-slope 15,000)"
-}
-
-// Splice replaces the section between SectionBegin and SectionEnd in doc
-// with section (which carries its own markers), or appends it.
-func Splice(doc, section []byte) []byte {
-	i := bytes.Index(doc, []byte(SectionBegin))
-	j := bytes.Index(doc, []byte(SectionEnd))
-	if i < 0 || j < i {
-		out := bytes.TrimRight(doc, "\n")
-		if len(out) > 0 {
-			out = append(out, '\n', '\n')
-		}
-		return append(out, section...)
-	}
-	j += len(SectionEnd)
-	if j < len(doc) && doc[j] == '\n' {
-		j++
-	}
-	out := append([]byte{}, doc[:i]...)
-	out = append(out, section...)
-	return append(out, doc[j:]...)
 }

@@ -117,8 +117,7 @@ func runPartial(sel selection, out string, quick bool) int {
 			code = 1
 		}
 		if sec != nil {
-			doc, _ := os.ReadFile(out)
-			if err := os.WriteFile(out, ckpool.Splice(doc, sec), 0o644); err != nil {
+			if err := updateResults(out, nil, sec); err != nil {
 				fmt.Fprintln(os.Stderr, "suite:", err)
 				return 1
 			}

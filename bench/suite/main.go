@@ -9,7 +9,9 @@
 // -scenarios=none, smaller with -quick), whose results and loadgen JSON reports land in bench/out;
 // ckpool-compare (bench/ckpool) runs ckpool and `hashpool run` side by side on one btcd regtest
 // node (ckpool from $CKPOOL_SRC or $CKPOOL_BIN; without it, hashpool alone and the report says so).
-// -scenarios with a list of names runs only those and replaces only the ckpool section of -out;
+// Only the parts of -out between the suite's markers are rewritten (see results.go); sections
+// written by hand outside them are kept. -scenarios with a list of names runs only those and
+// replaces only the ckpool section of -out;
 // any other loadgen report found there (bench/out/*.json) is summarised too. The machines we run on are shared and noisy, so every
 // comparison is a ratio of numbers measured in the same run.
 package main
@@ -182,10 +184,7 @@ func main() {
 		}
 	}
 	md := render(started, load, cmds, all, texts, results, others, *count)
-	if ckSection != nil {
-		md = ckpool.Splice(md, ckSection)
-	}
-	if err := os.WriteFile(*out, md, 0o644); err != nil {
+	if err := updateResults(*out, md, ckSection); err != nil {
 		fmt.Fprintln(os.Stderr, "suite:", err)
 		os.Exit(1)
 	}

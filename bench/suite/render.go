@@ -29,7 +29,8 @@ func render(started time.Time, load string, cmds []string, all []*result, texts 
 	uname, _ := exec.Command("uname", "-sr").Output()
 	goVer, _ := exec.Command("go", "version").Output()
 	fmt.Fprintf(&b, "# hashpool benchmark results\n\n")
-	fmt.Fprintf(&b, "Written by `make bench` (`go run ./bench/suite`); do not edit by hand — rerun it.\n\n")
+	fmt.Fprintf(&b, "Written by `make bench` (`go run ./bench/suite`) between the `bench/suite` markers, which a rerun replaces;\n")
+	fmt.Fprintf(&b, "sections outside the markers are written by hand (measurements `make bench` does not run) and kept as they are.\n\n")
 	fmt.Fprintf(&b, "| | |\n|---|---|\n")
 	fmt.Fprintf(&b, "| date | %s |\n| machine | %s, %d cores |\n| kernel | %s |\n| go | %s |\n| load average at start | %s |\n| runs per benchmark | %d (median shown) |\n\n",
 		started.Format(time.RFC3339), cpuModel(), runtime.NumCPU(), strings.TrimSpace(string(uname)), strings.TrimSpace(string(goVer)), load, count)
