@@ -13,6 +13,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/hashpool/hashpool/bench/host"
 )
 
 func main() {
@@ -80,7 +82,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		PollMaxPause: *pollMaxPause,
 		Rand:         rand.New(rand.NewPCG(*seed, 0)), Progress: stderr}
 	started := time.Now()
-	load := loadAvg()
+	load := host.LoadAvg()
 	var results []result
 	for _, c := range combos {
 		r, err := measure(ctx, c, cfg)
@@ -97,7 +99,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		MaxPause: *maxPause, PollMaxPause: *pollMaxPause,
 		Btcd:     version,
 		Machine:  machine(),
-		LoadFrom: load, LoadTo: loadAvg(),
+		LoadFrom: load, LoadTo: host.LoadAvg(),
 	}, results)
 	fmt.Fprint(stdout, report)
 	if *out != "" {
@@ -163,17 +165,4 @@ func machine() string {
 		fmt.Fprintf(&b, "nproc: %v (runtime.NumCPU %d)\n", err, runtime.NumCPU())
 	}
 	return b.String()
-}
-
-// loadAvg returns the first three fields of /proc/loadavg, or why not.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return err.Error()
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }

@@ -11,12 +11,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/hashpool/hashpool/bench/host"
 	"github.com/hashpool/hashpool/internal/btcdtest"
 	"github.com/hashpool/hashpool/loadgen"
 )
@@ -196,7 +196,7 @@ func Compare(ctx context.Context, opts Options) (*Report, error) {
 	defer os.RemoveAll(dir)
 	c := &comparer{opts: opts, size: sizes(opts.Quick), dir: dir, cache: map[string]*runResult{}}
 	c.rep = &Report{Started: time.Now().UTC(), Quick: opts.Quick, Scenarios: opts.Scenarios, Machine: machine()}
-	defer func() { c.rep.Ended, c.rep.LoadEnd = time.Now().UTC(), loadAvg() }()
+	defer func() { c.rep.Ended, c.rep.LoadEnd = time.Now().UTC(), host.LoadAvg() }()
 
 	ckBin, why := "", "not asked for (-pools)"
 	if slices.Contains(opts.Pools, "ckpool") {
@@ -277,7 +277,7 @@ func Compare(ctx context.Context, opts Options) (*Report, error) {
 			p.stop()
 		}
 	}()
-	c.rep.LoadStart = loadAvg()
+	c.rep.LoadStart = host.LoadAvg()
 	for i, s := range opts.Scenarios {
 		if ctx.Err() != nil {
 			break
@@ -758,32 +758,4 @@ func thousands(n int) string {
 }
 
 // machine describes the box.
-func machine() Machine {
-	m := Machine{Nproc: runtime.NumCPU(), CPU: runtime.GOARCH}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.CPU = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if out, err := exec.Command("nproc").Output(); err == nil {
-		if n, err := strconv.Atoi(strings.TrimSpace(string(out))); err == nil {
-			m.Nproc = n
-		}
-	}
-	return m
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}
+func machine() Machine { return Machine{Nproc: host.Nproc(), CPU: host.CPUModel()} }

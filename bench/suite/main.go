@@ -27,7 +27,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,6 +34,7 @@ import (
 	"time"
 
 	"github.com/hashpool/hashpool/bench/ckpool"
+	"github.com/hashpool/hashpool/bench/host"
 	"github.com/hashpool/hashpool/bench/scenarios"
 )
 
@@ -88,7 +88,7 @@ func main() {
 	runScen := &sel.all
 
 	started := time.Now().UTC()
-	load := readLoad()
+	load := host.LoadAvg()
 	var cmds []string
 	var all []*result
 	for _, g := range groups {
@@ -272,48 +272,9 @@ func find(all []*result, name string) *result {
 	return nil
 }
 
-func readLoad() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}
-
+// cpuModel is the CPU's model and the features the share path uses.
 func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return runtime.GOARCH
-	}
-	flags := ""
-	model := ""
-	for _, line := range strings.Split(string(b), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		switch strings.TrimSpace(k) {
-		case "model name":
-			if model == "" {
-				model = strings.TrimSpace(v)
-			}
-		case "flags":
-			if flags == "" {
-				flags = v
-			}
-		}
-	}
-	var has []string
-	for _, f := range []string{"sha_ni", "avx2", "avx512f"} {
-		if strings.Contains(flags, " "+f) {
-			has = append(has, f)
-		}
-	}
-	return fmt.Sprintf("%s (%s)", model, strings.Join(has, ", "))
+	return fmt.Sprintf("%s (%s)", host.CPUModel(), strings.Join(host.CPUFeatures("sha_ni", "avx2", "avx512f"), ", "))
 }
 
 // textSection is a report included verbatim.
