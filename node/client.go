@@ -223,6 +223,23 @@ func appendJSONString(b []byte, s string) []byte {
 // do posts body and returns the whole response text and its result. A non-null error object
 // is returned as *RPCError.
 func (c *Client) do(ctx context.Context, method string, body []byte, timeout time.Duration) (raw, result []byte, err error) {
+	status, raw, err := c.post(ctx, method, body, timeout)
+	if err != nil {
+		return nil, nil, err
+	}
+	result, err = parseResponse(method, status, raw)
+	return raw, result, err
+}
+
+// Post sends body, a complete JSON-RPC request for method, with the client's credentials and
+// Timeout, and returns the HTTP status and the whole answer as the node sent it (at most
+// MaxResponseBytes), without looking into it: for a proxy that passes answers on. The error
+// is for a call that got no answer.
+func (c *Client) Post(ctx context.Context, method string, body []byte) (status int, raw []byte, err error) {
+	return c.post(ctx, method, body, c.opts.Timeout)
+}
+
+func (c *Client) post(ctx context.Context, method string, body []byte, timeout time.Duration) (status int, raw []byte, err error) {
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
@@ -230,25 +247,24 @@ func (c *Client) do(ctx context.Context, method string, body []byte, timeout tim
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.opts.URL, bytes.NewReader(body))
 	if err != nil {
-		return nil, nil, fmt.Errorf("node: %s: %w", method, err)
+		return 0, nil, fmt.Errorf("node: %s: %w", method, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if err := c.setAuth(req); err != nil {
-		return nil, nil, fmt.Errorf("node: %s: %w", method, err)
+		return 0, nil, fmt.Errorf("node: %s: %w", method, err)
 	}
 	start := time.Now()
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, nil, fmt.Errorf("node: %s: %w", method, err)
+		return 0, nil, fmt.Errorf("node: %s: %w", method, err)
 	}
 	defer resp.Body.Close()
 	raw, err = readBounded(resp.Body, c.opts.MaxResponseBytes)
 	if err != nil {
-		return nil, nil, fmt.Errorf("node: %s: read response: %w", method, err)
+		return 0, nil, fmt.Errorf("node: %s: read response: %w", method, err)
 	}
 	c.log.Debug("rpc", "method", method, "status", resp.StatusCode, "bytes", len(raw), "took", time.Since(start))
-	result, err = parseResponse(method, resp.StatusCode, raw)
-	return raw, result, err
+	return resp.StatusCode, raw, nil
 }
 
 // parseResponse checks the envelope and returns the result bytes ("null" for a null result).

@@ -323,3 +323,29 @@ func FuzzParseResponse(f *testing.F) {
 		_, _ = interpretSubmit(res)
 	})
 }
+
+// Post hands back the node's answer as it came, an RPC error or a non-200 status included,
+// with the client's credentials sent and the body bounded.
+func TestPostPassesAnswersOn(t *testing.T) {
+	reply := `{"result":null,"error":{"code":-8,"message":"bad"},"id":7}`
+	s, srv := newScripted(t, 500, reply)
+	c := newTestClient(t, Options{URL: srv.URL, User: "u", Password: "p", MaxResponseBytes: 1024})
+	req := `{"jsonrpc":"1.0","id":7,"method":"getblock","params":["x"]}`
+	status, raw, err := c.Post(context.Background(), "getblock", []byte(req))
+	if err != nil || status != 500 || string(raw) != reply {
+		t.Fatalf("Post = %d %q %v, want 500 and the body as sent", status, raw, err)
+	}
+	if body, auth := s.last(); body != req || auth != "Basic dTpw" {
+		t.Fatalf("node got %q with %q", body, auth)
+	}
+	s.mu.Lock()
+	s.reply = strings.Repeat("x", 2000)
+	s.mu.Unlock()
+	if _, _, err := c.Post(context.Background(), "getblock", []byte(req)); !errors.Is(err, ErrResponseTooLarge) {
+		t.Fatalf("Post of a too large answer: %v", err)
+	}
+	srv.Close()
+	if _, _, err := c.Post(context.Background(), "getblock", []byte(req)); err == nil || !strings.Contains(err.Error(), "node: getblock: ") {
+		t.Fatalf("Post to a closed server: %v", err)
+	}
+}

@@ -4,19 +4,19 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/hashpool/hashpool/node"
 )
 
 // Bounds on what the proxy reads from either side.
@@ -81,8 +81,7 @@ func (o *ProxyOptions) Validate() error {
 type Proxy struct {
 	opts   ProxyOptions
 	log    *slog.Logger
-	client *http.Client
-	auth   string
+	node   *node.Client
 	nextID atomic.Int64
 
 	// Requests and Failures count what went through.
@@ -101,8 +100,12 @@ func NewProxy(opts ProxyOptions) (*Proxy, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Proxy{opts: opts, log: log, client: &http.Client{Timeout: opts.Timeout},
-		auth: "Basic " + base64.StdEncoding.EncodeToString([]byte(opts.User+":"+opts.Password))}, nil
+	nc, err := node.NewClient(node.Options{URL: opts.Upstream, User: opts.User, Password: opts.Password,
+		Timeout: opts.Timeout, MaxResponseBytes: maxResponseBody})
+	if err != nil {
+		return nil, err
+	}
+	return &Proxy{opts: opts, log: log, node: nc}, nil
 }
 
 // Serve answers connections on ln until ctx ends, then closes ln and waits
@@ -234,26 +237,12 @@ func (p *Proxy) Forward(ctx context.Context, body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, p.opts.Upstream, bytes.NewReader(req))
+	status, out, err := p.node.Post(ctx, method, req)
 	if err != nil {
 		return nil, err
 	}
-	hr.Header.Set("Content-Type", "application/json")
-	hr.Header.Set("Authorization", p.auth)
-	resp, err := p.client.Do(hr)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", method, err)
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: read answer: %w", method, err)
-	}
-	if len(out) > maxResponseBody {
-		return nil, fmt.Errorf("%s: answer longer than %d bytes", method, maxResponseBody)
-	}
 	if len(bytes.TrimSpace(out)) == 0 {
-		return nil, fmt.Errorf("%s: empty answer (HTTP %s)", method, resp.Status)
+		return nil, fmt.Errorf("%s: empty answer (HTTP %d)", method, status)
 	}
 	return rewriteResponse(out, method, origID)
 }
