@@ -70,12 +70,7 @@ func Start(t testing.TB, opts Options) *Node {
 	if opts.Dir == "" {
 		opts.Dir = t.TempDir()
 	}
-	n, err := Launch(context.Background(), opts)
-	if err != nil {
-		t.Fatalf("btcdtest: %v", err)
-	}
-	t.Cleanup(n.Stop)
-	return n
+	return nodeproc.Start(t, "btcdtest", 0, func(ctx context.Context) (*Node, error) { return Launch(ctx, opts) })
 }
 
 // Launch is [Start] for code without a testing.TB (the programs under bench/): it returns

@@ -329,6 +329,11 @@ func (s *Server) Kill() {
 	s.t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.kill()
+}
+
+// kill ends the running process, if any; s.mu is held.
+func (s *Server) kill() {
 	if s.cur != nil {
 		s.cur.Kill()
 		s.cur = nil
@@ -342,10 +347,7 @@ func (s *Server) Restart() {
 	s.t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cur != nil {
-		s.cur.Kill()
-		s.cur = nil
-	}
+	s.kill()
 	_, portStr, _ := strings.Cut(s.Addr, "127.0.0.1:")
 	var port int
 	if _, err := fmt.Sscan(portStr, &port); err != nil || port == 0 {

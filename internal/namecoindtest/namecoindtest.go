@@ -134,14 +134,7 @@ func Start(t testing.TB, opts Options) *Node {
 	if opts.Dir == "" {
 		opts.Dir = t.TempDir()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	n, err := Launch(ctx, opts)
-	if err != nil {
-		t.Fatalf("namecoindtest: %v", err)
-	}
-	t.Cleanup(n.Stop)
-	return n
+	return nodeproc.Start(t, "namecoindtest", 3*time.Minute, func(ctx context.Context) (*Node, error) { return Launch(ctx, opts) })
 }
 
 // Launch starts namecoind in regtest on free loopback ports (RPC, ZMQ; P2P off), waits until

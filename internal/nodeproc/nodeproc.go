@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/hashpool/hashpool/internal/childproc"
@@ -67,6 +68,25 @@ type Node struct {
 	proc     *childproc.Process
 	client   *node.Client
 	stopOnce sync.Once
+}
+
+// Start is a harness's Start around its Launch: it runs launch (bounded by timeout when it is
+// positive), fails t with the error, prefixed by harness, when the node does not come up, and
+// stops the node when t ends.
+func Start[N interface{ Stop() }](t testing.TB, harness string, timeout time.Duration, launch func(context.Context) (N, error)) N {
+	t.Helper()
+	ctx := context.Background()
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	n, err := launch(ctx)
+	if err != nil {
+		t.Fatalf("%s: %v", harness, err)
+	}
+	t.Cleanup(n.Stop)
+	return n
 }
 
 // Launch starts the node and waits until RPC answers, trying again (up to 3 starts) when one
