@@ -436,28 +436,38 @@ func (s *scanner) number() bool {
 	return true
 }
 
-func (s *scanner) array(d int) bool { return s.container(d, ']') }
-
-func (s *scanner) object(d int) bool { return s.container(d, '}') }
-
-// container scans the array (close ']') or object (close '}') at s.i at nesting depth d.
-func (s *scanner) container(d int, close byte) bool {
+func (s *scanner) array(d int) bool {
 	if d > MaxDepth {
 		return false
 	}
-	if s.open(close) {
+	if s.open(']') {
 		return true
 	}
 	for {
-		if close == '}' {
-			if _, ok := s.key(); !ok {
-				return false
-			}
+		if _, ok := s.value(d); !ok {
+			return false
+		}
+		if more, ok := s.next(']'); !more {
+			return ok
+		}
+	}
+}
+
+func (s *scanner) object(d int) bool {
+	if d > MaxDepth {
+		return false
+	}
+	if s.open('}') {
+		return true
+	}
+	for {
+		if _, ok := s.key(); !ok {
+			return false
 		}
 		if _, ok := s.value(d); !ok {
 			return false
 		}
-		if more, ok := s.next(close); !more {
+		if more, ok := s.next('}'); !more {
 			return ok
 		}
 	}
