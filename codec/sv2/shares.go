@@ -3,6 +3,8 @@
 
 package sv2
 
+import "encoding/binary"
+
 // SubmitSharesStandard (§5.3.11, client → server) is a standard channel's share.
 type SubmitSharesStandard struct {
 	ChannelID      uint32 // U32
@@ -23,7 +25,7 @@ func AppendSubmitSharesStandard(dst []byte, m *SubmitSharesStandard) []byte {
 // DecodeSubmitSharesStandard decodes a SubmitSharesStandard payload into m.
 func DecodeSubmitSharesStandard(p []byte, m *SubmitSharesStandard) error {
 	r := NewReader(p)
-	r.shareHead(&m.ChannelID, &m.SequenceNumber, &m.JobID, &m.Nonce, &m.NTime, &m.Version)
+	m.ChannelID, m.SequenceNumber, m.JobID, m.Nonce, m.NTime, m.Version = r.shareHead()
 	return r.Done()
 }
 
@@ -57,7 +59,7 @@ func AppendSubmitSharesExtended(dst []byte, m *SubmitSharesExtended) []byte {
 // DecodeSubmitSharesExtended decodes a SubmitSharesExtended payload into m.
 func DecodeSubmitSharesExtended(p []byte, m *SubmitSharesExtended) error {
 	r := NewReader(p)
-	r.shareHead(&m.ChannelID, &m.SequenceNumber, &m.JobID, &m.Nonce, &m.NTime, &m.Version)
+	m.ChannelID, m.SequenceNumber, m.JobID, m.Nonce, m.NTime, m.Version = r.shareHead()
 	m.Extranonce = r.B32()
 	m.TLV = nil
 	if r.Err() == nil && r.Len() > 0 {
@@ -85,10 +87,15 @@ func appendShareHead(dst []byte, channel, seq, job, nonce, ntime, version uint32
 	return AppendU32(dst, version)
 }
 
-// shareHead reads the fields appendShareHead writes.
-func (r *Reader) shareHead(channel, seq, job, nonce, ntime, version *uint32) {
-	*channel, *seq, *job = r.U32(), r.U32(), r.U32()
-	*nonce, *ntime, *version = r.U32(), r.U32(), r.U32()
+// shareHead reads the fields appendShareHead writes, in one bounds check. With fewer than 24
+// bytes left all six are zero and the Reader holds ErrShort.
+func (r *Reader) shareHead() (channel, seq, job, nonce, ntime, version uint32) {
+	b := r.Bytes(24)
+	if b == nil {
+		return
+	}
+	le := binary.LittleEndian
+	return le.Uint32(b), le.Uint32(b[4:]), le.Uint32(b[8:]), le.Uint32(b[12:]), le.Uint32(b[16:]), le.Uint32(b[20:])
 }
 
 // SubmitSharesSuccess (§5.3.13, server → client) acknowledges a batch of shares.
