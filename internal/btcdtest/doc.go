@@ -8,6 +8,9 @@
 // [Node.MiningAddress]), [Node.AddWitnessTx] (a signed P2WPKH spend of a mature coinbase, so
 // templates carry witness transactions and default_witness_commitment).
 //
+// Ports, data dir, process, readiness and stop are internal/nodeproc's, shared with
+// internal/namecoindtest; this package owns btcd's flags and the chain helpers.
+//
 // [Launch] is the same start without a testing.TB, returning errors, for the programs under
 // bench/ that measure against a real node; the caller stops the node.
 //

@@ -11,6 +11,9 @@
 // RPC), and stopping it by its pid (SIGTERM, then SIGKILL; the kernel also kills it if the
 // test process dies).
 //
+// Ports, data dir, process, readiness and stop are internal/nodeproc's, shared with
+// internal/btcdtest; this package owns namecoind's flags and the first block.
+//
 // Typical use:
 //
 //	n := namecoindtest.Start(t, namecoindtest.Options{})
