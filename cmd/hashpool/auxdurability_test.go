@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -185,33 +184,7 @@ func TestRunKeepsEveryAuxBlockThroughCrashes(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	journal := filepath.Join(data, "sserver", "solved-shares.journal")
 	stratum := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	conf := filepath.Join(dir, "pool.toml")
-	cfgText := fmt.Sprintf(`
-network = "regtest"
-data_dir = %q
-[log]
-level = "info"
-[statshttpd]
-port = 0
-[slparserhttpd]
-port = 0
-[prometheus]
-enabled = false
-[dashboard]
-enabled = false
-[jobmaker]
-aux_merged_mining_notify = 1
-[[aux]]
-chain_name = "nmc"
-rpc_addr = %q
-rpc_userpwd = %q
-coinbase_address = %q
-zmq_addr = %q
-rpcinterval = 2
-`, data, nmc.RPCURL, nmc.RPCUser+":"+nmc.RPCPass, nmc.Address, nmc.ZMQAddr)
-	if err := os.WriteFile(conf, []byte(cfgText), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	conf := writeMergedConfig(t, dir, data, nmc)
 	o := n.ClientOptions()
 	args := []string{"-c", conf, "-node", o.URL, "-node-auth", o.User + ":" + o.Password, "-payout-address", n.MiningAddress(),
 		"-stratum", stratum, "-min-difficulty", "0.0001", "-default-difficulty", "0.0001"}

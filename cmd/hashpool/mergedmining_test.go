@@ -53,22 +53,22 @@ func waitAuxJob(t *testing.T, m *testMiner, not string) string {
 	}
 }
 
-// TestRunMergedMining runs `hashpool run` on btcd regtest with namecoind regtest as its aux
-// chain ([[aux]]): the auxmaker feeds namecoind's work to jobmaker, whose jobs commit to it;
-// each share a grinding miner sends solves a parent block (btcd) and an aux block (namecoind
-// accepts the auxpow: its block count rises), found_blocks and found_nmc_blocks agree, and
-// hashpool_sserver_aux_solved_total counts the aux blocks.
-func TestRunMergedMining(t *testing.T) {
-	nmc := namecoindtest.Start(t, namecoindtest.Options{})
-	n := btcdtest.Start(t, btcdtest.Options{})
-	dir := t.TempDir()
-	stratumPort := freePort(t)
+// writeMergedConfig writes dir/pool.toml for `hashpool run` on regtest with data dir data and
+// namecoind nmc as its one aux chain (ZMQ and a 2 s poll, a job on every new aux height;
+// Prometheus, the dashboard and the HTTP ports off unless flags say otherwise) and returns
+// its path.
+func writeMergedConfig(t *testing.T, dir, data string, nmc *namecoindtest.Node) string {
+	t.Helper()
 	conf := filepath.Join(dir, "pool.toml")
 	cfgText := fmt.Sprintf(`
 network = "regtest"
 data_dir = %q
 [log]
 level = "info"
+[statshttpd]
+port = 0
+[slparserhttpd]
+port = 0
 [prometheus]
 enabled = false
 [dashboard]
@@ -82,10 +82,24 @@ rpc_userpwd = %q
 coinbase_address = %q
 zmq_addr = %q
 rpcinterval = 2
-`, filepath.Join(dir, "data"), nmc.RPCURL, nmc.RPCUser+":"+nmc.RPCPass, nmc.Address, nmc.ZMQAddr)
+`, data, nmc.RPCURL, nmc.RPCUser+":"+nmc.RPCPass, nmc.Address, nmc.ZMQAddr)
 	if err := os.WriteFile(conf, []byte(cfgText), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return conf
+}
+
+// TestRunMergedMining runs `hashpool run` on btcd regtest with namecoind regtest as its aux
+// chain ([[aux]]): the auxmaker feeds namecoind's work to jobmaker, whose jobs commit to it;
+// each share a grinding miner sends solves a parent block (btcd) and an aux block (namecoind
+// accepts the auxpow: its block count rises), found_blocks and found_nmc_blocks agree, and
+// hashpool_sserver_aux_solved_total counts the aux blocks.
+func TestRunMergedMining(t *testing.T) {
+	nmc := namecoindtest.Start(t, namecoindtest.Options{})
+	n := btcdtest.Start(t, btcdtest.Options{})
+	dir := t.TempDir()
+	stratumPort := freePort(t)
+	conf := writeMergedConfig(t, dir, filepath.Join(dir, "data"), nmc)
 	o := n.ClientOptions()
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	args := []string{"-c", conf, "-node", o.URL, "-node-auth", o.User + ":" + o.Password, "-payout-address", n.MiningAddress(),
