@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashpool/hashpool/auxpow"
 	"github.com/hashpool/hashpool/bus"
 	"github.com/hashpool/hashpool/codec/btcpool"
+	"github.com/hashpool/hashpool/internal/failpoint"
 	"github.com/hashpool/hashpool/node"
 	"github.com/hashpool/hashpool/sha"
 	"github.com/hashpool/hashpool/store"
@@ -32,6 +34,46 @@ type AuxResult struct {
 	Accepted bool  // the aux node answered true
 	Err      error // the share could not be submitted (undecodable, no node for its chain)
 	Stored   bool
+}
+
+// AuxCounters count what blkmaker did with aux solved shares: plain atomics that cmd/
+// exports, fed every AuxResult through Options.OnAuxBlock (see Count).
+type AuxCounters struct {
+	Submitted   atomic.Int64 // aux blocks the aux node gave a verdict on
+	Accepted    atomic.Int64 // of those, blocks the node accepted (or already had in its chain)
+	Recorded    atomic.Int64 // found_nmc_blocks inserts (a hash already there keeps its one row)
+	Unsubmitted atomic.Int64 // aux solved shares that could not be submitted (see AuxResult.Err)
+}
+
+// Count adds the outcome of one handled aux solved share.
+func (c *AuxCounters) Count(r AuxResult) {
+	if r.Err != nil {
+		c.Unsubmitted.Add(1)
+		return
+	}
+	c.Submitted.Add(1)
+	if r.Accepted {
+		c.Accepted.Add(1)
+	}
+	if r.Stored {
+		c.Recorded.Add(1)
+	}
+}
+
+// AuxCounter is one of AuxCounters with its metric name and help text, for an exporter.
+type AuxCounter struct {
+	Name, Help string
+	V          *atomic.Int64
+}
+
+// All lists every counter of c.
+func (c *AuxCounters) All() []AuxCounter {
+	return []AuxCounter{
+		{"aux_submitted_total", "Aux blocks submitted to their chain's node with a verdict.", &c.Submitted},
+		{"aux_accepted_total", "Aux blocks the aux node accepted (or already had in its chain).", &c.Accepted},
+		{"aux_recorded_total", "found_nmc_blocks inserts (a hash already recorded keeps its one row).", &c.Recorded},
+		{"aux_unsubmitted_total", "Aux solved shares that could not be submitted (undecodable, no node for the chain, job unknown).", &c.Unsubmitted},
+	}
 }
 
 // auxNode is one aux chain's node and the submit RPC it takes.
@@ -100,6 +142,7 @@ func (m *Maker) consumeAux(ctx context.Context, c bus.Consumer) error {
 						return err
 					}
 					res.Stored = true
+					failpoint.Hit("blkmaker.aux.after-record")
 				}
 			}
 			if m.opts.OnAuxBlock != nil {
@@ -174,8 +217,16 @@ func (m *Maker) handleAux(ctx context.Context, value []byte) (AuxResult, error) 
 	parent := sha.DisplayHex(ap.ParentHash())
 
 	ok, verdict := m.submitAux(ctx, an, s.AuxBlockHash, apHex, log)
+	failpoint.Hit("blkmaker.aux.after-submit")
 	if ctx.Err() != nil {
 		return res, ctx.Err()
+	}
+	if !ok && verdict != "" && an.inMainChain(ctx, s.AuxBlockHash) {
+		// A share handled again (a crash after its submit, before its commit): the node
+		// answers a block it already has as unknown or a duplicate, but the block is in its
+		// chain, so the first submit was accepted. The row says so.
+		log.Info("blockmaker: aux block already in the aux chain (share handled again): recorded as accepted", "response", verdict)
+		ok, verdict = true, "true"
 	}
 	res.Accepted = ok
 	res.Block = store.FoundAuxBlock{BitcoinBlockHash: parent, AuxBlockHash: strings.ToLower(s.AuxBlockHash), AuxPow: apHex,
@@ -185,6 +236,15 @@ func (m *Maker) handleAux(ctx context.Context, value []byte) (AuxResult, error) 
 	}
 	log.Info("blockmaker: aux block submitted", "accepted", ok, "response", verdict, "parent_hash", parent, "auxpow_hex", apHex)
 	return res, nil
+}
+
+// inMainChain reports whether the aux node has the block hash (display hex) in its main
+// chain (getblockheader: one confirmation or more). Any error is a no.
+func (an *auxNode) inMainChain(ctx context.Context, hash string) bool {
+	var hdr struct {
+		Confirmations int64 `json:"confirmations"`
+	}
+	return an.c.Call(ctx, "getblockheader", []any{strings.ToLower(hash), true}, &hdr) == nil && hdr.Confirmations >= 1
 }
 
 // submitAux submits until the node gives a verdict: true/false, or an RPC error (the node

@@ -1,10 +1,8 @@
 package engine
 
 import (
-	"encoding/hex"
+	"encoding/binary"
 	"fmt"
-
-	"github.com/valyala/fastjson"
 
 	"github.com/hashpool/hashpool/auxpow"
 	"github.com/hashpool/hashpool/codec/btcpool"
@@ -23,21 +21,19 @@ type AuxChain struct {
 	RPCAddr, RPCUserPass string
 }
 
-// mergedMiningKey is the StratumJob key hashpool's jobmaker adds (jobs/jobmaker.MergedMiningKey).
-const mergedMiningKey = "mergedMining"
-
 // maxAuxBranch bounds an aux chain's branch in a job (auxpow's deepest tree).
 const maxAuxBranch = auxpow.MaxTreeHeight
 
 // auxChainsFrom reads the aux chains of a job message: hashpool's "mergedMining" key when
-// present, else btcpool's single chain from the nmc* keys (nmcBits 0: none).
+// present (codec/btcpool owns its format), else btcpool's single chain from the nmc* keys
+// (nmcBits 0: none).
 func auxChainsFrom(value []byte, sj *btcpool.StratumJob) ([]AuxChain, error) {
-	v, err := fastjson.ParseBytes(value)
+	var mm btcpool.MergedMining
+	ok, err := btcpool.DecodeMergedMining(value, &mm)
 	if err != nil {
 		return nil, err
 	}
-	mm := v.Get(mergedMiningKey)
-	if mm == nil {
+	if !ok {
 		if sj.NmcBits == 0 || sj.NmcBlockHash == "" {
 			return nil, nil
 		}
@@ -47,41 +43,14 @@ func auxChainsFrom(value []byte, sj *btcpool.StratumJob) ([]AuxChain, error) {
 		}
 		return []AuxChain{{Name: "aux", Hash: sj.NmcBlockHash, Target: t, RPCAddr: sj.NmcRpcAddr, RPCUserPass: sj.NmcRpcUserpass}}, nil
 	}
-	cv := mm.Get("chains")
-	if cv == nil {
-		return nil, fmt.Errorf("%s has no chains", mergedMiningKey)
-	}
-	arr, err := cv.Array()
-	if err != nil {
-		return nil, fmt.Errorf("%s.chains: %w", mergedMiningKey, err)
-	}
-	if len(arr) == 0 || len(arr) > auxpow.MaxChains {
-		return nil, fmt.Errorf("%s: %d chains, want 1 to %d", mergedMiningKey, len(arr), auxpow.MaxChains)
-	}
-	out := make([]AuxChain, len(arr))
-	for i, c := range arr {
-		a := &out[i]
-		a.Name = string(c.GetStringBytes("name"))
-		a.ChainID = int32(c.GetInt("chainid"))
-		a.Hash = string(c.GetStringBytes("hash"))
-		a.Slot = uint32(c.GetUint("slot"))
-		a.RPCAddr = string(c.GetStringBytes("rpc_addr"))
-		a.RPCUserPass = string(c.GetStringBytes("rpc_userpass"))
-		if _, err := auxpow.ParseDisplayHash(a.Hash); err != nil || a.Name == "" || len(a.Name) > 64 {
-			return nil, fmt.Errorf("%s chain %d: bad name or hash", mergedMiningKey, i)
+	out := make([]AuxChain, len(mm.Chains))
+	for i, c := range mm.Chains {
+		var t sha.Target
+		for k := range t { // big-endian bytes to little-endian limbs
+			t[k] = binary.BigEndian.Uint64(c.Target[24-8*k:])
 		}
-		t, err := auxpow.ParseTargetBE(string(c.GetStringBytes("target")))
-		if err != nil || t.IsZero() {
-			return nil, fmt.Errorf("%s chain %d: bad target", mergedMiningKey, i)
-		}
-		a.Target = t
-		br, err := hex.DecodeString(string(c.GetStringBytes("branch")))
-		if err != nil || len(br)%32 != 0 || len(br)/32 > maxAuxBranch {
-			return nil, fmt.Errorf("%s chain %d: bad branch", mergedMiningKey, i)
-		}
-		for k := 0; k < len(br); k += 32 {
-			a.Branch = append(a.Branch, [32]byte(br[k:k+32]))
-		}
+		out[i] = AuxChain{Name: c.Name, ChainID: c.ChainID, Hash: c.Hash, Target: t, Slot: c.Slot, Branch: c.Branch,
+			RPCAddr: c.RPCAddr, RPCUserPass: c.RPCUserPass}
 	}
 	return out, nil
 }
@@ -110,6 +79,7 @@ func (s *Server) auxSolved(sess *Session, m *miner, j *Job, en2 []byte, in *shar
 			it.sess = sess
 		}
 		s.out.pushSolved(it)
+		s.metrics.AuxSolved.Add(1)
 		s.log.Info("aux block found", "chain", a.Name, "aux_hash", a.Hash, "job", j.ID, "worker", sess.userName+"."+m.worker)
 	}
 }

@@ -24,6 +24,7 @@ type Metrics struct {
 
 	SharesAccepted  atomic.Int64 // accepted shares, block-solving ones included
 	SharesSolved    atomic.Int64 // shares that met the network target (also in SharesAccepted)
+	AuxSolved       atomic.Int64 // aux blocks found: one per aux chain whose target a share met
 	SharesStale     atomic.Int64 // 36/37 (wire 21)
 	SharesDuplicate atomic.Int64
 	SharesLowDiff   atomic.Int64
@@ -101,6 +102,7 @@ func (m *Metrics) All() []Metric {
 		share("duplicate", &m.SharesDuplicate),
 		share("low_difficulty", &m.SharesLowDiff),
 		share("other", &m.SharesOther),
+		c("aux_solved_total", "Aux blocks found: one per aux chain whose target a share met, whatever the share's status.", &m.AuxSolved),
 		c("records_published_total", "Share records accepted by the bus.", &m.RecordsPublished),
 		c("records_failed_total", "Share records the bus failed to deliver.", &m.RecordsFailed),
 		c("records_dropped_total", "Share records dropped because the bus stopped taking them (queue full).", &m.RecordsDropped),

@@ -20,10 +20,10 @@ import (
 	"github.com/hashpool/hashpool/store"
 )
 
-// auxHashOf returns the aux hash (display hex) the job's coinbase commits to, or "" when the
-// coinbase carries no merged-mining commitment.
-func auxHashOf(m *testMiner, j *minerJob) string {
-	cb := j.job.AppendCoinbase(nil, m.en1, make([]byte, 8))
+// auxHashOf returns the aux hash (display hex) the job's coinbase commits to (with the
+// session's extranonce1), or "" when the coinbase carries no merged-mining commitment.
+func auxHashOf(en1 []byte, j *minerJob) string {
+	cb := j.job.AppendCoinbase(nil, en1, make([]byte, 8))
 	i := bytes.Index(cb, []byte(auxpow.MergedMiningMagic))
 	if i < 0 || len(cb) < i+4+32 {
 		return ""
@@ -42,7 +42,7 @@ func waitAuxJob(t *testing.T, m *testMiner, not string) string {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if m.job != nil {
-			if h := auxHashOf(m, m.job); h != "" && h != not {
+			if h := auxHashOf(m.en1, m.job); h != "" && h != not {
 				return h
 			}
 		}
@@ -53,21 +53,22 @@ func waitAuxJob(t *testing.T, m *testMiner, not string) string {
 	}
 }
 
-// TestRunMergedMining runs `hashpool run` on btcd regtest with namecoind regtest as its aux
-// chain ([[aux]]): the auxmaker feeds namecoind's work to jobmaker, whose jobs commit to it;
-// each share a grinding miner sends solves a parent block (btcd) and an aux block (namecoind
-// accepts the auxpow: its block count rises), and found_blocks and found_nmc_blocks agree.
-func TestRunMergedMining(t *testing.T) {
-	nmc := namecoindtest.Start(t, namecoindtest.Options{})
-	n := btcdtest.Start(t, btcdtest.Options{})
-	dir := t.TempDir()
-	stratumPort := freePort(t)
+// writeMergedConfig writes dir/pool.toml for `hashpool run` on regtest with data dir data and
+// namecoind nmc as its one aux chain (ZMQ and a 2 s poll, a job on every new aux height;
+// Prometheus, the dashboard and the HTTP ports off unless flags say otherwise) and returns
+// its path.
+func writeMergedConfig(t *testing.T, dir, data string, nmc *namecoindtest.Node) string {
+	t.Helper()
 	conf := filepath.Join(dir, "pool.toml")
 	cfgText := fmt.Sprintf(`
 network = "regtest"
 data_dir = %q
 [log]
 level = "info"
+[statshttpd]
+port = 0
+[slparserhttpd]
+port = 0
 [prometheus]
 enabled = false
 [dashboard]
@@ -81,14 +82,30 @@ rpc_userpwd = %q
 coinbase_address = %q
 zmq_addr = %q
 rpcinterval = 2
-`, filepath.Join(dir, "data"), nmc.RPCURL, nmc.RPCUser+":"+nmc.RPCPass, nmc.Address, nmc.ZMQAddr)
+`, data, nmc.RPCURL, nmc.RPCUser+":"+nmc.RPCPass, nmc.Address, nmc.ZMQAddr)
 	if err := os.WriteFile(conf, []byte(cfgText), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return conf
+}
+
+// TestRunMergedMining runs `hashpool run` on btcd regtest with namecoind regtest as its aux
+// chain ([[aux]]): the auxmaker feeds namecoind's work to jobmaker, whose jobs commit to it;
+// each share a grinding miner sends solves a parent block (btcd) and an aux block (namecoind
+// accepts the auxpow: its block count rises), found_blocks and found_nmc_blocks agree, and
+// hashpool_sserver_aux_solved_total counts the aux blocks.
+func TestRunMergedMining(t *testing.T) {
+	nmc := namecoindtest.Start(t, namecoindtest.Options{})
+	n := btcdtest.Start(t, btcdtest.Options{})
+	dir := t.TempDir()
+	stratumPort := freePort(t)
+	conf := writeMergedConfig(t, dir, filepath.Join(dir, "data"), nmc)
 	o := n.ClientOptions()
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	args := []string{"-c", conf, "-node", o.URL, "-node-auth", o.User + ":" + o.Password, "-payout-address", n.MiningAddress(),
 		"-stratum", fmt.Sprintf("127.0.0.1:%d", stratumPort), "-stats-http", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		"-slparser-http", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "-min-difficulty", "0.0001", "-default-difficulty", "0.0001"}
+		"-slparser-http", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "-min-difficulty", "0.0001", "-default-difficulty", "0.0001",
+		"-metrics", metricsAddr}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	runCtx, stop := context.WithCancel(ctx)
@@ -182,6 +199,10 @@ rpcinterval = 2
 		if err := nmc.Client().Call(ctx, "getblockheader", []any{a.AuxBlockHash}, &hdr); err != nil {
 			t.Fatalf("aux block %s not on namecoind: %v", a.AuxBlockHash, err)
 		}
+	}
+	// Each share met namecoind's target once: one aux block found per round.
+	if got := scrapeMetrics(t, "http://"+metricsAddr+"/metrics")["hashpool_sserver_aux_solved_total"]; got != rounds {
+		t.Fatalf("hashpool_sserver_aux_solved_total = %v, want %d", got, rounds)
 	}
 	for _, h := range auxHashes {
 		found := false

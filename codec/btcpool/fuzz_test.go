@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 	"testing/iotest"
 	"unicode/utf8"
@@ -117,7 +118,12 @@ func FuzzDecodeStratumJob(f *testing.F) {
 	f.Add([]byte(goldenJob))
 	f.Add([]byte(`{"jobId":1,"gbtHash":"","prevHash":"","prevHashBeStr":"","height":1,"coinbase1":"","coinbase2":"","merkleBranch":"","nVersion":1,"nBits":1,"nTime":1,"minTime":1,"coinbaseValue":1}`))
 	f.Add([]byte(`{"subPool":{"a":{"coinbase1":"\u0000","coinbase2":"x"}}}`))
+	mm := goldenMergedMiningStruct()
+	f.Add(jobWithMergedMining(&mm))
+	f.Add([]byte(`{"mergedMining":{"size":2,"nonce":0,"chains":[{"name":"x","chainid":1,"hash":"` + strings.Repeat("11", 32) +
+		`","target":"` + strings.Repeat("0f", 32) + `","slot":1,"branch":"` + strings.Repeat("ab", 32) + `"}]}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		fuzzMergedMining(t, b)
 		var j StratumJob
 		if err := DecodeStratumJob(b, &j); err != nil {
 			if !errors.Is(err, ErrMalformed) {
@@ -140,6 +146,40 @@ func FuzzDecodeStratumJob(f *testing.F) {
 			t.Fatalf("encoding not stable:\n%s\n%s", enc, enc2)
 		}
 	})
+}
+
+// fuzzMergedMining: a "mergedMining" key that decodes is within its bounds and re-encodes to
+// a value that decodes to the same tree (strings as the encoder escapes them: invalid UTF-8
+// becomes U+FFFD once, then the encoding is stable).
+func fuzzMergedMining(t *testing.T, b []byte) {
+	var m MergedMining
+	ok, err := DecodeMergedMining(b, &m)
+	if err != nil {
+		if !errors.Is(err, ErrMalformed) {
+			t.Fatalf("mergedMining error %v does not wrap ErrMalformed", err)
+		}
+		return
+	}
+	if !ok {
+		return
+	}
+	if len(m.Chains) == 0 || len(m.Chains) > MaxMergedMiningChains || m.Size == 0 || m.Size&(m.Size-1) != 0 {
+		t.Fatalf("accepted tree %+v", m)
+	}
+	for _, c := range m.Chains {
+		if c.Slot >= m.Size || 1<<len(c.Branch) > m.Size || c.Target == ([32]byte{}) || len(c.Hash) != 64 || c.Name == "" {
+			t.Fatalf("accepted chain %+v in a tree of %d", c, m.Size)
+		}
+	}
+	enc := append(AppendMergedMining([]byte(`{"jobId":1`), &m), '}')
+	var m2 MergedMining
+	if ok, err := DecodeMergedMining(enc, &m2); !ok || err != nil || len(m2.Chains) != len(m.Chains) ||
+		m2.Size != m.Size || m2.Nonce != m.Nonce || !reflect.DeepEqual(m2.Chains[0].Branch, m.Chains[0].Branch) {
+		t.Fatalf("mergedMining round trip: %v %v\n%s", ok, err, enc)
+	}
+	if enc2 := append(AppendMergedMining([]byte(`{"jobId":1`), &m2), '}'); !bytes.Equal(enc, enc2) {
+		t.Fatalf("mergedMining encoding not stable:\n%s\n%s", enc, enc2)
+	}
 }
 
 func FuzzDecodeRawGbt(f *testing.F) {

@@ -361,3 +361,191 @@ func decodeHex(s string) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// MergedMiningKey is the StratumJob key hashpool's jobmaker adds after btcpool's keys: every
+// aux chain of the job's aux merkle tree, so that sservers check every chain's target and
+// blkmaker builds every chain's auxpow. btcpool's consumers ignore it; its nmc* keys carry
+// the first chain. Its value, as [AppendMergedMining] writes it:
+//
+//	{"size":S,"nonce":N,"chains":[{"name":"..","chainid":C,"hash":"<display hex>","bits":B,
+//	"target":"<64 hex, big-endian>","height":H,"slot":I,"branch":"<hashes, internal order, hex>",
+//	"rpc_addr":"..","rpc_userpass":".."},...]}
+const MergedMiningKey = "mergedMining"
+
+// Bounds of a decoded "mergedMining" value (auxpow's: at most 16 chains in a tree of at
+// most 2^30 slots).
+const (
+	MaxMergedMiningChains = 16
+	MaxMergedMiningHeight = 30
+	maxChainName          = 64
+)
+
+// MergedMining is the value of the MergedMiningKey job key: the job's aux merkle tree.
+type MergedMining struct {
+	Size   uint32 // slots in the aux merkle tree, a power of two (1 for one chain)
+	Nonce  uint32 // the tree's merkle nonce
+	Chains []MergedMiningChain
+}
+
+// MergedMiningChain is one aux chain of a job's tree.
+type MergedMiningChain struct {
+	Name    string // the chain's name (found_nmc_blocks.chain_name), 1 to 64 bytes
+	ChainID int32
+	Hash    string   // the aux block hash, 64 display-hex digits (what submitauxblock takes)
+	Bits    uint32   // the aux block's compact target
+	Target  [32]byte // the aux block's target, big-endian; never zero
+	Height  int32
+	Slot    uint32     // the chain's slot in the tree (below Size)
+	Branch  [][32]byte // the chain's tree branch, hashes in internal byte order (empty for one slot)
+	// RPCAddr and RPCUserPass are where the AuxRawGw said to submit (btcpool's rpc_addr).
+	RPCAddr, RPCUserPass string
+}
+
+// AppendMergedMining appends `,"mergedMining":{...}` (MergedMiningKey with m as its value):
+// the last key of a StratumJob object, written where AppendStratumJob's closing brace was
+// (the caller drops that brace first and appends it again after).
+func AppendMergedMining(dst []byte, m *MergedMining) []byte {
+	dst = appendKey(dst, true, MergedMiningKey)
+	dst = append(dst, `{"size":`...)
+	dst = strconv.AppendUint(dst, uint64(m.Size), 10)
+	dst = appendKey(dst, true, "nonce")
+	dst = strconv.AppendUint(dst, uint64(m.Nonce), 10)
+	dst = appendKey(dst, true, "chains")
+	dst = append(dst, '[')
+	for i := range m.Chains {
+		c := &m.Chains[i]
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"name":`...)
+		dst = appendJSONString(dst, c.Name)
+		dst = appendKey(dst, true, "chainid")
+		dst = strconv.AppendInt(dst, int64(c.ChainID), 10)
+		dst = appendKey(dst, true, "hash")
+		dst = appendJSONString(dst, c.Hash)
+		dst = appendKey(dst, true, "bits")
+		dst = strconv.AppendUint(dst, uint64(c.Bits), 10)
+		dst = appendKey(dst, true, "target")
+		dst = append(dst, '"')
+		dst = hex.AppendEncode(dst, c.Target[:])
+		dst = append(dst, '"')
+		dst = appendKey(dst, true, "height")
+		dst = strconv.AppendInt(dst, int64(c.Height), 10)
+		dst = appendKey(dst, true, "slot")
+		dst = strconv.AppendUint(dst, uint64(c.Slot), 10)
+		dst = appendKey(dst, true, "branch")
+		dst = append(dst, '"')
+		for k := range c.Branch {
+			dst = hex.AppendEncode(dst, c.Branch[k][:])
+		}
+		dst = append(dst, '"')
+		dst = appendKey(dst, true, "rpc_addr")
+		dst = appendJSONString(dst, c.RPCAddr)
+		dst = appendKey(dst, true, "rpc_userpass")
+		dst = appendJSONString(dst, c.RPCUserPass)
+		dst = append(dst, '}')
+	}
+	return append(dst, "]}"...)
+}
+
+// DecodeMergedMining reads the MergedMiningKey of the StratumJob message job into m
+// (overwritten). It reports false, nil when the job has no such key, and an error wrapping
+// ErrMalformed when the key is there but unusable: unlike btcpool's optional keys, a
+// malformed tree is reported (hashpool's own key; the caller keeps the job without merged
+// mining). Required: size (a power of two up to 2^30), nonce, and 1 to MaxMergedMiningChains
+// chains, each with name (1 to 64 bytes), chainid, hash (64 hex), a non-zero 64-hex target,
+// slot (below size) and branch (whole 32-byte hashes, at most log2(size) of them); bits,
+// height, rpc_addr and rpc_userpass may be absent (zero, "").
+func DecodeMergedMining(job []byte, m *MergedMining) (bool, error) {
+	p, o, err := parseObject(job, "StratumJob")
+	if err != nil {
+		return false, err
+	}
+	defer parsers.Put(p)
+	v := o.Get(MergedMiningKey)
+	if v == nil {
+		return false, nil
+	}
+	mo, err := v.Object()
+	if err != nil {
+		return true, &fieldError{msg: "StratumJob", key: MergedMiningKey, what: "is not an object"}
+	}
+	d := jsonObject{o: mo, msg: "StratumJob " + MergedMiningKey}
+	var out MergedMining
+	out.Size = uint32(d.u64("size", true, 1<<MaxMergedMiningHeight))
+	out.Nonce = uint32(d.u64("nonce", true, math.MaxUint32))
+	if out.Size == 0 || out.Size&(out.Size-1) != 0 {
+		d.fail("size", "is not a power of two") // kept behind an earlier error
+	}
+	height := 0
+	for height < MaxMergedMiningHeight && 1<<height < out.Size {
+		height++
+	}
+	var arr []*fastjson.Value
+	if cv := d.get("chains", true); cv != nil {
+		if arr, err = cv.Array(); err != nil {
+			d.fail("chains", "is not an array")
+		} else if len(arr) == 0 || len(arr) > MaxMergedMiningChains {
+			d.fail("chains", "does not hold 1 to "+strconv.Itoa(MaxMergedMiningChains)+" chains")
+		}
+	}
+	if d.err != nil {
+		return true, d.err
+	}
+	out.Chains = make([]MergedMiningChain, len(arr))
+	for i, cv := range arr {
+		co, err := cv.Object()
+		if err != nil {
+			return true, &fieldError{msg: "StratumJob " + MergedMiningKey, key: "chains", what: "holds a chain that is not an object"}
+		}
+		cd := jsonObject{o: co, msg: "StratumJob " + MergedMiningKey + " chain " + strconv.Itoa(i)}
+		decodeMergedMiningChain(&cd, &out.Chains[i], out.Size, height)
+		if cd.err != nil {
+			return true, cd.err
+		}
+	}
+	*m = out
+	return true, nil
+}
+
+func decodeMergedMiningChain(d *jsonObject, c *MergedMiningChain, size uint32, height int) {
+	c.Name = d.str("name", true)
+	c.ChainID = int32(d.i64("chainid", true, math.MinInt32, math.MaxInt32))
+	c.Hash = d.str("hash", true)
+	c.Bits = uint32(d.u64("bits", false, math.MaxUint32))
+	target := d.str("target", true)
+	c.Height = int32(d.i64("height", false, math.MinInt32, math.MaxInt32))
+	c.Slot = uint32(d.u64("slot", true, math.MaxUint32))
+	branch := d.str("branch", true)
+	c.RPCAddr = d.str("rpc_addr", false)
+	c.RPCUserPass = d.str("rpc_userpass", false)
+	if d.err != nil {
+		return
+	}
+	switch {
+	case c.Name == "" || len(c.Name) > maxChainName:
+		d.fail("name", "is not 1 to 64 bytes")
+	case !isHashHex(c.Hash):
+		d.fail("hash", "is not 64 hex characters")
+	case !isHashHex(target):
+		d.fail("target", "is not 64 hex characters")
+	case c.Slot >= size:
+		d.fail("slot", "is not below the tree size")
+	case len(branch)%64 != 0 || len(branch)/64 > height || !isHex(branch):
+		d.fail("branch", "is not at most log2(size) 64-character hex hashes")
+	}
+	if d.err != nil {
+		return
+	}
+	_, _ = hex.Decode(c.Target[:], []byte(target))
+	if c.Target == ([32]byte{}) {
+		d.fail("target", "is zero")
+		return
+	}
+	if n := len(branch) / 64; n > 0 {
+		c.Branch = make([][32]byte, n)
+		for k := range c.Branch {
+			_, _ = hex.Decode(c.Branch[k][:], []byte(branch[64*k:64*k+64]))
+		}
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/btcsuite/btcd/chainhash/v2"
+
+	"github.com/hashpool/hashpool/auxpow"
 )
 
 // goldenJob is a job in the exact shape of spec §3.7 (HEAD key order, no whitespace, no
@@ -310,5 +312,119 @@ func TestStratumJobEscapesStrings(t *testing.T) {
 	}
 	if d.NmcRpcUserpass != j.NmcRpcUserpass || d.SubPool[`we"ird`].Coinbase2 != "11" {
 		t.Fatalf("round trip lost escaping: %+v", d)
+	}
+}
+
+// goldenMergedMining is the "mergedMining" key of a job with two aux chains in a tree of 4
+// slots, as hashpool's jobmaker writes it.
+const goldenMergedMining = `,"mergedMining":{"size":4,"nonce":7,"chains":[` +
+	`{"name":"nmc","chainid":1,"hash":"1111111111111111111111111111111111111111111111111111111111111111","bits":545259519,` +
+	`"target":"7fffff0000000000000000000000000000000000000000000000000000000000","height":5,"slot":1,` +
+	`"branch":"abababababababababababababababababababababababababababababababab` +
+	`cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd","rpc_addr":"http://n","rpc_userpass":"a:b"},` +
+	`{"name":"doge","chainid":98,"hash":"9898989898989898989898989898989898989898989898989898989898989898","bits":453248203,` +
+	`"target":"00000000000404cb000000000000000000000000000000000000000000000000","height":-6,"slot":2,"branch":"",` +
+	`"rpc_addr":"","rpc_userpass":""}]}`
+
+func goldenMergedMiningStruct() MergedMining {
+	var t1, t2 [32]byte
+	t1[0], t1[1], t1[2] = 0x7f, 0xff, 0xff
+	t2[5], t2[6], t2[7] = 0x04, 0x04, 0xcb
+	var b1, b2 [32]byte
+	for i := range b1 {
+		b1[i], b2[i] = 0xab, 0xcd
+	}
+	return MergedMining{Size: 4, Nonce: 7, Chains: []MergedMiningChain{
+		{Name: "nmc", ChainID: 1, Hash: strings.Repeat("11", 32), Bits: 0x207fffff, Target: t1, Height: 5, Slot: 1,
+			Branch: [][32]byte{b1, b2}, RPCAddr: "http://n", RPCUserPass: "a:b"},
+		{Name: "doge", ChainID: 98, Hash: strings.Repeat("98", 32), Bits: 0x1b0404cb, Target: t2, Height: -6, Slot: 2},
+	}}
+}
+
+// jobWithMergedMining appends m's key to the golden job, the way jobmaker does.
+func jobWithMergedMining(m *MergedMining) []byte {
+	j := goldenJobStruct()
+	b := AppendStratumJob(nil, &j)
+	b = AppendMergedMining(b[:len(b)-1], m)
+	return append(b, '}')
+}
+
+func TestMergedMiningRoundTrip(t *testing.T) {
+	m := goldenMergedMiningStruct()
+	b := jobWithMergedMining(&m)
+	if want := goldenJob[:len(goldenJob)-1] + goldenMergedMining + "}"; string(b) != want {
+		t.Fatalf("encode\n got %s\nwant %s", b, want)
+	}
+	// btcpool's decoder ignores the key; hashpool's reads it back.
+	var j, plain StratumJob
+	if err := DecodeStratumJob([]byte(goldenJob), &plain); err != nil {
+		t.Fatal(err)
+	}
+	if err := DecodeStratumJob(b, &j); err != nil || !reflect.DeepEqual(j, plain) {
+		t.Fatalf("StratumJob with mergedMining: %v\n%+v", err, j)
+	}
+	var got MergedMining
+	if ok, err := DecodeMergedMining(b, &got); !ok || err != nil || !reflect.DeepEqual(got, m) {
+		t.Fatalf("decode %v %v\n got %+v\nwant %+v", ok, err, got, m)
+	}
+	if again := jobWithMergedMining(&got); string(again) != string(b) {
+		t.Fatalf("re-encode differs:\n%s\n%s", again, b)
+	}
+	// A job without the key: absent, no error, m untouched.
+	got = MergedMining{Size: 9}
+	if ok, err := DecodeMergedMining([]byte(goldenJob), &got); ok || err != nil || got.Size != 9 {
+		t.Fatalf("job without the key: %v %v %+v", ok, err, got)
+	}
+	// A chain name that needs escaping survives.
+	m.Chains[0].Name = "n\"mc\\"
+	if _, err := DecodeMergedMining(jobWithMergedMining(&m), &got); err != nil || got.Chains[0].Name != m.Chains[0].Name {
+		t.Fatalf("escaped name: %v %q", err, got.Chains[0].Name)
+	}
+}
+
+func TestMergedMiningBoundsAreAuxpows(t *testing.T) {
+	if MaxMergedMiningChains != auxpow.MaxChains || MaxMergedMiningHeight != auxpow.MaxTreeHeight {
+		t.Fatalf("bounds %d chains, height %d; auxpow's %d, %d", MaxMergedMiningChains, MaxMergedMiningHeight, auxpow.MaxChains, auxpow.MaxTreeHeight)
+	}
+}
+
+func TestDecodeMergedMiningRefusesBadTrees(t *testing.T) {
+	good := `{"name":"x","chainid":1,"hash":"` + strings.Repeat("11", 32) + `","target":"` + strings.Repeat("0f", 32) + `","slot":0,"branch":""}`
+	chains := func(cs ...string) string { return `"chains":[` + strings.Join(cs, ",") + `]` }
+	for _, tc := range []struct{ name, v string }{
+		{"not an object", `{"mergedMining":[]}`},
+		{"no size", `{"mergedMining":{"nonce":0,` + chains(good) + `}}`},
+		{"size zero", `{"mergedMining":{"size":0,"nonce":0,` + chains(good) + `}}`},
+		{"size not a power of two", `{"mergedMining":{"size":3,"nonce":0,` + chains(good) + `}}`},
+		{"size too large", `{"mergedMining":{"size":2147483648,"nonce":0,` + chains(good) + `}}`},
+		{"no nonce", `{"mergedMining":{"size":1,` + chains(good) + `}}`},
+		{"no chains", `{"mergedMining":{"size":1,"nonce":0}}`},
+		{"chains not an array", `{"mergedMining":{"size":1,"nonce":0,"chains":{}}}`},
+		{"zero chains", `{"mergedMining":{"size":1,"nonce":0,` + chains() + `}}`},
+		{"17 chains", `{"mergedMining":{"size":1,"nonce":0,` + chains(strings.Split(strings.Repeat(good+"\x00", 17)[:len(good)*17+16], "\x00")...) + `}}`},
+		{"chain not an object", `{"mergedMining":{"size":1,"nonce":0,` + chains(`1`) + `}}`},
+		{"empty name", `{"mergedMining":{"size":1,"nonce":0,` + chains(strings.Replace(good, `"x"`, `""`, 1)) + `}}`},
+		{"long name", `{"mergedMining":{"size":1,"nonce":0,` + chains(strings.Replace(good, `"x"`, `"`+strings.Repeat("x", 65)+`"`, 1)) + `}}`},
+		{"bad hash", `{"mergedMining":{"size":1,"nonce":0,` + chains(strings.Replace(good, strings.Repeat("11", 32), "zz", 1)) + `}}`},
+		{"short target", `{"mergedMining":{"size":1,"nonce":0,` + chains(strings.Replace(good, strings.Repeat("0f", 32), "01", 1)) + `}}`},
+		{"zero target", `{"mergedMining":{"size":1,"nonce":0,` + chains(strings.Replace(good, strings.Repeat("0f", 32), strings.Repeat("00", 32), 1)) + `}}`},
+		{"slot outside the tree", `{"mergedMining":{"size":1,"nonce":0,` + chains(strings.Replace(good, `"slot":0`, `"slot":1`, 1)) + `}}`},
+		{"branch deeper than the tree", `{"mergedMining":{"size":1,"nonce":0,` + chains(strings.Replace(good, `"branch":""`, `"branch":"`+strings.Repeat("ab", 32)+`"`, 1)) + `}}`},
+		{"branch not whole hashes", `{"mergedMining":{"size":2,"nonce":0,` + chains(strings.Replace(good, `"branch":""`, `"branch":"abc"`, 1)) + `}}`},
+		{"chainid out of range", `{"mergedMining":{"size":1,"nonce":0,` + chains(strings.Replace(good, `"chainid":1`, `"chainid":4294967296`, 1)) + `}}`},
+		{"rpc_addr not a string", `{"mergedMining":{"size":1,"nonce":0,` + chains(strings.Replace(good, `"slot":0`, `"slot":0,"rpc_addr":1`, 1)) + `}}`},
+	} {
+		var m MergedMining
+		ok, err := DecodeMergedMining([]byte(tc.v), &m)
+		if !ok || err == nil || !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: present %v err %v", tc.name, ok, err)
+		}
+	}
+	var m MergedMining
+	if ok, err := DecodeMergedMining([]byte(`{"mergedMining":{"size":1,"nonce":0,`+chains(good)+`}}`), &m); !ok || err != nil || len(m.Chains) != 1 {
+		t.Fatalf("minimal tree: %v %v %+v", ok, err, m)
+	}
+	if _, err := DecodeMergedMining([]byte(`[1]`), &m); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("not a job: %v", err)
 	}
 }

@@ -1,7 +1,6 @@
 package jobmaker
 
 import (
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"strconv"
@@ -9,7 +8,6 @@ import (
 
 	"github.com/hashpool/hashpool/auxpow"
 	"github.com/hashpool/hashpool/codec/btcpool"
-	"github.com/hashpool/hashpool/codec/stratum"
 	"github.com/hashpool/hashpool/sha"
 )
 
@@ -28,14 +26,9 @@ const (
 // commitment.
 const MaxCoinbaseInfoAux = MaxCoinbaseInfo - auxpow.CommitmentSize
 
-// MergedMiningKey is the StratumJob key hashpool adds after btcpool's keys: every aux chain
-// of the job's tree, so that sservers check every chain's target and blkmaker builds every
-// chain's auxpow. btcpool's consumers ignore it; its nmc* keys carry the first chain.
-//
-//	"mergedMining":{"size":S,"nonce":N,"chains":[{"name":"..","chainid":C,"hash":"<display hex>",
-//	"bits":B,"target":"<64 hex, big-endian>","height":H,"slot":I,"branch":"<memory hex>",
-//	"rpc_addr":"..","rpc_userpass":".."},...]}
-const MergedMiningKey = "mergedMining"
+// MergedMiningKey is the StratumJob key listing every aux chain of a job's tree; its format
+// belongs to codec/btcpool ([btcpool.MergedMiningKey]).
+const MergedMiningKey = btcpool.MergedMiningKey
 
 // auxEntry is the latest accepted work of one aux chain.
 type auxEntry struct {
@@ -127,52 +120,14 @@ func setAuxFields(j *btcpool.StratumJob, live []*auxEntry) {
 	j.NmcRpcUserpass = first.raw.RPCUserPass
 }
 
-// appendMergedMining appends `,"mergedMining":{...}` (see MergedMiningKey).
+// appendMergedMining appends `,"mergedMining":{...}` for the tree m of the chains live
+// ([btcpool.AppendMergedMining]).
 func appendMergedMining(dst []byte, m *auxpow.Merged, live []*auxEntry) []byte {
-	dst = append(dst, `,"`+MergedMiningKey+`":{"size":`...)
-	dst = strconv.AppendUint(dst, uint64(m.Tree.Size()), 10)
-	dst = append(dst, `,"nonce":`...)
-	dst = strconv.AppendUint(dst, uint64(m.Tree.Nonce()), 10)
-	dst = append(dst, `,"chains":[`...)
+	mm := btcpool.MergedMining{Size: m.Tree.Size(), Nonce: m.Tree.Nonce(), Chains: make([]btcpool.MergedMiningChain, len(live))}
 	for i, e := range live {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = append(dst, `{"name":`...)
-		dst = stratum.AppendJSONString(dst, e.work.Name)
-		dst = append(dst, `,"chainid":`...)
-		dst = strconv.AppendInt(dst, int64(e.work.ChainID), 10)
-		dst = append(dst, `,"hash":"`...)
-		dst = sha.AppendDisplayHex(dst, &e.work.Hash)
-		dst = append(dst, `","bits":`...)
-		dst = strconv.AppendUint(dst, uint64(e.work.Bits), 10)
-		dst = append(dst, `,"target":"`...)
-		dst = appendTargetHex(dst, e.work.Target)
-		dst = append(dst, `","height":`...)
-		dst = strconv.AppendInt(dst, int64(e.work.Height), 10)
-		dst = append(dst, `,"slot":`...)
-		dst = strconv.AppendUint(dst, uint64(m.Slot(i)), 10)
-		dst = append(dst, `,"branch":"`...)
-		for _, h := range m.Branch(i) {
-			dst = hex.AppendEncode(dst, h[:])
-		}
-		dst = append(dst, `","rpc_addr":`...)
-		dst = stratum.AppendJSONString(dst, e.raw.RPCAddr)
-		dst = append(dst, `,"rpc_userpass":`...)
-		dst = stratum.AppendJSONString(dst, e.raw.RPCUserPass)
-		dst = append(dst, '}')
+		mm.Chains[i] = btcpool.MergedMiningChain{Name: e.work.Name, ChainID: e.work.ChainID, Hash: sha.DisplayHex(e.work.Hash),
+			Bits: e.work.Bits, Target: e.work.Target.Bytes(), Height: e.work.Height, Slot: m.Slot(i), Branch: m.Branch(i),
+			RPCAddr: e.raw.RPCAddr, RPCUserPass: e.raw.RPCUserPass}
 	}
-	return append(dst, "]}"...)
-}
-
-// appendTargetHex appends t as 64 big-endian hex digits.
-func appendTargetHex(dst []byte, t sha.Target) []byte {
-	for i := 3; i >= 0; i-- {
-		var b [8]byte
-		for k := 0; k < 8; k++ {
-			b[k] = byte(t[i] >> (56 - 8*k))
-		}
-		dst = hex.AppendEncode(dst, b[:])
-	}
-	return dst
+	return btcpool.AppendMergedMining(dst, &mm)
 }
