@@ -16,6 +16,7 @@ import (
 	"github.com/hashpool/hashpool/dashboard"
 	"github.com/hashpool/hashpool/engine"
 	"github.com/hashpool/hashpool/jobs/auxmaker"
+	"github.com/hashpool/hashpool/jobs/fetchloop"
 	"github.com/hashpool/hashpool/jobs/gbtmaker"
 	"github.com/hashpool/hashpool/jobs/jobmaker"
 	"github.com/hashpool/hashpool/node"
@@ -285,7 +286,7 @@ func (a AuxConfig) node() node.Options {
 
 func (c *Config) auxmakerOptions(a AuxConfig) auxmaker.Options {
 	return auxmaker.Options{ChainName: a.ChainName, Node: a.node(), CoinbaseAddress: a.CoinbaseAddress,
-		RPCInterval: secs(a.RPCInterval), ZMQAddr: a.ZMQAddr, Topic: c.topics().AuxRawGw}.WithDefaults()
+		Timing: fetchloop.Timing{RPCInterval: secs(a.RPCInterval), ZMQAddr: a.ZMQAddr}, Topic: c.topics().AuxRawGw}.WithDefaults()
 }
 
 func (n NodeConfig) options() node.Options {
@@ -298,8 +299,8 @@ func (n NodeConfig) options() node.Options {
 }
 
 func (c *Config) gbtmakerOptions() gbtmaker.Options {
-	return gbtmaker.Options{Node: c.Node.options(), RPCInterval: secs(c.GbtMaker.RPCInterval), ZMQAddr: c.Node.ZMQAddr,
-		ZMQTimeout: secs(c.Node.ZMQTimeout), DisableLongPoll: !c.Node.LongPoll, RawGbtTopic: c.Topics.RawGbt}.WithDefaults()
+	return gbtmaker.Options{Node: c.Node.options(), Timing: fetchloop.Timing{RPCInterval: secs(c.GbtMaker.RPCInterval),
+		ZMQAddr: c.Node.ZMQAddr, ZMQTimeout: secs(c.Node.ZMQTimeout)}, DisableLongPoll: !c.Node.LongPoll, RawGbtTopic: c.Topics.RawGbt}.WithDefaults()
 }
 
 func (c *Config) jobmakerOptions() jobmaker.Options {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashpool/hashpool/bus"
 	"github.com/hashpool/hashpool/codec/btcpool"
+	"github.com/hashpool/hashpool/jobs/fetchloop"
 	"github.com/hashpool/hashpool/node"
 )
 
@@ -30,11 +31,10 @@ type Maker struct {
 	// mu serialises publishing (btcpool's lock shared by the ZMQ and timer paths) and guards
 	// the fields below it.
 	mu         sync.Mutex
-	lastMake   time.Time // when the last RawGbt was acknowledged by the bus
-	height     int64     // height of the last published template
-	longPollID string    // from the last published template
+	height     int64  // height of the last published template
+	longPollID string // from the last published template
 
-	trigger   chan struct{} // a hashblock arrived: make a template now (capacity 1)
+	loop      *fetchloop.Loop
 	lpChanged chan struct{} // longPollID changed (capacity 1)
 
 	published     atomic.Uint64
@@ -75,7 +75,7 @@ func New(opts Options, prod bus.Producer) (*Maker, error) {
 		log:       opts.Logger,
 		client:    c,
 		prod:      prod,
-		trigger:   make(chan struct{}, 1),
+		loop:      fetchloop.New(opts.Timing, opts.Logger),
 		lpChanged: make(chan struct{}, 1),
 	}, nil
 }
@@ -115,42 +115,13 @@ func (m *Maker) Run(ctx context.Context) error {
 	if !m.opts.DisableLongPoll {
 		wg.Go(func() { m.longPoll(ctx) })
 	}
-	if m.opts.ZMQAddr != "" {
-		wg.Go(func() { m.zmq(ctx) })
-	}
 	defer wg.Wait()
-
-	m.make(ctx, "startup")
-	tick := time.NewTicker(m.opts.Tick)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-m.trigger:
-			m.make(ctx, "hashblock")
-		case <-tick.C:
-			m.mu.Lock()
-			// Half a tick of slack: lastMake is taken after the fetch and the bus's
-			// acknowledgement, so without it every interval would slip by one tick (btcpool
-			// compares whole seconds, which has the same effect as this slack).
-			due := !m.lastMake.Add(m.opts.RPCInterval - m.opts.Tick/2).After(m.opts.Now())
-			m.mu.Unlock()
-			if due {
-				m.make(ctx, "interval")
-			}
-		}
-	}
+	return m.loop.Run(ctx, m.make)
 }
 
 // Trigger asks Run to make a template at once, as a ZMQ hashblock does. It never blocks;
 // triggers that arrive while one is pending are merged.
-func (m *Maker) Trigger() {
-	select {
-	case m.trigger <- struct{}{}:
-	default:
-	}
-}
+func (m *Maker) Trigger() { m.loop.Trigger() }
 
 // make fetches a template and publishes it.
 func (m *Maker) make(ctx context.Context, reason string) {
@@ -165,6 +136,7 @@ func (m *Maker) make(ctx context.Context, reason string) {
 		} else {
 			m.log.Debug("getblocktemplate failed", "reason", reason, "err", err)
 		}
+		m.loop.Failed()
 		return
 	}
 	if m.fetchFailing.Swap(false) {
@@ -191,7 +163,7 @@ func (m *Maker) publish(ctx context.Context, t *node.Template, reason string) {
 		return
 	}
 	m.published.Add(1)
-	m.lastMake = now
+	m.loop.Published(now)
 	if t.Height > m.height {
 		m.log.Info("new height", "height", t.Height, "prevhash", t.PreviousBlockHash,
 			"txs", len(t.Transactions), "reason", reason, "gbthash", msg.GbtHash)
