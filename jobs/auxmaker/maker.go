@@ -29,11 +29,6 @@ type Maker struct {
 	hash   string
 
 	loop *fetchloop.Loop
-
-	published     atomic.Uint64
-	fetchErrors   atomic.Uint64
-	publishErrors atomic.Uint64
-	failing       atomic.Bool
 }
 
 // Stats are counters since New.
@@ -56,11 +51,7 @@ func New(opts Options, prod bus.Producer) (*Maker, error) {
 	if prod == nil {
 		return nil, errors.New("auxmaker: producer is nil")
 	}
-	nodeOpts := opts.Node
-	if nodeOpts.Logger == nil {
-		nodeOpts.Logger = opts.Logger
-	}
-	c, err := node.NewClient(nodeOpts)
+	c, err := fetchloop.NodeClient(opts.Node, opts.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -80,14 +71,8 @@ func (m *Maker) Stats() Stats {
 	m.mu.Lock()
 	h, hash := m.height, m.hash
 	m.mu.Unlock()
-	return Stats{
-		Published:     m.published.Load(),
-		FetchErrors:   m.fetchErrors.Load(),
-		PublishErrors: m.publishErrors.Load(),
-		Height:        h,
-		Hash:          hash,
-		UsesCreate:    m.create.Load(),
-	}
+	pub, fetchErr, pubErr := m.loop.Counts()
+	return Stats{Published: pub, FetchErrors: fetchErr, PublishErrors: pubErr, Height: h, Hash: hash, UsesCreate: m.create.Load()}
 }
 
 // Run asks the node which merged-mining RPCs it has (help), publishes a first work, then one
@@ -135,21 +120,10 @@ func (m *Maker) fetch(ctx context.Context) (node.AuxBlock, error) {
 func (m *Maker) make(ctx context.Context, reason string) {
 	blk, err := m.fetch(ctx)
 	if err != nil {
-		if ctx.Err() != nil {
-			return
-		}
-		m.fetchErrors.Add(1)
-		if !m.failing.Swap(true) {
-			m.log.Warn("fetching aux work failed; retrying every tick", "reason", reason, "err", err)
-		} else {
-			m.log.Debug("fetching aux work failed", "reason", reason, "err", err)
-		}
-		m.loop.Failed() // retry on the next tick rather than wait a whole interval
+		m.loop.FetchFailed(ctx, "fetching aux work", reason, err)
 		return
 	}
-	if m.failing.Swap(false) {
-		m.log.Info("fetching aux work works again", "height", blk.Height)
-	}
+	m.loop.FetchOK("fetching aux work", "height", blk.Height)
 	m.publish(ctx, &blk, reason)
 }
 
@@ -169,18 +143,9 @@ func (m *Maker) publish(ctx context.Context, blk *node.AuxBlock, reason string) 
 		RPCUserPass: m.opts.RPCUserPass,
 	}
 	value := btcpool.AppendAuxRawGw(make([]byte, 0, 320), &msg)
-	pctx, cancel := context.WithTimeout(ctx, m.opts.PublishTimeout)
-	err := m.prod.PublishSync(pctx, m.opts.Topic, m.key, value)
-	cancel()
-	if err != nil {
-		if ctx.Err() == nil {
-			m.publishErrors.Add(1)
-			m.log.Warn("AuxRawGw not acknowledged by the bus", "topic", m.opts.Topic, "height", blk.Height, "err", err)
-		}
+	if !m.loop.Publish(ctx, m.prod, m.opts.Topic, m.key, value, now) {
 		return
 	}
-	m.published.Add(1)
-	m.loop.Published(now)
 	if blk.Height > m.height {
 		m.log.Info("new aux height", "height", blk.Height, "hash", blk.Hash, "reason", reason)
 	}

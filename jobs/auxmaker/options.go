@@ -51,14 +51,12 @@ func (o Options) WithDefaults() Options {
 	if o.Topic == "" {
 		o.Topic = DefaultTopic
 	}
+	addr, userPass := fetchloop.Advertised(o.Node)
 	if o.RPCAddr == "" {
-		o.RPCAddr = o.Node.URL
-		if o.RPCAddr != "" && !strings.Contains(o.RPCAddr, "://") {
-			o.RPCAddr = "http://" + o.RPCAddr
-		}
+		o.RPCAddr = addr
 	}
-	if o.RPCUserPass == "" && o.Node.User != "" {
-		o.RPCUserPass = o.Node.User + ":" + o.Node.Password
+	if o.RPCUserPass == "" {
+		o.RPCUserPass = userPass
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

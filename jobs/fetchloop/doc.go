@@ -4,9 +4,12 @@
 // every Tick, btcpool's 1 s main loop), and at the next tick after a failed fetch.
 //
 // It owns the timing options every maker shares ([Timing]: defaults and validation in one
-// place), the loop ([Loop.Run]) and the ZMQ hashblock subscriber that feeds it.
+// place), the loop ([Loop.Run]), the ZMQ hashblock subscriber that feeds it, and what every
+// maker does around a fetch: the failure streak (one Warn line, retry at the next tick), the
+// acknowledged publish with its timeout and counters ([Loop.Publish]), and the node client
+// and the submit address the maker's messages advertise.
 //
-// It must never: talk to a node or the bus itself (the maker's fetch function does), run two
+// It must never: decide what to fetch or build a message (the maker's fetch function does), run two
 // fetches at once (fetches are serialised on the loop), or block a trigger (triggers that
 // arrive while one is pending merge).
 package fetchloop

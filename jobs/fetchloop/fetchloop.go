@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/hashpool/hashpool/bus"
 	"github.com/hashpool/hashpool/node"
 )
 
@@ -89,6 +91,9 @@ type Loop struct {
 
 	mu   sync.Mutex
 	last time.Time // when the last work was published (zero: never)
+
+	published, fetchErrors, publishErrors atomic.Uint64
+	failing                               atomic.Bool // in a streak of failed fetches (log once)
 }
 
 // New returns a loop with timing t (after WithDefaults) logging to log (nil: silent).
@@ -180,3 +185,74 @@ func (l *Loop) zmq(ctx context.Context) {
 		l.Trigger()
 	})
 }
+
+// FetchFailed records a failed fetch (nothing when ctx ended): counted, logged at Warn at the
+// start of a streak of failures and at Debug after, and retried at the next tick.
+func (l *Loop) FetchFailed(ctx context.Context, what, reason string, err error) {
+	if ctx.Err() != nil {
+		return
+	}
+	l.fetchErrors.Add(1)
+	if !l.failing.Swap(true) {
+		l.log.Warn(what+" failed; retrying every tick", "reason", reason, "err", err)
+	} else {
+		l.log.Debug(what+" failed", "reason", reason, "err", err)
+	}
+	l.Failed()
+}
+
+// FetchOK ends a streak of failed fetches, with one Info line.
+func (l *Loop) FetchOK(what string, args ...any) {
+	if l.failing.Swap(false) {
+		l.log.Info(what+" works again", args...)
+	}
+}
+
+// Publish hands value to prod on topic and waits up to PublishTimeout for the bus's
+// acknowledgement. On success it counts the message and records now as the last publish
+// (Published); a failure is counted and logged (unless ctx ended). It reports success.
+func (l *Loop) Publish(ctx context.Context, prod bus.Producer, topic string, key, value []byte, now time.Time) bool {
+	pctx, cancel := context.WithTimeout(ctx, l.t.PublishTimeout)
+	err := prod.PublishSync(pctx, topic, key, value)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			l.publishErrors.Add(1)
+			l.log.Warn("work not acknowledged by the bus", "topic", topic, "err", err)
+		}
+		return false
+	}
+	l.published.Add(1)
+	l.Published(now)
+	return true
+}
+
+// Counts returns the messages published, the failed fetches and the failed publishes since New.
+func (l *Loop) Counts() (published, fetchErrors, publishErrors uint64) {
+	return l.published.Load(), l.fetchErrors.Load(), l.publishErrors.Load()
+}
+
+// NodeClient returns a client for a maker's node; the node logs to log unless o has a logger.
+func NodeClient(o node.Options, log *slog.Logger) (*node.Client, error) {
+	if o.Logger == nil {
+		o.Logger = log
+	}
+	return node.NewClient(o)
+}
+
+// Advertised returns what a maker's messages tell blkmaker about where to submit: the node's
+// URL (http:// added to a bare host:port) and "user:password" ("" without a user).
+func Advertised(o node.Options) (url, userPass string) {
+	url = o.URL
+	if url != "" && !strings.Contains(url, "://") {
+		url = "http://" + url
+	}
+	if o.User != "" {
+		userPass = o.User + ":" + o.Password
+	}
+	return url, userPass
+}
+
+// CountFetchError counts a failed fetch the maker handles itself (a long poll with its own
+// backoff).
+func (l *Loop) CountFetchError() { l.fetchErrors.Add(1) }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashpool/hashpool/bus"
@@ -36,11 +35,6 @@ type Maker struct {
 
 	loop      *fetchloop.Loop
 	lpChanged chan struct{} // longPollID changed (capacity 1)
-
-	published     atomic.Uint64
-	fetchErrors   atomic.Uint64
-	publishErrors atomic.Uint64
-	fetchFailing  atomic.Bool // the timer/ZMQ path is in a streak of errors (log once)
 }
 
 // Stats are counters since New.
@@ -62,11 +56,7 @@ func New(opts Options, prod bus.Producer) (*Maker, error) {
 		return nil, errors.New("gbtmaker: producer is nil")
 	}
 	_ = opts.Node.Validate() // already checked; this fills the node defaults (Timeout) into opts
-	nodeOpts := opts.Node
-	if nodeOpts.Logger == nil {
-		nodeOpts.Logger = opts.Logger
-	}
-	c, err := node.NewClient(nodeOpts)
+	c, err := fetchloop.NodeClient(opts.Node, opts.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -85,12 +75,8 @@ func (m *Maker) Stats() Stats {
 	m.mu.Lock()
 	h := m.height
 	m.mu.Unlock()
-	return Stats{
-		Published:     m.published.Load(),
-		FetchErrors:   m.fetchErrors.Load(),
-		PublishErrors: m.publishErrors.Load(),
-		Height:        h,
-	}
+	pub, fetchErr, pubErr := m.loop.Counts()
+	return Stats{Published: pub, FetchErrors: fetchErr, PublishErrors: pubErr, Height: h}
 }
 
 // Run checks the node (getnetworkinfo: result.connections must be an integer, as btcpool
@@ -127,21 +113,10 @@ func (m *Maker) Trigger() { m.loop.Trigger() }
 func (m *Maker) make(ctx context.Context, reason string) {
 	t, err := m.client.GetBlockTemplate(ctx, "")
 	if err != nil {
-		if ctx.Err() != nil {
-			return
-		}
-		m.fetchErrors.Add(1)
-		if !m.fetchFailing.Swap(true) {
-			m.log.Warn("getblocktemplate failed; retrying every tick", "reason", reason, "err", err)
-		} else {
-			m.log.Debug("getblocktemplate failed", "reason", reason, "err", err)
-		}
-		m.loop.Failed()
+		m.loop.FetchFailed(ctx, "getblocktemplate", reason, err)
 		return
 	}
-	if m.fetchFailing.Swap(false) {
-		m.log.Info("getblocktemplate works again", "height", t.Height)
-	}
+	m.loop.FetchOK("getblocktemplate", "height", t.Height)
 	m.publish(ctx, t, reason)
 }
 
@@ -152,18 +127,9 @@ func (m *Maker) publish(ctx context.Context, t *node.Template, reason string) {
 	now := m.opts.Now()
 	msg := btcpool.NewRawGbt(t.Raw, uint32(now.Unix()))
 	value := btcpool.AppendRawGbt(make([]byte, 0, len(msg.BlockTemplateBase64)+128), &msg)
-	pctx, cancel := context.WithTimeout(ctx, m.opts.PublishTimeout)
-	err := m.prod.PublishSync(pctx, m.opts.RawGbtTopic, nil, value)
-	cancel()
-	if err != nil {
-		if ctx.Err() == nil {
-			m.publishErrors.Add(1)
-			m.log.Warn("RawGbt not acknowledged by the bus", "topic", m.opts.RawGbtTopic, "height", t.Height, "err", err)
-		}
+	if !m.loop.Publish(ctx, m.prod, m.opts.RawGbtTopic, nil, value, now) {
 		return
 	}
-	m.published.Add(1)
-	m.loop.Published(now)
 	if t.Height > m.height {
 		m.log.Info("new height", "height", t.Height, "prevhash", t.PreviousBlockHash,
 			"txs", len(t.Transactions), "reason", reason, "gbthash", msg.GbtHash)
@@ -205,7 +171,7 @@ func (m *Maker) longPoll(ctx context.Context) {
 			// Our own LongPollTimeout: nothing changed for that long. Ask again.
 			continue
 		case err != nil:
-			m.fetchErrors.Add(1)
+			m.loop.CountFetchError()
 			if !failing {
 				m.log.Warn("long poll failed; retrying with backoff", "err", err)
 				failing = true

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashpool/hashpool/bus"
@@ -51,14 +49,12 @@ func (o Options) WithDefaults() Options {
 	if o.Topic == "" {
 		o.Topic = DefaultTopic
 	}
+	addr, userPwd := fetchloop.Advertised(o.Node)
 	if o.RPCAddress == "" {
-		o.RPCAddress = o.Node.URL
-		if o.RPCAddress != "" && !strings.Contains(o.RPCAddress, "://") {
-			o.RPCAddress = "http://" + o.RPCAddress
-		}
+		o.RPCAddress = addr
 	}
-	if o.RPCUserPwd == "" && o.Node.User != "" {
-		o.RPCUserPwd = o.Node.User + ":" + o.Node.Password
+	if o.RPCUserPwd == "" {
+		o.RPCUserPwd = userPwd
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -99,11 +95,6 @@ type Maker struct {
 
 	mu   sync.Mutex // serialises publishing; guards hash
 	hash string     // blockHashForMergedMining of the last published work
-
-	published     atomic.Uint64
-	fetchErrors   atomic.Uint64
-	publishErrors atomic.Uint64
-	failing       atomic.Bool
 }
 
 // Stats are counters since New.
@@ -124,11 +115,7 @@ func New(opts Options, prod bus.Producer) (*Maker, error) {
 	if prod == nil {
 		return nil, errors.New("rskmaker: producer is nil")
 	}
-	nodeOpts := opts.Node
-	if nodeOpts.Logger == nil {
-		nodeOpts.Logger = opts.Logger
-	}
-	c, err := node.NewClient(nodeOpts)
+	c, err := fetchloop.NodeClient(opts.Node, opts.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +127,8 @@ func (m *Maker) Stats() Stats {
 	m.mu.Lock()
 	h := m.hash
 	m.mu.Unlock()
-	return Stats{Published: m.published.Load(), FetchErrors: m.fetchErrors.Load(), PublishErrors: m.publishErrors.Load(), Hash: h}
+	pub, fetchErr, pubErr := m.loop.Counts()
+	return Stats{Published: pub, FetchErrors: fetchErr, PublishErrors: pubErr, Hash: h}
 }
 
 // Run publishes a first work, then one every interval (and at the next tick after a failed
@@ -155,22 +143,11 @@ func (m *Maker) Run(ctx context.Context) error {
 
 func (m *Maker) make(ctx context.Context, reason string) {
 	w, err := m.client.RSKGetWork(ctx)
-	if err != nil {
-		if ctx.Err() != nil {
-			return
-		}
-		m.fetchErrors.Add(1)
-		if !m.failing.Swap(true) {
-			m.log.Warn("mnr_getWork failed; retrying every tick (jobs carry no RSK work once the last is 120 s old)", "reason", reason, "err", err)
-		} else {
-			m.log.Debug("mnr_getWork failed", "reason", reason, "err", err)
-		}
-		m.loop.Failed()
+	if err != nil { // jobs carry no RSK work once the last is 120 s old
+		m.loop.FetchFailed(ctx, "mnr_getWork", reason, err)
 		return
 	}
-	if m.failing.Swap(false) {
-		m.log.Info("mnr_getWork works again", "hash", w.BlockHashForMergedMining)
-	}
+	m.loop.FetchOK("mnr_getWork", "hash", w.BlockHashForMergedMining)
 	m.publish(ctx, &w, reason)
 }
 
@@ -182,18 +159,9 @@ func (m *Maker) publish(ctx context.Context, w *node.RSKWork, reason string) {
 		RPCUserPwd: m.opts.RPCUserPwd, Target: w.Target, ParentBlockHash: w.ParentBlockHash,
 		BlockHashForMergedMining: w.BlockHashForMergedMining, FeesPaidToMiner: w.FeesPaidToMiner, Notify: w.Notify}
 	value := btcpool.AppendRskRawGw(make([]byte, 0, 512), &msg)
-	pctx, cancel := context.WithTimeout(ctx, m.opts.PublishTimeout)
-	err := m.prod.PublishSync(pctx, m.opts.Topic, nil, value)
-	cancel()
-	if err != nil {
-		if ctx.Err() == nil {
-			m.publishErrors.Add(1)
-			m.log.Warn("RskRawGw not acknowledged by the bus", "topic", m.opts.Topic, "err", err)
-		}
+	if !m.loop.Publish(ctx, m.prod, m.opts.Topic, nil, value, now) {
 		return
 	}
-	m.published.Add(1)
-	m.loop.Published(now)
 	if w.BlockHashForMergedMining != m.hash {
 		m.log.Info("new RSK work", "hash", w.BlockHashForMergedMining, "parent", w.ParentBlockHash, "notify", w.Notify, "reason", reason)
 	}
