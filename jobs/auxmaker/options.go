@@ -51,13 +51,7 @@ func (o Options) WithDefaults() Options {
 	if o.Topic == "" {
 		o.Topic = DefaultTopic
 	}
-	addr, userPass := fetchloop.Advertised(o.Node)
-	if o.RPCAddr == "" {
-		o.RPCAddr = addr
-	}
-	if o.RPCUserPass == "" {
-		o.RPCUserPass = userPass
-	}
+	fetchloop.Advertise(o.Node, &o.RPCAddr, &o.RPCUserPass)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

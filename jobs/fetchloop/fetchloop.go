@@ -240,17 +240,19 @@ func NodeClient(o node.Options, log *slog.Logger) (*node.Client, error) {
 	return node.NewClient(o)
 }
 
-// Advertised returns what a maker's messages tell blkmaker about where to submit: the node's
-// URL (http:// added to a bare host:port) and "user:password" ("" without a user).
-func Advertised(o node.Options) (url, userPass string) {
-	url = o.URL
-	if url != "" && !strings.Contains(url, "://") {
-		url = "http://" + url
+// Advertise fills what a maker's messages tell blkmaker about where to submit, when empty:
+// url with the node's URL (http:// added to a bare host:port), userPass with "user:password"
+// (left empty without a user).
+func Advertise(o node.Options, url, userPass *string) {
+	if *url == "" && o.URL != "" {
+		*url = o.URL
+		if !strings.Contains(*url, "://") {
+			*url = "http://" + *url
+		}
 	}
-	if o.User != "" {
-		userPass = o.User + ":" + o.Password
+	if *userPass == "" && o.User != "" {
+		*userPass = o.User + ":" + o.Password
 	}
-	return url, userPass
 }
 
 // CountFetchError counts a failed fetch the maker handles itself (a long poll with its own

@@ -49,13 +49,7 @@ func (o Options) WithDefaults() Options {
 	if o.Topic == "" {
 		o.Topic = DefaultTopic
 	}
-	addr, userPwd := fetchloop.Advertised(o.Node)
-	if o.RPCAddress == "" {
-		o.RPCAddress = addr
-	}
-	if o.RPCUserPwd == "" {
-		o.RPCUserPwd = userPwd
-	}
+	fetchloop.Advertise(o.Node, &o.RPCAddress, &o.RPCUserPwd)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
