@@ -62,6 +62,12 @@ func (c *Client) RSKGetWork(ctx context.Context) (RSKWork, error) {
 	if err != nil {
 		return RSKWork{}, err
 	}
+	return parseRSKWork(res)
+}
+
+// parseRSKWork checks mnr_getWork's result (see RSKGetWork).
+func parseRSKWork(res []byte) (RSKWork, error) {
+	const method = "mnr_getWork"
 	var j rskWorkJSON
 	if err := json.Unmarshal(res, &j); err != nil {
 		return RSKWork{}, fmt.Errorf("node: %s: result is not a work object: %w", method, err)
