@@ -92,7 +92,7 @@ func TestMakerRSKOutputAndPolicies(t *testing.T) {
 		if err := m.acceptRSK(rskValue(0x32, false, T), clock.Now()); err != nil {
 			t.Fatal(err)
 		}
-		j, why, _ = m.produce(clock.Now())
+		_, why, _ = m.produce(clock.Now())
 		if (why == MergedMining) != (policy == RSKNotifyHash) {
 			t.Fatalf("policy %d: new hash without notify: trigger %v", policy, why)
 		}
