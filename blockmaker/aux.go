@@ -98,10 +98,37 @@ func newAuxNodes(opts map[string]node.Options) (map[string]*auxNode, error) {
 // consumeAux submits every AuxSolvedShare to its chain's node, records it in found_nmc_blocks
 // and only then commits it (spec §9; the parent's durability: a crash leaves it on the topic).
 func (m *Maker) consumeAux(ctx context.Context, c bus.Consumer) error {
-	inc := &bus.Incident{Log: m.opts.Logger, What: "blockmaker: polling " + m.opts.Topics.AuxSolvedShare}
-	cinc := &bus.Incident{Log: m.opts.Logger, What: "blockmaker: committing " + m.opts.Topics.AuxSolvedShare}
+	return m.consumeMerged(ctx, c, m.opts.Topics.AuxSolvedShare, func(ctx context.Context, value []byte) error {
+		res, err := m.handleAux(ctx, value)
+		if err != nil {
+			return err // ctx ended mid-submit: not committed
+		}
+		if res.Block.AuxBlockHash != "" {
+			if rec, ok := m.db.(AuxRecorder); ok && m.db != nil {
+				if err := m.retry(ctx, "cannot record found aux block", "aux_hash", res.Block.AuxBlockHash, func() error {
+					return rec.InsertFoundAuxBlock(ctx, res.Block)
+				}); err != nil {
+					return err
+				}
+				res.Stored = true
+				failpoint.Hit("blkmaker.aux.after-record")
+			}
+		}
+		if m.opts.OnAuxBlock != nil {
+			m.opts.OnAuxBlock(res)
+		}
+		return nil
+	})
+}
+
+// consumeMerged is the loop of a merged-mining solved-share topic (aux, RSK): handle submits
+// one share until its node gives a verdict and records it; only then is the share committed.
+// An error from handle (ctx ended mid-submit) ends the loop with the share uncommitted. As
+// submitLoop, after Drain a poll that stays empty for DrainIdle ends the loop with nil.
+func (m *Maker) consumeMerged(ctx context.Context, c bus.Consumer, topic string, handle func(ctx context.Context, value []byte) error) error {
+	inc := &bus.Incident{Log: m.opts.Logger, What: "blockmaker: polling " + topic}
+	cinc := &bus.Incident{Log: m.opts.Logger, What: "blockmaker: committing " + topic}
 	for {
-		// As submitLoop: after Drain, a poll that stays empty for DrainIdle ends the loop.
 		draining := m.drainCtx.Err() != nil
 		var pctx context.Context
 		var cancel context.CancelFunc
@@ -121,32 +148,17 @@ func (m *Maker) consumeAux(ctx context.Context, c bus.Consumer) error {
 				return ctx.Err()
 			}
 			if !cut {
-				return fmt.Errorf("blockmaker: polling %s: %w", m.opts.Topics.AuxSolvedShare, err)
+				return fmt.Errorf("blockmaker: polling %s: %w", topic, err)
 			}
 			if draining && !inc.Failing() {
-				m.opts.Logger.Info("blockmaker: drained: every aux solved share on the topic is handled")
+				m.opts.Logger.Info("blockmaker: drained: every merged-mining solved share on the topic is handled", "topic", topic)
 				return nil
 			}
 			continue
 		}
 		for _, msg := range msgs {
-			res, err := m.handleAux(ctx, msg.Value)
-			if err != nil {
-				return err // ctx ended mid-submit: not committed
-			}
-			if res.Block.AuxBlockHash != "" {
-				if rec, ok := m.db.(AuxRecorder); ok && m.db != nil {
-					if err := m.retry(ctx, "cannot record found aux block", "aux_hash", res.Block.AuxBlockHash, func() error {
-						return rec.InsertFoundAuxBlock(ctx, res.Block)
-					}); err != nil {
-						return err
-					}
-					res.Stored = true
-					failpoint.Hit("blkmaker.aux.after-record")
-				}
-			}
-			if m.opts.OnAuxBlock != nil {
-				m.opts.OnAuxBlock(res)
+			if err := handle(ctx, msg.Value); err != nil {
+				return err
 			}
 			msg.Key, msg.Value = nil, nil
 			if err := bus.Commit(ctx, c, cinc, m.opts.CommitLimit, msg); err != nil {
@@ -154,10 +166,10 @@ func (m *Maker) consumeAux(ctx context.Context, c bus.Consumer) error {
 					return ctx.Err()
 				}
 				if bus.IsPermanent(err) {
-					return fmt.Errorf("blockmaker: commit aux solved share: %w", err)
+					return fmt.Errorf("blockmaker: commit on %s: %w", topic, err)
 				}
-				m.opts.Logger.Warn("blockmaker: commit of a handled aux solved share failed; it may be handled again (harmless)",
-					"offset", msg.Offset, "err", err)
+				m.opts.Logger.Warn("blockmaker: commit of a handled merged-mining solved share failed; it may be handled again (harmless)",
+					"topic", topic, "offset", msg.Offset, "err", err)
 			}
 		}
 	}
@@ -248,49 +260,67 @@ func (an *auxNode) inMainChain(ctx context.Context, hash string) bool {
 }
 
 // submitAux submits until the node gives a verdict: true/false, or an RPC error (the node
-// refused the block: an unknown or stale hash). While the node does not answer it retries
-// with a backoff up to MaxRetryDelay and an ERROR line every AlarmInterval, for as long as
-// ctx lasts (like parent blocks).
-func (m *Maker) submitAux(ctx context.Context, an *auxNode, hash, apHex string, log interface {
+// refused the block: an unknown or stale hash).
+func (m *Maker) submitAux(ctx context.Context, an *auxNode, hash, apHex string, log alarmLogger) (bool, string) {
+	var ok bool
+	var verdict string
+	m.untilVerdict(ctx, an.c.URL(), "AUX BLOCK", log, func() (bool, error) {
+		if an.methods == nil {
+			am, err := an.c.GetAuxMethods(ctx)
+			if err != nil {
+				return false, err
+			}
+			an.methods = &am
+		}
+		var err error
+		if an.methods.UseCreate() || !an.methods.GetAuxBlock {
+			ok, err = an.c.SubmitAuxBlock(ctx, hash, apHex)
+		} else {
+			ok, err = an.c.GetAuxBlockSubmit(ctx, hash, apHex)
+		}
+		var rpcErr *node.RPCError
+		switch {
+		case err == nil:
+			verdict = fmt.Sprint(ok)
+			return true, nil
+		case errors.As(err, &rpcErr):
+			ok, verdict = false, rpcErr.Error()
+			return true, nil
+		}
+		return false, err
+	})
+	return ok, verdict
+}
+
+// alarmLogger is what untilVerdict logs to.
+type alarmLogger interface {
 	Warn(string, ...any)
 	Error(string, ...any)
-}) (bool, string) {
+}
+
+// untilVerdict calls try until it reports a verdict (true) or ctx ends (it then returns false).
+// While the node does not answer (try returns false and the error) it retries with a backoff
+// up to MaxRetryDelay and an ERROR line every AlarmInterval, for as long as ctx lasts (like
+// parent blocks): the share stays uncommitted meanwhile.
+func (m *Maker) untilVerdict(ctx context.Context, url, what string, log alarmLogger, try func() (bool, error)) bool {
 	delay := m.opts.RetryDelay
 	start := time.Now()
 	var lastAlarm time.Time
 	for attempt := 1; ; attempt++ {
-		var err error
-		if an.methods == nil {
-			var am node.AuxMethods
-			if am, err = an.c.GetAuxMethods(ctx); err == nil {
-				an.methods = &am
-			}
-		}
-		if err == nil {
-			var ok bool
-			if an.methods.UseCreate() || !an.methods.GetAuxBlock {
-				ok, err = an.c.SubmitAuxBlock(ctx, hash, apHex)
-			} else {
-				ok, err = an.c.GetAuxBlockSubmit(ctx, hash, apHex)
-			}
-			var rpcErr *node.RPCError
-			switch {
-			case err == nil:
-				return ok, fmt.Sprint(ok)
-			case errors.As(err, &rpcErr):
-				return false, rpcErr.Error()
-			}
+		done, err := try()
+		if done {
+			return true
 		}
 		if ctx.Err() != nil {
-			return false, ""
+			return false
 		}
 		if now := time.Now(); now.Sub(lastAlarm) >= m.opts.AlarmInterval {
 			lastAlarm = now
-			log.Error("blockmaker: AUX BLOCK NOT YET SUBMITTED: the aux node does not answer; retrying (the share stays uncommitted)",
-				"node", an.c.URL(), "attempts", attempt, "for", now.Sub(start).Round(time.Millisecond), "err", err)
+			log.Error("blockmaker: "+what+" NOT YET SUBMITTED: the node does not answer; retrying (the share stays uncommitted)",
+				"node", url, "attempts", attempt, "for", now.Sub(start).Round(time.Millisecond), "err", err)
 		}
 		if !node.Sleep(ctx, delay) {
-			return false, ""
+			return false
 		}
 		delay = min(2*delay, m.opts.MaxRetryDelay)
 	}

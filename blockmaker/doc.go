@@ -32,6 +32,14 @@
 // answer, with the parent's alarm lines; an RPC error is the node's verdict. Then the
 // found_nmc_blocks row (one per aux block hash) and only then the commit.
 //
+// RSK (rsk.go). With Options.RSK, RskSolvedShares are consumed in a group of their own: the
+// coinbase branch and transaction count come from the job's template (btcpool's blkmaker),
+// the five arguments of mnr_submitBitcoinBlockPartialMerkle are built (auxpow.RSKSubmitParams)
+// and sent to the RSK node, at most 2 a second (btcpool's bound; excess waits rather than
+// being dropped), retried while the node does not answer with the same alarm lines; an RPC
+// error is the node's verdict. Then the found_rsk_blocks row (one per parent header) and only
+// then the commit. consumeMerged is the one loop of both merged-mining topics.
+//
 // This package must never decide whether a share is valid work: that is the engine's job. It
 // submits what it is given and reports what the nodes say.
 package blockmaker

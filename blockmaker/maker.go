@@ -92,6 +92,18 @@ type Options struct {
 	// OnAuxBlock, if set, is called after each aux solved share has been handled, before its
 	// commit.
 	OnAuxBlock func(AuxResult)
+
+	// RSK turns on RSK merged mining (with Topics.RskSolvedShare): RskSolvedShares are consumed
+	// with group RSKGroup, submitted with mnr_submitBitcoinBlockPartialMerkle to RSKNode (when
+	// its URL is set; else to the rpc address the share carries, as btcpool) and recorded in
+	// found_rsk_blocks when the Recorder is also an RSKRecorder.
+	RSK     bool
+	RSKNode node.Options
+	// RSKGroup is the RskSolvedShare consumer group (default DefaultRSKGroup).
+	RSKGroup string
+	// OnRSKBlock, if set, is called after each RSK solved share has been handled, before its
+	// commit.
+	OnRSKBlock func(RSKResult)
 }
 
 // Validate fills defaults and reports every problem at once.
@@ -138,6 +150,9 @@ func (o *Options) Validate() error {
 	if o.AuxChainName == "" {
 		o.AuxChainName = "aux"
 	}
+	if o.RSKGroup == "" {
+		o.RSKGroup = DefaultRSKGroup
+	}
 	var errs []error
 	for name := range o.AuxNodes {
 		no := o.AuxNodes[name]
@@ -148,6 +163,14 @@ func (o *Options) Validate() error {
 	}
 	if len(o.AuxNodes) > 0 && o.Topics.AuxSolvedShare == "" {
 		errs = append(errs, errors.New("blockmaker: aux nodes configured but no AuxSolvedShare topic"))
+	}
+	if o.RSK && o.Topics.RskSolvedShare == "" {
+		errs = append(errs, errors.New("blockmaker: RSK on but no RskSolvedShare topic"))
+	}
+	if o.RSK && o.RSKNode.URL != "" {
+		if err := o.RSKNode.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("blockmaker: RSK node: %w", err))
+		}
 	}
 	if len(o.Nodes) == 0 {
 		errs = append(errs, errors.New("blockmaker: no nodes configured"))
@@ -214,6 +237,8 @@ type Maker struct {
 	rawC, jobC, solvedC bus.Consumer
 	auxC                bus.Consumer // nil without aux nodes
 	auxNodes            map[string]*auxNode
+	rskC                bus.Consumer // nil without RSK
+	rskNode             *node.Client // nil: the share's rpc address
 
 	drainCtx context.Context // cancelled by Drain
 	drain    context.CancelFunc
@@ -277,6 +302,24 @@ func New(opts Options, b bus.Bus, db Recorder) (*Maker, error) {
 		}
 		opts.Logger.Info("blockmaker: subscribed", "aux_solved_share_topic", opts.Topics.AuxSolvedShare, "group", opts.AuxGroup, "aux_chains", len(m.auxNodes))
 	}
+	if opts.RSK {
+		if opts.RSKNode.URL != "" {
+			m.rskNode, err = node.NewClient(opts.RSKNode)
+		}
+		if err == nil {
+			m.rskC, err = b.NewConsumer(opts.Topics.RskSolvedShare, bus.Start{Group: opts.RSKGroup})
+		}
+		if err != nil {
+			m.rawC.Close()
+			m.jobC.Close()
+			m.solvedC.Close()
+			if m.auxC != nil {
+				m.auxC.Close()
+			}
+			return nil, fmt.Errorf("blockmaker: %w", err)
+		}
+		opts.Logger.Info("blockmaker: subscribed", "rsk_solved_share_topic", opts.Topics.RskSolvedShare, "group", opts.RSKGroup, "rsk_node", opts.RSKNode.URL)
+	}
 	opts.Logger.Info("blockmaker: subscribed", "solved_share_topic", opts.Topics.SolvedShare, "group", opts.Group, "nodes", len(m.nodes))
 	return m, nil
 }
@@ -309,7 +352,7 @@ func (m *Maker) Run(ctx context.Context) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 4)
+	errc := make(chan error, 5)
 	n := 3
 	go func() { errc <- m.consume(ctx, rawC, m.opts.Topics.RawGbt, m.addRawGbt) }()
 	go func() { errc <- m.consume(ctx, jobC, m.opts.Topics.Job, m.addJob) }()
@@ -318,6 +361,11 @@ func (m *Maker) Run(ctx context.Context) error {
 		defer m.auxC.Close()
 		n++
 		go func() { errc <- m.consumeAux(ctx, m.auxC) }()
+	}
+	if m.rskC != nil {
+		defer m.rskC.Close()
+		n++
+		go func() { errc <- m.consumeRSK(ctx, m.rskC) }()
 	}
 	// The solved-share loops (parent, and aux) return nil once drained; Run returns when every
 	// one of them has, or at the first error.

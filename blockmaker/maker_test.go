@@ -38,9 +38,9 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// solve builds a coinbase for tmpl paying script, grinds the header to the template's target
+// solve builds a coinbase for tmpl paying script (then the extra outputs), grinds the header to the template's target
 // and returns the solved share as the engine would publish it.
-func solve(t *testing.T, tmpl *node.Template, jobID uint64, script []byte) btcpool.SolvedShare {
+func solve(t *testing.T, tmpl *node.Template, jobID uint64, script []byte, extra ...*wire.TxOut) btcpool.SolvedShare {
 	t.Helper()
 	sig, err := txscript.NewScriptBuilder().AddInt64(tmpl.Height).AddData([]byte("hashpool-test")).Script()
 	if err != nil {
@@ -55,6 +55,9 @@ func solve(t *testing.T, tmpl *node.Template, jobID uint64, script []byte) btcpo
 			t.Fatal(err)
 		}
 		cb.AddTxOut(wire.NewTxOut(0, pk))
+	}
+	for _, o := range extra {
+		cb.AddTxOut(o)
 	}
 	var buf bytes.Buffer
 	if err := cb.SerializeNoWitness(&buf); err != nil {

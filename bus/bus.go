@@ -28,6 +28,30 @@ type Topics struct {
 	// no aux topics.
 	AuxRawGw       string
 	AuxSolvedShare string
+
+	// RskRawGw carries RSK's merged-mining work from rskmaker to jobmaker (rsk_rawgw_topic);
+	// RskSolvedShare carries shares meeting the RSK target from sserver to blkmaker
+	// (rsk_solved_share_topic). Both empty (DefaultTopics) means RSK merged mining is off;
+	// WithRSK sets btcpool HEAD's names.
+	RskRawGw       string
+	RskSolvedShare string
+}
+
+// btcpool HEAD's default RSK topic names (spec §1.1; LEGACY: RawGw).
+const (
+	DefaultRskRawGw       = "RskRawGw"
+	DefaultRskSolvedShare = "RskSolvedShare"
+)
+
+// WithRSK returns t with empty RSK topics set to btcpool HEAD's defaults.
+func (t Topics) WithRSK() Topics {
+	if t.RskRawGw == "" {
+		t.RskRawGw = DefaultRskRawGw
+	}
+	if t.RskSolvedShare == "" {
+		t.RskSolvedShare = DefaultRskSolvedShare
+	}
+	return t
 }
 
 // btcpool HEAD's default aux topic names (spec §1.1; LEGACY: NMCAuxBlock, NMCSolvedShare).
@@ -63,10 +87,11 @@ func DefaultTopics() Topics {
 }
 
 // All returns the non-empty topic names in a fixed order (RawGbt, Job, Share,
-// SolvedShare, CommonEvents, AuxRawGw, AuxSolvedShare), e.g. to create them.
+// SolvedShare, CommonEvents, AuxRawGw, AuxSolvedShare, RskRawGw, RskSolvedShare), e.g. to
+// create them.
 func (t Topics) All() []string {
-	out := make([]string, 0, 7)
-	for _, s := range []string{t.RawGbt, t.Job, t.Share, t.SolvedShare, t.CommonEvents, t.AuxRawGw, t.AuxSolvedShare} {
+	out := make([]string, 0, 9)
+	for _, s := range []string{t.RawGbt, t.Job, t.Share, t.SolvedShare, t.CommonEvents, t.AuxRawGw, t.AuxSolvedShare, t.RskRawGw, t.RskSolvedShare} {
 		if s != "" {
 			out = append(out, s)
 		}
@@ -88,6 +113,9 @@ func (t Topics) Validate() error {
 	}
 	if (t.AuxRawGw == "") != (t.AuxSolvedShare == "") {
 		errs = append(errs, errors.New("bus: topics AuxRawGw and AuxSolvedShare must be both set or both empty"))
+	}
+	if (t.RskRawGw == "") != (t.RskSolvedShare == "") {
+		errs = append(errs, errors.New("bus: topics RskRawGw and RskSolvedShare must be both set or both empty"))
 	}
 	return errors.Join(errs...)
 }

@@ -21,7 +21,7 @@ import (
 func auxOffline(tb testing.TB, chains []AuxChain) (*offline, bus.Bus) {
 	tb.Helper()
 	opts := testOptions(tb)
-	opts.Topics = opts.Topics.WithAux()
+	opts.Topics = opts.Topics.WithAux().WithRSK()
 	b := mem.New(mem.Options{})
 	prod, err := b.NewProducer(bus.ProducerOptions{})
 	if err != nil {
@@ -132,7 +132,7 @@ func TestAuxJournalRepublish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := o.appendJournal([][]byte{[]byte("parent"), []byte(`{"aux":1}`)}, []bool{false, true}); err != nil {
+	if _, err := o.appendJournal([][]byte{[]byte("parent"), []byte(`{"aux":1}`)}, []uint32{0, auxFlag}); err != nil {
 		t.Fatal(err)
 	}
 	o.close()
@@ -168,7 +168,7 @@ func TestSubmitPathZeroAllocsAux(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are not meaningful under -race")
 	}
-	o, _ := auxOffline(t, benchChains(3))
+	o, _ := auxOffline(t, append(benchChains(3), rskBenchChain()))
 	s := authorizedSession(t, o)
 	line := []byte(`{"id":9,"method":"mining.submit","params":["alice.rig1","0","0000000000000000","` + fmt.Sprintf("%08x", o.job.Time) + `","00000000"]}` + "\n")
 	en2At := bytes.Index(line, []byte("0000000000000000"))
@@ -181,15 +181,26 @@ func TestSubmitPathZeroAllocsAux(t *testing.T) {
 		o.lp.batch.buf, o.lp.batch.ends = o.lp.batch.buf[:0], o.lp.batch.ends[:0]
 	})
 	if allocs != 0 {
-		t.Fatalf("submit path with 3 aux chains: %v allocs per share", allocs)
+		t.Fatalf("submit path with 3 aux chains and RSK: %v allocs per share", allocs)
 	}
 }
 
-// BenchmarkSubmitPathAux is BenchmarkSubmitPath with 1 and 3 aux chains in the job.
+// rskBenchChain is RSK's entry with a target the test shares almost never meet.
+func rskBenchChain() AuxChain {
+	return AuxChain{Name: "rsk", Hash: "0x" + strings.Repeat("cd", 32), Target: sha.DiffToTarget(16), RSK: true,
+		FeesForMiner: "0", RPCAddr: "http://127.0.0.1:4444", RPCUserPass: "u:p"}
+}
+
+// BenchmarkSubmitPathAux is BenchmarkSubmitPath with 1 and 3 aux chains in the job, and with
+// 3 aux chains and RSK.
 func BenchmarkSubmitPathAux(b *testing.B) {
-	for _, n := range []int{1, 3} {
-		b.Run(fmt.Sprintf("chains=%d", n), func(b *testing.B) {
-			o, _ := auxOffline(b, benchChains(n))
+	for _, n := range []int{1, 3, -3} {
+		name, chains := fmt.Sprintf("chains=%d", n), benchChains(max(n, -n))
+		if n < 0 {
+			name, chains = "chains=3+rsk", append(chains, rskBenchChain())
+		}
+		b.Run(name, func(b *testing.B) {
+			o, _ := auxOffline(b, chains)
 			s := authorizedSession(b, o)
 			line := []byte(`{"id":9,"method":"mining.submit","params":["alice.rig1","0","0000000000000000","` + fmt.Sprintf("%08x", o.job.Time) + `","00000000"]}` + "\n")
 			now := time.Now().Unix()
@@ -265,4 +276,127 @@ func FuzzAuxChainsFrom(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRSKSolvedSharePublished: a share meeting the RSK target publishes an RskSolvedShare
+// (btcpool's binary RskSolvedShareData and the coinbase) on the RskSolvedShare topic whatever
+// its own status (here a stale share), beside the aux chain's AuxSolvedShare, with the
+// parent's durability: answered only once journaled, flagged RSK in the journal.
+func TestRSKSolvedSharePublished(t *testing.T) {
+	rsk := AuxChain{Name: "rsk", Hash: "0x" + strings.Repeat("cd", 32), Target: allOnes, RSK: true, FeesForMiner: "12",
+		RPCAddr: "http://127.0.0.1:4444", RPCUserPass: "u:p"}
+	chains := []AuxChain{{Name: "nmc", ChainID: 1, Hash: strings.Repeat("11", 32), Target: allOnes}, rsk}
+	o, b := auxOffline(t, chains)
+	rcons, err := b.NewConsumer(bus.DefaultRskSolvedShare, bus.Start{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rcons.Close()
+	acons, err := b.NewConsumer(bus.DefaultAuxSolvedShare, bus.Start{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer acons.Close()
+	s := authorizedSession(t, o)
+	o.srv.repo.MarkStale(o.job.Height)
+	line := `{"id":9,"method":"mining.submit","params":["alice.rig1","0","0000000000000001","` + fmt.Sprintf("%08x", o.job.Time) + `","00000000"]}` + "\n"
+	if out := o.run(s, line); !strings.Contains(out, `"error":[21,`) {
+		t.Fatalf("stale share answered %s", out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	msgs, err := rcons.Poll(ctx)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("RskSolvedShare: %v %v", msgs, err)
+	}
+	var r btcpool.RskSolvedShare
+	if err := btcpool.DecodeRskSolvedShare(msgs[0].Value, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.JobID != o.job.ID || r.Height != o.job.Height || r.FeesForMiner != "12" || r.RPCAddress != rsk.RPCAddr ||
+		r.RPCUserPwd != "u:p" || r.WorkerFullName != "alice.rig1" || r.WorkerID == 0 {
+		t.Fatalf("RskSolvedShare %+v", r)
+	}
+	root := auxpow.BranchRoot(sha.DoubleSHA256(r.Coinbase), o.job.Branch, 0)
+	if !bytes.Equal(root[:], r.Header[36:68]) {
+		t.Fatal("header merkle root is not the coinbase's")
+	}
+	if am, err := acons.Poll(ctx); err != nil || len(am) != 1 {
+		t.Fatalf("AuxSolvedShare beside it: %v %v", am, err)
+	}
+	o.srv.out.waitSolved(ctx)
+	entries, err := ReadJournal(o.srv.out.journalPath)
+	if err != nil || len(entries) != 2 || entries[0].Rsk || !entries[0].Aux || !entries[1].Rsk || entries[1].Aux {
+		t.Fatalf("journal %+v %v", entries, err)
+	}
+}
+
+// TestRSKJournalRepublish: an RSK solved share left unacknowledged in the journal is published
+// again at start on the RskSolvedShare topic; without that topic it is dropped with an error.
+func TestRSKJournalRepublish(t *testing.T) {
+	dir := t.TempDir()
+	b := mem.New(mem.Options{})
+	defer b.Close()
+	prod, err := b.NewProducer(bus.ProducerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	topics := bus.DefaultTopics().WithAux().WithRSK()
+	o, err := newOutputs(prod, topics, dir, &Metrics{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.appendJournal([][]byte{[]byte("rsk share"), []byte("parent")}, []uint32{rskFlag, 0}); err != nil {
+		t.Fatal(err)
+	}
+	o.close()
+	rskCons, _ := b.NewConsumer(topics.RskSolvedShare, bus.Start{})
+	defer rskCons.Close()
+	o, err = newOutputs(prod, topics, dir, &Metrics{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if !o.waitSolved(ctx) {
+		t.Fatal("journal not republished")
+	}
+	o.close()
+	rm, err := rskCons.Poll(ctx)
+	if err != nil || len(rm) != 1 || string(rm[0].Value) != "rsk share" {
+		t.Fatalf("RSK topic got %v %v", rm, err)
+	}
+	entries, err := ReadJournal(o.journalPath)
+	if err != nil || len(entries) != 2 || !entries[0].Rsk || entries[0].Aux || !entries[0].Acked || entries[1].Rsk {
+		t.Fatalf("journal after republish %+v %v", entries, err)
+	}
+}
+
+func TestRSKChainFromJob(t *testing.T) {
+	sj := btcpool.StratumJob{RskBlockHashForMergedMining: "0x" + strings.Repeat("cd", 32), RskNetworkTarget: "0x" + strings.Repeat("0", 60) + "00ff",
+		RskFeesForMiner: "5", RskdRpcAddress: "http://r", RskdRpcUserPwd: "a:b", MergedMiningClean: true}
+	c, err := rskChainFrom(&sj)
+	if err != nil || !c.RSK || c.Target != (sha.Target{0xff}) || c.FeesForMiner != "5" || c.RPCAddr != "http://r" || c.RPCUserPass != "a:b" {
+		t.Fatalf("%+v %v", c, err)
+	}
+	o, _ := auxOffline(t, nil)
+	p := &JobParams{Aux: benchChains(1)}
+	o.srv.addRSK(p, &sj)
+	if len(p.Aux) != 2 || !p.Aux[1].RSK || !p.MergedMiningClean {
+		t.Fatalf("addRSK: %+v", p)
+	}
+	for _, bad := range []btcpool.StratumJob{
+		{RskBlockHashForMergedMining: "0x12", RskNetworkTarget: sj.RskNetworkTarget},
+		{RskBlockHashForMergedMining: sj.RskBlockHashForMergedMining, RskNetworkTarget: "0x00"},
+		{RskBlockHashForMergedMining: sj.RskBlockHashForMergedMining, RskNetworkTarget: "0xzz"},
+	} {
+		p := &JobParams{}
+		if o.srv.addRSK(p, &bad); len(p.Aux) != 0 {
+			t.Errorf("accepted %+v", bad)
+		}
+	}
+	if p := (&JobParams{}); func() bool { o.srv.addRSK(p, &btcpool.StratumJob{}); return len(p.Aux) != 0 }() {
+		t.Error("RSK entry from a job without RSK work")
+	}
 }

@@ -53,6 +53,9 @@ func (s *Server) consumeJobs(ctx context.Context, cons bus.Consumer) error {
 				}
 				p.MergedMiningClean = sj.MergedMiningClean
 			}
+			if s.opts.Topics.RskSolvedShare != "" {
+				s.addRSK(p, &sj)
+			}
 			if err := s.AddJob(p); err != nil {
 				s.log.Warn("job dropped", "id", sj.JobID, "height", sj.Height, "err", err)
 			}

@@ -114,6 +114,7 @@ type solvedItem struct {
 	msg  []byte
 	sess *Session
 	aux  bool // an AuxSolvedShare (JSON) for topics.AuxSolvedShare
+	rsk  bool // an RskSolvedShare (binary) for topics.RskSolvedShare
 }
 
 // journalFile is the solved-share journal inside the data dir. It is a
@@ -122,8 +123,10 @@ type solvedItem struct {
 //
 //   - a solved share: header = payload length (< 2^31), payload = the
 //     SolvedShare message, fsync'd before it is published;
-//   - an aux solved share: header = auxFlag|payload length (< 2^30),
+//   - an aux solved share: header = auxFlag|payload length (< 2^29),
 //     payload = the AuxSolvedShare message, for the AuxSolvedShare topic;
+//   - an RSK solved share: header = rskFlag|payload length (< 2^29),
+//     payload = the RskSolvedShare message, for the RskSolvedShare topic;
 //   - an acknowledgement: header = ackFlag|8, payload = the u64 LE file
 //     offset of the solved-share record the bus acknowledged.
 //
@@ -136,6 +139,7 @@ const journalFile = "solved-shares.journal"
 const (
 	ackFlag = 1 << 31
 	auxFlag = 1 << 30
+	rskFlag = 1 << 29
 )
 
 // maxJournalSize bounds the journal read at start (a solved share is a few
@@ -284,15 +288,15 @@ func (o *outputs) runJournal() {
 
 func (o *outputs) journalBatch(batch []solvedItem) {
 	msgs := make([][]byte, len(batch))
-	aux := make([]bool, len(batch))
+	flags := make([]uint32, len(batch))
 	for i, it := range batch {
-		msgs[i], aux[i] = it.msg, it.aux
+		msgs[i], flags[i] = it.msg, journalFlag(it.aux, it.rsk)
 	}
 	if f := o.beforeJournal.Load(); f != nil {
 		(*f)()
 	}
 	failpoint.Hit("engine.solved.before-journal")
-	offs, err := o.appendJournal(msgs, aux)
+	offs, err := o.appendJournal(msgs, flags)
 	failpoint.Hit("engine.solved.after-fsync")
 	if err != nil {
 		o.metrics.JournalErrors.Add(1)
@@ -304,7 +308,7 @@ func (o *outputs) journalBatch(batch []solvedItem) {
 		if err == nil {
 			off = offs[i]
 		}
-		entries[i] = JournalEntry{Offset: off, Msg: it.msg, Aux: it.aux}
+		entries[i] = JournalEntry{Offset: off, Msg: it.msg, Aux: it.aux, Rsk: it.rsk}
 		if it.sess != nil && o.answered != nil {
 			o.answered(it.sess)
 		}
@@ -326,7 +330,7 @@ func (o *outputs) journalBatch(batch []solvedItem) {
 func (o *outputs) runPublish(pending []JournalEntry) {
 	defer o.wg.Done()
 	for _, e := range pending {
-		o.publishSolved(e.Msg, e.Offset, e.Aux)
+		o.publishSolved(e)
 	}
 	journalDone := false
 	for {
@@ -335,7 +339,7 @@ func (o *outputs) runPublish(pending []JournalEntry) {
 		o.pubQ = nil
 		o.pubMu.Unlock()
 		for _, e := range q {
-			o.publishSolved(e.Msg, e.Offset, e.Aux)
+			o.publishSolved(e)
 		}
 		if len(q) > 0 {
 			continue
@@ -354,15 +358,13 @@ func (o *outputs) runPublish(pending []JournalEntry) {
 // publishSolved publishes one solved share until acknowledged (or, once the
 // server stops, for at most three attempts) and then journals the
 // acknowledgement of the record at off (off < 0: not journaled).
-func (o *outputs) publishSolved(msg []byte, off int64, aux bool) {
+func (o *outputs) publishSolved(e JournalEntry) {
 	defer o.addInflight(-1)
-	topic := o.topics.SolvedShare
-	if aux {
-		topic = o.topics.AuxSolvedShare
-		if topic == "" { // a journal from a run with merged mining, read without it
-			o.log.Error("aux solved share dropped: no AuxSolvedShare topic configured", "journal", o.journalPath)
-			return
-		}
+	msg, off := e.Msg, e.Offset
+	topic, name := solvedTopic(o.topics, e)
+	if topic == "" { // a journal from a run with merged mining, read without it
+		o.log.Error("merged-mining solved share dropped: no "+name+" topic configured", "journal", o.journalPath)
+		return
 	}
 	failpoint.Hit("engine.solved.before-publish")
 	backoff := 100 * time.Millisecond
@@ -402,10 +404,10 @@ const journalTruncateAt = 1 << 20
 
 // appendJournal appends the solved-share records of msgs with one write
 // and one fsync and returns their offsets.
-func (o *outputs) appendJournal(msgs [][]byte, aux []bool) ([]int64, error) {
+func (o *outputs) appendJournal(msgs [][]byte, flags []uint32) ([]int64, error) {
 	n := 0
 	for _, m := range msgs {
-		if len(m) >= auxFlag {
+		if len(m) >= rskFlag {
 			return nil, errors.New("solved share too large for the journal")
 		}
 		n += 8 + len(m)
@@ -416,11 +418,7 @@ func (o *outputs) appendJournal(msgs [][]byte, aux []bool) ([]int64, error) {
 	offs := make([]int64, len(msgs))
 	for i, m := range msgs {
 		offs[i] = o.journalSize + int64(len(rec))
-		hdr := uint32(len(m))
-		if aux[i] {
-			hdr |= auxFlag
-		}
-		rec = appendJournalRecord(rec, hdr, m)
+		rec = appendJournalRecord(rec, uint32(len(m))|flags[i], m)
 	}
 	if _, err := o.writeJournal(rec); err != nil {
 		return nil, err
@@ -482,6 +480,7 @@ type JournalEntry struct {
 	Msg    []byte // the SolvedShare message (AuxSolvedShare when Aux)
 	Acked  bool   // the bus acknowledged it
 	Aux    bool   // an aux solved share, for the AuxSolvedShare topic
+	Rsk    bool   // an RSK solved share, for the RskSolvedShare topic
 }
 
 // ReadJournal returns the solved shares in a journal file with their
@@ -512,7 +511,7 @@ func parseJournal(b []byte) []JournalEntry {
 	off := int64(0)
 	for len(b) >= 8 {
 		hdr := binary.LittleEndian.Uint32(b[0:4])
-		n := hdr &^ (ackFlag | auxFlag)
+		n := hdr &^ (ackFlag | auxFlag | rskFlag)
 		if uint64(n) > uint64(len(b)-8) {
 			break
 		}
@@ -522,7 +521,7 @@ func parseJournal(b []byte) []JournalEntry {
 		}
 		if hdr&ackFlag == 0 {
 			at[off] = len(out)
-			out = append(out, JournalEntry{Offset: off, Msg: payload, Aux: hdr&auxFlag != 0})
+			out = append(out, JournalEntry{Offset: off, Msg: payload, Aux: hdr&auxFlag != 0, Rsk: hdr&rskFlag != 0})
 		} else if n == 8 {
 			if i, ok := at[int64(binary.LittleEndian.Uint64(payload))]; ok {
 				out[i].Acked = true
@@ -546,12 +545,8 @@ func compactJournal(path string) ([]JournalEntry, error) {
 	var buf []byte
 	for _, e := range all {
 		if !e.Acked {
-			pending = append(pending, JournalEntry{Offset: int64(len(buf)), Msg: e.Msg, Aux: e.Aux})
-			hdr := uint32(len(e.Msg))
-			if e.Aux {
-				hdr |= auxFlag
-			}
-			buf = appendJournalRecord(buf, hdr, e.Msg)
+			pending = append(pending, JournalEntry{Offset: int64(len(buf)), Msg: e.Msg, Aux: e.Aux, Rsk: e.Rsk})
+			buf = appendJournalRecord(buf, uint32(len(e.Msg))|journalFlag(e.Aux, e.Rsk), e.Msg)
 		}
 	}
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {

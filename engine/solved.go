@@ -5,8 +5,33 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/hashpool/hashpool/bus"
 	"github.com/hashpool/hashpool/codec/btcpool"
 )
+
+// journalFlag is the journal header flag of a solved share: none for a parent block's
+// SolvedShare, auxFlag for an AuxSolvedShare, rskFlag for an RskSolvedShare.
+func journalFlag(aux, rsk bool) uint32 {
+	switch {
+	case rsk:
+		return rskFlag
+	case aux:
+		return auxFlag
+	}
+	return 0
+}
+
+// solvedTopic returns the topic a journaled solved share goes to ("" when that merged-mining
+// topic is not configured) and the topic's role, for logs.
+func solvedTopic(t bus.Topics, e JournalEntry) (topic, name string) {
+	switch {
+	case e.Rsk:
+		return t.RskSolvedShare, "RskSolvedShare"
+	case e.Aux:
+		return t.AuxSolvedShare, "AuxSolvedShare"
+	}
+	return t.SolvedShare, "SolvedShare"
+}
 
 // solved is called on the loop for a share that meets the network target:
 // the SolvedShare message goes to the journal goroutine (a hand-off that

@@ -1,7 +1,8 @@
 // Package store owns the pool's database: the schema of btcpool's tables
 // (found_blocks, found_nmc_blocks, mining_workers, stats_{pool,users,workers}_{hour,day};
 // spec §7.3), its versioned migrations, and typed reads and writes of those
-// tables on two engines:
+// tables on two engines, and hashpool's found_rsk_blocks (migration 2: RSK merged mining,
+// one row per parent header submitted to RSK; btcpool's own RSK table is unconfirmed):
 //
 //   - SQLite through modernc.org/sqlite (pure Go), the embedded default;
 //   - MySQL/MariaDB through go-sql-driver/mysql, with btcpool's column types,

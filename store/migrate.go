@@ -182,6 +182,47 @@ UNIQUE (puid, worker_id)
 		statsTableSQLite("stats_workers_hour", "puid INTEGER NOT NULL,\nworker_id INTEGER NOT NULL,\nhour INTEGER NOT NULL,\n", "", "UNIQUE (puid, worker_id, hour)"),
 		statsTableSQLite("stats_workers_day", "puid INTEGER NOT NULL,\nworker_id INTEGER NOT NULL,\nday INTEGER NOT NULL,\n", "", "UNIQUE (puid, worker_id, day)"),
 	},
+}, {
+	// btcpool's table for RSK is unconfirmed (spec §7.3): hashpool's own, one row per parent
+	// header submitted to RSK (see FoundRSKBlock).
+	version: 2,
+	name:    "found_rsk_blocks (RSK merged mining)",
+	mysql: []string{
+		"CREATE TABLE IF NOT EXISTS `found_rsk_blocks` (\n" +
+			"`id` int NOT NULL AUTO_INCREMENT,\n" +
+			"`bitcoin_block_hash` char(64) NOT NULL,\n" +
+			"`rsk_block_hash` char(64) NOT NULL,\n" +
+			"`height` int NOT NULL,\n" +
+			"`job_id` bigint unsigned NOT NULL,\n" +
+			"`puid` int NOT NULL,\n" +
+			"`worker_id` bigint NOT NULL,\n" +
+			"`worker_full_name` varchar(50) NOT NULL,\n" +
+			"`fees_for_miner` varchar(80) NOT NULL DEFAULT '',\n" +
+			"`is_orphaned` tinyint NOT NULL DEFAULT 0,\n" +
+			"`submit_response` varchar(255) NOT NULL DEFAULT '',\n" +
+			"`created_at` datetime NOT NULL,\n" +
+			"PRIMARY KEY (`id`),\n" +
+			"UNIQUE KEY `bitcoin_block_hash` (`bitcoin_block_hash`),\n" +
+			"KEY `rsk_block_hash` (`rsk_block_hash`)\n" +
+			") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+	},
+	sqlite: []string{
+		`CREATE TABLE IF NOT EXISTS found_rsk_blocks (
+id INTEGER PRIMARY KEY AUTOINCREMENT,
+bitcoin_block_hash TEXT NOT NULL UNIQUE,
+rsk_block_hash TEXT NOT NULL,
+height INTEGER NOT NULL,
+job_id INTEGER NOT NULL,
+puid INTEGER NOT NULL,
+worker_id INTEGER NOT NULL,
+worker_full_name TEXT NOT NULL,
+fees_for_miner TEXT NOT NULL DEFAULT '',
+is_orphaned INTEGER NOT NULL DEFAULT 0,
+submit_response TEXT NOT NULL DEFAULT '',
+created_at DATETIME NOT NULL
+)`,
+		`CREATE INDEX IF NOT EXISTS found_rsk_blocks_rsk_hash ON found_rsk_blocks (rsk_block_hash)`,
+	},
 }}
 
 // SchemaVersion is the schema version this build migrates to.
@@ -286,6 +327,7 @@ func (s *Store) verifySchema(ctx context.Context, conn *sql.Conn) error {
 var uniqueKeys = []struct{ table, column string }{
 	{"found_blocks", "hash"},
 	{"found_nmc_blocks", "aux_block_hash"},
+	{"found_rsk_blocks", "bitcoin_block_hash"},
 }
 
 // hasUniqueKey reports whether table has a unique index on exactly column. table and column

@@ -17,6 +17,7 @@ type table struct {
 var allTables = []table{
 	{"found_blocks", append([]string{"id"}, strings.Split(foundBlockColumns, ", ")...)},
 	{"found_nmc_blocks", []string{"id", "bitcoin_block_hash", "aux_block_hash", "aux_pow", "is_orphaned", "chain_name", "submit_response", "created_at"}},
+	{"found_rsk_blocks", append([]string{"id"}, strings.Split(foundRSKColumns, ", ")...)},
 	{"mining_workers", miningWorkerColumns},
 	{statsPoolHour.name, statsPoolHour.allColumns()},
 	{statsPoolDay.name, append(statsPoolDay.allColumns(), "lucky")},

@@ -86,6 +86,8 @@ func PoolRetention(t bus.Topics) map[string]Retention {
 	set(t.CommonEvents, 256<<20)
 	set(t.AuxRawGw, 64<<20)
 	set(t.AuxSolvedShare, 64<<20)
+	set(t.RskRawGw, 64<<20)
+	set(t.RskSolvedShare, 64<<20)
 	return m
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/hashpool/hashpool/jobs/auxmaker"
 	"github.com/hashpool/hashpool/jobs/gbtmaker"
 	"github.com/hashpool/hashpool/jobs/jobmaker"
+	"github.com/hashpool/hashpool/jobs/rskmaker"
 	"github.com/hashpool/hashpool/node"
 	"github.com/hashpool/hashpool/sharelog/slparser"
 	"github.com/hashpool/hashpool/sharelog/statshttpd"
@@ -67,7 +68,7 @@ func stageOf(name string) int {
 	switch name {
 	case "sserver", "status", "tlsfront":
 		return stageFront
-	case "gbtmaker", "jobmaker", "userlist", "auxmaker":
+	case "gbtmaker", "jobmaker", "userlist", "auxmaker", "rskmaker":
 		return stageMakers
 	case "blkmaker", "sharelogger":
 		return stageBooks
@@ -277,6 +278,27 @@ func (p *pool) addAuxMakers() error {
 	return nil
 }
 
+// addRSKMaker adds the RSK gwmaker when [rsk] is configured (task "rskmaker", stopped with
+// the makers).
+func (p *pool) addRSKMaker() error {
+	if !p.cfg.RSK.on() {
+		return nil
+	}
+	prod, err := p.producer()
+	if err != nil {
+		return err
+	}
+	o := p.cfg.rskmakerOptions()
+	o.Logger = p.log.With("component", "rskmaker")
+	m, err := rskmaker.New(o, prod)
+	if err != nil {
+		prod.Close()
+		return fmt.Errorf("rsk: %w", err)
+	}
+	p.add("rskmaker", func(ctx context.Context) error { defer prod.Close(); return m.Run(ctx) })
+	return nil
+}
+
 func (p *pool) addJobMaker() error {
 	o := p.cfg.jobmakerOptions()
 	o.Logger = p.log.With("component", "jobmaker")
@@ -360,6 +382,12 @@ func (p *pool) addBlkMaker(onBlock func(blockmaker.Result)) (*blockmaker.Maker, 
 		if r.Err == nil {
 			o.Logger.Info("aux block found", "chain", r.Block.ChainName, "aux_hash", r.Block.AuxBlockHash,
 				"parent_hash", r.Block.BitcoinBlockHash, "accepted", r.Accepted, "response", r.Block.SubmitResponse)
+		}
+	}
+	o.OnRSKBlock = func(r blockmaker.RSKResult) {
+		if r.Err == nil {
+			o.Logger.Info("RSK block found", "rsk_hash", r.Block.RSKBlockHash, "parent_hash", r.Block.BitcoinBlockHash,
+				"accepted", r.Accepted, "response", r.Block.SubmitResponse)
 		}
 	}
 	var rec blockmaker.Recorder

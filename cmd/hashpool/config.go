@@ -16,8 +16,10 @@ import (
 	"github.com/hashpool/hashpool/dashboard"
 	"github.com/hashpool/hashpool/engine"
 	"github.com/hashpool/hashpool/jobs/auxmaker"
+	"github.com/hashpool/hashpool/jobs/fetchloop"
 	"github.com/hashpool/hashpool/jobs/gbtmaker"
 	"github.com/hashpool/hashpool/jobs/jobmaker"
+	"github.com/hashpool/hashpool/jobs/rskmaker"
 	"github.com/hashpool/hashpool/node"
 	"github.com/hashpool/hashpool/sharelog/slparser"
 	"github.com/hashpool/hashpool/sharelog/statshttpd"
@@ -49,6 +51,7 @@ type Config struct {
 	Metrics    MetricsConfig    `toml:"prometheus"`
 	Dashboard  DashboardConfig  `toml:"dashboard"`
 	Aux        []AuxConfig      `toml:"aux" comment:"merged mining: one [[aux]] table per aux chain (namecoind or any createauxblock node); none = merged mining off"`
+	RSK        RSKConfig        `toml:"rsk" comment:"RSK merged mining (tested against RSK's published API, not a real rskj); empty rpc_addr = off"`
 
 	// SLParserOnce holds slparser's one-shot modes (flags only).
 	SLParserOnce SLParserOnce `toml:"-"`
@@ -83,6 +86,25 @@ type TopicsConfig struct {
 	// The aux topics are used only when an [[aux]] chain is configured.
 	AuxRawGw       string `toml:"auxpow_gw_topic" comment:"aux chains' work (used only with [[aux]])"`
 	AuxSolvedShare string `toml:"auxpow_solved_share_topic" comment:"shares meeting an aux target (used only with [[aux]])"`
+	// The RSK topics are used only when [rsk] has an rpc_addr.
+	RskRawGw       string `toml:"rsk_rawgw_topic" comment:"RSK work (used only with [rsk])"`
+	RskSolvedShare string `toml:"rsk_solved_share_topic" comment:"shares meeting the RSK target (used only with [rsk])"`
+}
+
+// RSKConfig is the RSK node: rskmaker polls its mnr_getWork (in hashpool run and hashpool
+// gbtmaker), blkmaker submits RSK blocks to it, jobmaker applies the notify policy.
+type RSKConfig struct {
+	RPCAddr    string `toml:"rpc_addr" comment:"http://host:port of the RSK node's JSON-RPC (rskj with the mnr module enabled); empty = RSK off"`
+	RPCUserPwd string `toml:"rpc_userpwd" comment:"user:password, if the node asks for basic auth"`
+	Interval   int    `toml:"interval" comment:"seconds between mnr_getWork calls (RSK advises 2; at most 30)"`
+	Notify     int    `toml:"rsk_merged_mining_notify" comment:"0 = RSK work waits for the next job, 1 = new job when the node sets notify, 2 = when the RSK block hash changes"`
+}
+
+// on reports whether RSK merged mining is configured.
+func (r RSKConfig) on() bool { return r.RPCAddr != "" }
+
+func (r RSKConfig) node() node.Options {
+	return NodeConfig{RPCAddr: r.RPCAddr, RPCUserPwd: r.RPCUserPwd}.options()
 }
 
 // AuxConfig is one merged-mined aux chain: its node, fetched by an auxmaker, and the node
@@ -244,7 +266,8 @@ func defaultConfig() Config {
 		DataDir: "./data",
 		Log:     LogConfig{Level: "info", Format: "text"},
 		Topics: TopicsConfig{RawGbt: t.RawGbt, Job: t.Job, Share: t.Share, SolvedShare: t.SolvedShare,
-			CommonEvents: t.CommonEvents, AuxRawGw: bus.DefaultAuxRawGw, AuxSolvedShare: bus.DefaultAuxSolvedShare},
+			CommonEvents: t.CommonEvents, AuxRawGw: bus.DefaultAuxRawGw, AuxSolvedShare: bus.DefaultAuxSolvedShare,
+			RskRawGw: bus.DefaultRskRawGw, RskSolvedShare: bus.DefaultRskSolvedShare},
 		Node:     NodeConfig{RPCAddr: "http://127.0.0.1:8332", ZMQTimeout: 1200, LongPoll: true},
 		GbtMaker: GbtMakerConfig{RPCInterval: 10},
 		JobMaker: JobMakerConfig{ID: 1, CoinbaseInfo: "/hashpool/", JobInterval: 20, GbtLifeTime: 90, EmptyGbtLifeTime: 15,
@@ -262,6 +285,7 @@ func defaultConfig() Config {
 		StatsHTTPD: StatsHTTPDConfig{IP: "0.0.0.0", Port: 8080, FlushDBInterval: 15, ExpectedOnlineWorkers: 100000},
 		Metrics:    MetricsConfig{Enabled: true, Address: "127.0.0.1", Port: 9100, Path: "/metrics"},
 		Dashboard:  DashboardConfig{Enabled: true, MaxClients: dashboard.DefaultMaxClients},
+		RSK:        RSKConfig{Interval: int(rskmaker.DefaultRPCInterval / time.Second), Notify: jobmaker.RSKNotifyFlag},
 
 		SLParserOnce: SLParserOnce{DumpUser: -1},
 	}
@@ -276,7 +300,16 @@ func (c *Config) topics() bus.Topics {
 		t.AuxRawGw, t.AuxSolvedShare = c.Topics.AuxRawGw, c.Topics.AuxSolvedShare
 		t = t.WithAux()
 	}
+	if c.RSK.on() {
+		t.RskRawGw, t.RskSolvedShare = c.Topics.RskRawGw, c.Topics.RskSolvedShare
+		t = t.WithRSK()
+	}
 	return t
+}
+
+func (c *Config) rskmakerOptions() rskmaker.Options {
+	return rskmaker.Options{Node: c.RSK.node(), Timing: fetchloop.Timing{RPCInterval: secs(c.RSK.Interval)},
+		Topic: c.topics().RskRawGw}.WithDefaults()
 }
 
 func (a AuxConfig) node() node.Options {
@@ -285,7 +318,7 @@ func (a AuxConfig) node() node.Options {
 
 func (c *Config) auxmakerOptions(a AuxConfig) auxmaker.Options {
 	return auxmaker.Options{ChainName: a.ChainName, Node: a.node(), CoinbaseAddress: a.CoinbaseAddress,
-		RPCInterval: secs(a.RPCInterval), ZMQAddr: a.ZMQAddr, Topic: c.topics().AuxRawGw}.WithDefaults()
+		Timing: fetchloop.Timing{RPCInterval: secs(a.RPCInterval), ZMQAddr: a.ZMQAddr}, Topic: c.topics().AuxRawGw}.WithDefaults()
 }
 
 func (n NodeConfig) options() node.Options {
@@ -298,8 +331,8 @@ func (n NodeConfig) options() node.Options {
 }
 
 func (c *Config) gbtmakerOptions() gbtmaker.Options {
-	return gbtmaker.Options{Node: c.Node.options(), RPCInterval: secs(c.GbtMaker.RPCInterval), ZMQAddr: c.Node.ZMQAddr,
-		ZMQTimeout: secs(c.Node.ZMQTimeout), DisableLongPoll: !c.Node.LongPoll, RawGbtTopic: c.Topics.RawGbt}.WithDefaults()
+	return gbtmaker.Options{Node: c.Node.options(), Timing: fetchloop.Timing{RPCInterval: secs(c.GbtMaker.RPCInterval),
+		ZMQAddr: c.Node.ZMQAddr, ZMQTimeout: secs(c.Node.ZMQTimeout)}, DisableLongPoll: !c.Node.LongPoll, RawGbtTopic: c.Topics.RawGbt}.WithDefaults()
 }
 
 func (c *Config) jobmakerOptions() jobmaker.Options {
@@ -307,7 +340,8 @@ func (c *Config) jobmakerOptions() jobmaker.Options {
 	return jobmaker.Options{ID: j.ID, Network: c.Network, PayoutAddress: j.PayoutAddress, CoinbaseInfo: j.CoinbaseInfo,
 		BlockVersion: j.BlockVersion, JobInterval: secs(j.JobInterval), GbtLifeTime: secs(j.GbtLifeTime),
 		EmptyGbtLifeTime: secs(j.EmptyGbtLifeTime), RawGbtTopic: c.Topics.RawGbt, JobTopic: c.Topics.Job,
-		LastJobTimeFile: j.FileLastJobTime, AuxRawGwTopic: c.topics().AuxRawGw, AuxNotifyPolicy: j.AuxNotify}.WithDefaults()
+		LastJobTimeFile: j.FileLastJobTime, AuxRawGwTopic: c.topics().AuxRawGw, AuxNotifyPolicy: j.AuxNotify,
+		RSKRawGwTopic: c.topics().RskRawGw, RSKNotifyPolicy: c.RSK.Notify}.WithDefaults()
 }
 
 func (c *Config) engineOptions() (engine.Options, error) {
@@ -366,6 +400,9 @@ func (c *Config) blkmakerOptions() blockmaker.Options {
 		for _, a := range c.Aux {
 			o.AuxNodes[a.ChainName] = a.node()
 		}
+	}
+	if c.RSK.on() {
+		o.RSK, o.RSKNode = true, c.RSK.node()
 	}
 	return o
 }

@@ -20,6 +20,7 @@ type flags struct {
 	stratumTLS, stratumTLSCert, stratumTLSKey              string
 	versionMask                                            uint
 	simulator                                              bool
+	rskURL, rskAuth                                        string
 }
 
 func bindFlags(fs *flag.FlagSet, name string) *flags {
@@ -37,6 +38,8 @@ func bindFlags(fs *flag.FlagSet, name string) *flags {
 	fs.StringVar(&f.nodeAuth, "node-auth", "", "node RPC credentials user:password")
 	fs.StringVar(&f.nodeCookie, "node-cookie", "", "bitcoind .cookie file (instead of -node-auth)")
 	fs.StringVar(&f.zmq, "zmq", "", "bitcoind ZMQ hashblock endpoint, e.g. tcp://127.0.0.1:28332")
+	fs.StringVar(&f.rskURL, "rsk", "", "RSK node JSON-RPC URL for RSK merged mining, e.g. http://127.0.0.1:4444")
+	fs.StringVar(&f.rskAuth, "rsk-auth", "", "RSK node RPC credentials user:password")
 	fs.StringVar(&f.payout, "payout-address", "", "address that receives the block rewards")
 	fs.StringVar(&f.coinbaseInfo, "coinbase-info", "", "tag written into every coinbase")
 	fs.StringVar(&f.stratum, "stratum", "", "stratum listen address ip:port")
@@ -78,6 +81,10 @@ func (f *flags) apply(fs *flag.FlagSet, cfg *Config) {
 			cfg.Node.CookieFile = f.nodeCookie
 		case "zmq":
 			cfg.Node.ZMQAddr = f.zmq
+		case "rsk":
+			cfg.RSK.RPCAddr = f.rskURL
+		case "rsk-auth":
+			cfg.RSK.RPCUserPwd = f.rskAuth
 		case "payout-address":
 			cfg.JobMaker.PayoutAddress = f.payout
 		case "coinbase-info":

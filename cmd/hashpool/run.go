@@ -35,6 +35,9 @@ func cmdRun(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer
 	if err := p.addAuxMakers(); err != nil {
 		return err
 	}
+	if err := p.addRSKMaker(); err != nil {
+		return err
+	}
 	if err := p.addJobMaker(); err != nil {
 		return err
 	}
@@ -117,6 +120,9 @@ func cmdGbtMaker(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.W
 	}
 	defer p.close()
 	if err := p.addGbtMaker(); err != nil {
+		return err
+	}
+	if err := p.addRSKMaker(); err != nil { // the RSK gwmaker runs beside gbtmaker in split mode
 		return err
 	}
 	return p.run(ctx)

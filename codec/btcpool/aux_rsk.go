@@ -2,7 +2,130 @@ package btcpool
 
 import (
 	"errors"
+	"strconv"
+	"strings"
 )
+
+// RskRawGw is RSK's merged-mining work (topic RskRawGw, LEGACY RawGw): mnr_getWork's result
+// as btcpool's gwmaker publishes it for jobmaker.
+type RskRawGw struct {
+	// CreatedAt is the unix time the work was fetched (jobmaker refuses work older than 60 s
+	// and drops it from jobs 120 s after).
+	CreatedAt uint32
+	// ChainType is btcpool HEAD's "chainType" ("RSK"); LEGACY gwmaker had no such key.
+	ChainType string
+	// RPCAddress and RPCUserPwd say where blkmaker submits (rskdRpcAddress, rskdRpcUserPwd).
+	RPCAddress, RPCUserPwd string
+	// Target is the RSK target, "0x" and big-endian hex (mnr_getWork's target).
+	Target string
+	// ParentBlockHash and BlockHashForMergedMining are mnr_getWork's, "0x" and 64 hex digits;
+	// the latter follows the RSKBLOCK: tag in the coinbase.
+	ParentBlockHash, BlockHashForMergedMining string
+	// FeesPaidToMiner is mnr_getWork's feesPaidToMiner as the node wrote it.
+	FeesPaidToMiner string
+	// Notify is mnr_getWork's notify: the node says every earlier work can be replaced.
+	Notify bool
+}
+
+// AppendRskRawGw appends m as btcpool HEAD's gwmaker prints it (GwMakerHandlerRsk, no spaces,
+// notify as a quoted "true"/"false"):
+//
+//	{"created_at_ts":T,"chainType":"RSK","rskdRpcAddress":"..","rskdRpcUserPwd":"..","target":"0x..","parentBlockHash":"0x..","blockHashForMergedMining":"0x..","feesPaidToMiner":"..","notify":"true"}
+func AppendRskRawGw(dst []byte, m *RskRawGw) []byte {
+	dst = append(dst, `{"created_at_ts":`...)
+	dst = strconv.AppendUint(dst, uint64(m.CreatedAt), 10)
+	dst = append(dst, `,"chainType":`...)
+	dst = appendJSONString(dst, m.ChainType)
+	dst = append(dst, `,"rskdRpcAddress":`...)
+	dst = appendJSONString(dst, m.RPCAddress)
+	dst = append(dst, `,"rskdRpcUserPwd":`...)
+	dst = appendJSONString(dst, m.RPCUserPwd)
+	dst = append(dst, `,"target":`...)
+	dst = appendJSONString(dst, m.Target)
+	dst = append(dst, `,"parentBlockHash":`...)
+	dst = appendJSONString(dst, m.ParentBlockHash)
+	dst = append(dst, `,"blockHashForMergedMining":`...)
+	dst = appendJSONString(dst, m.BlockHashForMergedMining)
+	dst = append(dst, `,"feesPaidToMiner":`...)
+	dst = appendJSONString(dst, m.FeesPaidToMiner)
+	if m.Notify {
+		return append(dst, `,"notify":"true"}`...)
+	}
+	return append(dst, `,"notify":"false"}`...)
+}
+
+// maxRskString is the longest string an RskRawGw field may hold: each lands in an 80-byte
+// char array of RskSolvedShareData or the job (79 bytes and the NUL).
+const maxRskString = rskStringField - 1
+
+// DecodeRskRawGw decodes an RskRawGw message strictly, with btcpool's RskWork::initFromGw
+// checks: created_at_ts (uint32), rskdRpcAddress, rskdRpcUserPwd, target, parentBlockHash,
+// blockHashForMergedMining, feesPaidToMiner and notify are required; chainType is optional.
+// The hashes must be 64 hex digits and the target 1 to 64 (each with an optional 0x); notify
+// is "true" or "false" (btcpool's quoted form) or a JSON boolean; every string is UTF-8 and at
+// most 79 bytes. Unknown keys are ignored.
+func DecodeRskRawGw(b []byte, m *RskRawGw) error {
+	p, o, err := parseObject(b, "RskRawGw")
+	if err != nil {
+		return err
+	}
+	defer parsers.Put(p)
+	j := jsonObject{o: o, msg: "RskRawGw"}
+	out := RskRawGw{
+		CreatedAt:                uint32(j.u64("created_at_ts", true, 1<<32-1)),
+		RPCAddress:               j.str("rskdRpcAddress", true),
+		RPCUserPwd:               j.str("rskdRpcUserPwd", true),
+		Target:                   j.str("target", true),
+		ParentBlockHash:          j.str("parentBlockHash", true),
+		BlockHashForMergedMining: j.str("blockHashForMergedMining", true),
+		FeesPaidToMiner:          j.str("feesPaidToMiner", true),
+	}
+	if j.o.Get("chainType") != nil {
+		out.ChainType = j.str("chainType", true)
+	}
+	if v := j.get("notify", true); v != nil {
+		if bv, err := v.Bool(); err == nil {
+			out.Notify = bv
+		} else if sv, err := v.StringBytes(); err == nil && (string(sv) == "true" || string(sv) == "false") {
+			out.Notify = string(sv) == "true"
+		} else {
+			j.fail("notify", `is not "true", "false" or a boolean`)
+		}
+	}
+	if j.err == nil && !isHexLen(strip0x(out.BlockHashForMergedMining), 64) {
+		j.fail("blockHashForMergedMining", "is not 64 hex characters")
+	}
+	if j.err == nil && !isHexLen(strip0x(out.ParentBlockHash), 64) {
+		j.fail("parentBlockHash", "is not 64 hex characters")
+	}
+	if t := strip0x(out.Target); j.err == nil && (len(t) == 0 || len(t) > 64 || !isHexDigits(t)) {
+		j.fail("target", "is not 1 to 64 hex digits")
+	}
+	for _, f := range []struct{ key, v string }{{"chainType", out.ChainType}, {"rskdRpcAddress", out.RPCAddress},
+		{"rskdRpcUserPwd", out.RPCUserPwd}, {"feesPaidToMiner", out.FeesPaidToMiner}} {
+		if len(f.v) > maxRskString {
+			j.fail(f.key, "is longer than 79 bytes")
+		}
+		checkUTF8(&j, f.key, f.v)
+	}
+	if j.err != nil {
+		return j.err
+	}
+	*m = out
+	return nil
+}
+
+func strip0x(s string) string { return strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X") }
+
+// isHexDigits reports whether s is only hex digits (any length, odd included).
+func isHexDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if unhex(s[i]) > 15 {
+			return false
+		}
+	}
+	return true
+}
 
 // RskSolvedShareDataSize is the size of btcpool's RskSolvedShareData struct that starts an
 // RskSolvedShare message.

@@ -7,10 +7,10 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/hashpool/hashpool/bus"
 	"github.com/hashpool/hashpool/codec/btcpool"
+	"github.com/hashpool/hashpool/jobs/fetchloop"
 	"github.com/hashpool/hashpool/node"
 )
 
@@ -24,17 +24,11 @@ type Maker struct {
 
 	create atomic.Bool // createauxblock (else getauxblock), decided in Run
 
-	mu       sync.Mutex // serialises publishing and guards the fields below
-	lastMake time.Time
-	height   int64
-	hash     string
+	mu     sync.Mutex // serialises publishing and guards the fields below
+	height int64
+	hash   string
 
-	trigger chan struct{}
-
-	published     atomic.Uint64
-	fetchErrors   atomic.Uint64
-	publishErrors atomic.Uint64
-	failing       atomic.Bool
+	loop *fetchloop.Loop
 }
 
 // Stats are counters since New.
@@ -57,22 +51,18 @@ func New(opts Options, prod bus.Producer) (*Maker, error) {
 	if prod == nil {
 		return nil, errors.New("auxmaker: producer is nil")
 	}
-	nodeOpts := opts.Node
-	if nodeOpts.Logger == nil {
-		nodeOpts.Logger = opts.Logger
-	}
-	c, err := node.NewClient(nodeOpts)
+	c, err := fetchloop.NodeClient(opts.Node, opts.Logger)
 	if err != nil {
 		return nil, err
 	}
 	_ = opts.Node.Validate() // fills the node defaults (Timeout) into opts
 	return &Maker{
-		opts:    opts,
-		log:     opts.Logger.With("chain", opts.ChainName),
-		client:  c,
-		prod:    prod,
-		key:     []byte(opts.ChainName),
-		trigger: make(chan struct{}, 1),
+		opts:   opts,
+		log:    opts.Logger.With("chain", opts.ChainName),
+		client: c,
+		prod:   prod,
+		key:    []byte(opts.ChainName),
+		loop:   fetchloop.New(opts.Timing, opts.Logger.With("chain", opts.ChainName)),
 	}, nil
 }
 
@@ -81,14 +71,8 @@ func (m *Maker) Stats() Stats {
 	m.mu.Lock()
 	h, hash := m.height, m.hash
 	m.mu.Unlock()
-	return Stats{
-		Published:     m.published.Load(),
-		FetchErrors:   m.fetchErrors.Load(),
-		PublishErrors: m.publishErrors.Load(),
-		Height:        h,
-		Hash:          hash,
-		UsesCreate:    m.create.Load(),
-	}
+	pub, fetchErr, pubErr := m.loop.Counts()
+	return Stats{Published: pub, FetchErrors: fetchErr, PublishErrors: pubErr, Height: h, Hash: hash, UsesCreate: m.create.Load()}
 }
 
 // Run asks the node which merged-mining RPCs it has (help), publishes a first work, then one
@@ -119,39 +103,11 @@ func (m *Maker) Run(ctx context.Context) error {
 	m.log.Info("auxmaker started", "node", m.client.URL(), "createauxblock", m.create.Load(),
 		"rpcinterval", m.opts.RPCInterval, "zmq", m.opts.ZMQAddr, "topic", m.opts.Topic)
 
-	var wg sync.WaitGroup
-	if m.opts.ZMQAddr != "" {
-		wg.Go(func() { m.zmq(ctx) })
-	}
-	defer wg.Wait()
-
-	m.make(ctx, "startup")
-	tick := time.NewTicker(m.opts.Tick)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-m.trigger:
-			m.make(ctx, "hashblock")
-		case <-tick.C:
-			m.mu.Lock()
-			due := !m.lastMake.Add(m.opts.RPCInterval - m.opts.Tick/2).After(m.opts.Now())
-			m.mu.Unlock()
-			if due {
-				m.make(ctx, "interval")
-			}
-		}
-	}
+	return m.loop.Run(ctx, m.make)
 }
 
 // Trigger asks Run to fetch work at once, as a ZMQ hashblock does. It never blocks.
-func (m *Maker) Trigger() {
-	select {
-	case m.trigger <- struct{}{}:
-	default:
-	}
-}
+func (m *Maker) Trigger() { m.loop.Trigger() }
 
 func (m *Maker) fetch(ctx context.Context) (node.AuxBlock, error) {
 	if m.create.Load() {
@@ -164,24 +120,10 @@ func (m *Maker) fetch(ctx context.Context) (node.AuxBlock, error) {
 func (m *Maker) make(ctx context.Context, reason string) {
 	blk, err := m.fetch(ctx)
 	if err != nil {
-		if ctx.Err() != nil {
-			return
-		}
-		m.fetchErrors.Add(1)
-		if !m.failing.Swap(true) {
-			m.log.Warn("fetching aux work failed; retrying every tick", "reason", reason, "err", err)
-		} else {
-			m.log.Debug("fetching aux work failed", "reason", reason, "err", err)
-		}
-		m.mu.Lock()
-		// Retry on the next tick rather than wait a whole interval.
-		m.lastMake = m.opts.Now().Add(-m.opts.RPCInterval)
-		m.mu.Unlock()
+		m.loop.FetchFailed(ctx, "fetching aux work", reason, err)
 		return
 	}
-	if m.failing.Swap(false) {
-		m.log.Info("fetching aux work works again", "height", blk.Height)
-	}
+	m.loop.FetchOK("fetching aux work", "height", blk.Height)
 	m.publish(ctx, &blk, reason)
 }
 
@@ -201,38 +143,12 @@ func (m *Maker) publish(ctx context.Context, blk *node.AuxBlock, reason string) 
 		RPCUserPass: m.opts.RPCUserPass,
 	}
 	value := btcpool.AppendAuxRawGw(make([]byte, 0, 320), &msg)
-	pctx, cancel := context.WithTimeout(ctx, m.opts.PublishTimeout)
-	err := m.prod.PublishSync(pctx, m.opts.Topic, m.key, value)
-	cancel()
-	if err != nil {
-		if ctx.Err() == nil {
-			m.publishErrors.Add(1)
-			m.log.Warn("AuxRawGw not acknowledged by the bus", "topic", m.opts.Topic, "height", blk.Height, "err", err)
-		}
+	if !m.loop.Publish(ctx, m.prod, m.opts.Topic, m.key, value, now) {
 		return
 	}
-	m.published.Add(1)
-	m.lastMake = now
 	if blk.Height > m.height {
 		m.log.Info("new aux height", "height", blk.Height, "hash", blk.Hash, "reason", reason)
 	}
 	m.log.Debug("AuxRawGw published", "height", blk.Height, "hash", blk.Hash, "reason", reason)
 	m.height, m.hash = blk.Height, blk.Hash
-}
-
-// zmq turns every hashblock event (a new block, a reconnect, a detected gap) into new work.
-func (m *Maker) zmq(ctx context.Context) {
-	sub, err := node.NewHashBlockSubscriber(node.ZMQOptions{
-		Addr:    m.opts.ZMQAddr,
-		Timeout: m.opts.ZMQTimeout,
-		Logger:  m.log,
-	})
-	if err != nil { // Validate checked the address; a programming error
-		m.log.Error("zmq disabled", "err", err)
-		return
-	}
-	_ = sub.Run(ctx, func(ev node.HashBlockEvent) {
-		m.log.Debug("zmq hashblock", "hash", ev.Hash, "seq", ev.Seq, "missed", ev.Missed, "reconnected", ev.Reconnected)
-		m.Trigger()
-	})
 }

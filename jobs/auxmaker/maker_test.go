@@ -16,6 +16,7 @@ import (
 	"github.com/hashpool/hashpool/bus/mem"
 	"github.com/hashpool/hashpool/codec/btcpool"
 	"github.com/hashpool/hashpool/internal/namecoindtest"
+	"github.com/hashpool/hashpool/jobs/fetchloop"
 )
 
 type env struct {
@@ -102,7 +103,7 @@ func TestNamecoindZMQ(t *testing.T) {
 	n := namecoindtest.Start(t, namecoindtest.Options{})
 	e := startMaker(t, Options{
 		ChainName: "nmc", Node: n.ClientOptions(), CoinbaseAddress: n.Address,
-		RPCInterval: time.Hour, ZMQAddr: n.ZMQAddr, Topic: "NMCAuxBlock",
+		Timing: fetchloop.Timing{RPCInterval: time.Hour, ZMQAddr: n.ZMQAddr}, Topic: "NMCAuxBlock",
 	})
 	msg, key := e.next(60 * time.Second)
 	if key != "nmc" || msg.Height != 2 || msg.ChainID != namecoindtest.ChainID || msg.Bits != "207fffff" ||
@@ -142,7 +143,7 @@ func TestNamecoindInterval(t *testing.T) {
 	n := namecoindtest.Start(t, namecoindtest.Options{})
 	e := startMaker(t, Options{
 		ChainName: "nmc", Node: n.ClientOptions(), CoinbaseAddress: n.Address,
-		RPCInterval: time.Second, Tick: 100 * time.Millisecond,
+		Timing: fetchloop.Timing{RPCInterval: time.Second, Tick: 100 * time.Millisecond},
 	})
 	first, _ := e.next(60 * time.Second)
 	second, _ := e.next(30 * time.Second)
@@ -207,7 +208,7 @@ func TestRunFailsWithoutUsableRPC(t *testing.T) {
 func TestOptionsValidate(t *testing.T) {
 	err := Options{
 		ChainName: "a name with spaces that is long", CoinbaseAddress: "x y",
-		RPCInterval: 2 * time.Minute, Tick: -1, ZMQAddr: "localhost:1", ZMQTimeout: time.Millisecond, PublishTimeout: -1,
+		Timing: fetchloop.Timing{RPCInterval: 2 * time.Minute, Tick: -1, ZMQAddr: "localhost:1", ZMQTimeout: time.Millisecond, PublishTimeout: -1},
 	}.WithDefaults().Validate()
 	if err == nil {
 		t.Fatal("want errors")
@@ -220,7 +221,7 @@ func TestOptionsValidate(t *testing.T) {
 	if err := (Options{Node: nodeOpts("127.0.0.1:1")}).WithDefaults().Validate(); err == nil || !strings.Contains(err.Error(), "chain name is empty") {
 		t.Fatalf("missing chain name: %v", err)
 	}
-	if err := (Options{ChainName: "nmc", Node: nodeOpts("127.0.0.1:1"), RPCInterval: 5 * time.Minute}).WithDefaults().Validate(); err == nil {
+	if err := (Options{ChainName: "nmc", Node: nodeOpts("127.0.0.1:1"), Timing: fetchloop.Timing{RPCInterval: 5 * time.Minute}}).WithDefaults().Validate(); err == nil {
 		t.Fatal("no ZMQ and a 5 min interval: want an error")
 	}
 	o := Options{ChainName: "nmc", Node: nodeOpts("127.0.0.1:8336")}.WithDefaults()

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashpool/hashpool/bus"
 	"github.com/hashpool/hashpool/codec/btcpool"
+	"github.com/hashpool/hashpool/jobs/fetchloop"
 	"github.com/hashpool/hashpool/node"
 )
 
@@ -30,17 +30,11 @@ type Maker struct {
 	// mu serialises publishing (btcpool's lock shared by the ZMQ and timer paths) and guards
 	// the fields below it.
 	mu         sync.Mutex
-	lastMake   time.Time // when the last RawGbt was acknowledged by the bus
-	height     int64     // height of the last published template
-	longPollID string    // from the last published template
+	height     int64  // height of the last published template
+	longPollID string // from the last published template
 
-	trigger   chan struct{} // a hashblock arrived: make a template now (capacity 1)
+	loop      *fetchloop.Loop
 	lpChanged chan struct{} // longPollID changed (capacity 1)
-
-	published     atomic.Uint64
-	fetchErrors   atomic.Uint64
-	publishErrors atomic.Uint64
-	fetchFailing  atomic.Bool // the timer/ZMQ path is in a streak of errors (log once)
 }
 
 // Stats are counters since New.
@@ -62,11 +56,7 @@ func New(opts Options, prod bus.Producer) (*Maker, error) {
 		return nil, errors.New("gbtmaker: producer is nil")
 	}
 	_ = opts.Node.Validate() // already checked; this fills the node defaults (Timeout) into opts
-	nodeOpts := opts.Node
-	if nodeOpts.Logger == nil {
-		nodeOpts.Logger = opts.Logger
-	}
-	c, err := node.NewClient(nodeOpts)
+	c, err := fetchloop.NodeClient(opts.Node, opts.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +65,7 @@ func New(opts Options, prod bus.Producer) (*Maker, error) {
 		log:       opts.Logger,
 		client:    c,
 		prod:      prod,
-		trigger:   make(chan struct{}, 1),
+		loop:      fetchloop.New(opts.Timing, opts.Logger),
 		lpChanged: make(chan struct{}, 1),
 	}, nil
 }
@@ -85,12 +75,8 @@ func (m *Maker) Stats() Stats {
 	m.mu.Lock()
 	h := m.height
 	m.mu.Unlock()
-	return Stats{
-		Published:     m.published.Load(),
-		FetchErrors:   m.fetchErrors.Load(),
-		PublishErrors: m.publishErrors.Load(),
-		Height:        h,
-	}
+	pub, fetchErr, pubErr := m.loop.Counts()
+	return Stats{Published: pub, FetchErrors: fetchErr, PublishErrors: pubErr, Height: h}
 }
 
 // Run checks the node (getnetworkinfo: result.connections must be an integer, as btcpool
@@ -115,61 +101,22 @@ func (m *Maker) Run(ctx context.Context) error {
 	if !m.opts.DisableLongPoll {
 		wg.Go(func() { m.longPoll(ctx) })
 	}
-	if m.opts.ZMQAddr != "" {
-		wg.Go(func() { m.zmq(ctx) })
-	}
 	defer wg.Wait()
-
-	m.make(ctx, "startup")
-	tick := time.NewTicker(m.opts.Tick)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-m.trigger:
-			m.make(ctx, "hashblock")
-		case <-tick.C:
-			m.mu.Lock()
-			// Half a tick of slack: lastMake is taken after the fetch and the bus's
-			// acknowledgement, so without it every interval would slip by one tick (btcpool
-			// compares whole seconds, which has the same effect as this slack).
-			due := !m.lastMake.Add(m.opts.RPCInterval - m.opts.Tick/2).After(m.opts.Now())
-			m.mu.Unlock()
-			if due {
-				m.make(ctx, "interval")
-			}
-		}
-	}
+	return m.loop.Run(ctx, m.make)
 }
 
 // Trigger asks Run to make a template at once, as a ZMQ hashblock does. It never blocks;
 // triggers that arrive while one is pending are merged.
-func (m *Maker) Trigger() {
-	select {
-	case m.trigger <- struct{}{}:
-	default:
-	}
-}
+func (m *Maker) Trigger() { m.loop.Trigger() }
 
 // make fetches a template and publishes it.
 func (m *Maker) make(ctx context.Context, reason string) {
 	t, err := m.client.GetBlockTemplate(ctx, "")
 	if err != nil {
-		if ctx.Err() != nil {
-			return
-		}
-		m.fetchErrors.Add(1)
-		if !m.fetchFailing.Swap(true) {
-			m.log.Warn("getblocktemplate failed; retrying every tick", "reason", reason, "err", err)
-		} else {
-			m.log.Debug("getblocktemplate failed", "reason", reason, "err", err)
-		}
+		m.loop.FetchFailed(ctx, "getblocktemplate", reason, err)
 		return
 	}
-	if m.fetchFailing.Swap(false) {
-		m.log.Info("getblocktemplate works again", "height", t.Height)
-	}
+	m.loop.FetchOK("getblocktemplate", "height", t.Height)
 	m.publish(ctx, t, reason)
 }
 
@@ -180,18 +127,9 @@ func (m *Maker) publish(ctx context.Context, t *node.Template, reason string) {
 	now := m.opts.Now()
 	msg := btcpool.NewRawGbt(t.Raw, uint32(now.Unix()))
 	value := btcpool.AppendRawGbt(make([]byte, 0, len(msg.BlockTemplateBase64)+128), &msg)
-	pctx, cancel := context.WithTimeout(ctx, m.opts.PublishTimeout)
-	err := m.prod.PublishSync(pctx, m.opts.RawGbtTopic, nil, value)
-	cancel()
-	if err != nil {
-		if ctx.Err() == nil {
-			m.publishErrors.Add(1)
-			m.log.Warn("RawGbt not acknowledged by the bus", "topic", m.opts.RawGbtTopic, "height", t.Height, "err", err)
-		}
+	if !m.loop.Publish(ctx, m.prod, m.opts.RawGbtTopic, nil, value, now) {
 		return
 	}
-	m.published.Add(1)
-	m.lastMake = now
 	if t.Height > m.height {
 		m.log.Info("new height", "height", t.Height, "prevhash", t.PreviousBlockHash,
 			"txs", len(t.Transactions), "reason", reason, "gbthash", msg.GbtHash)
@@ -233,7 +171,7 @@ func (m *Maker) longPoll(ctx context.Context) {
 			// Our own LongPollTimeout: nothing changed for that long. Ask again.
 			continue
 		case err != nil:
-			m.fetchErrors.Add(1)
+			m.loop.CountFetchError()
 			if !failing {
 				m.log.Warn("long poll failed; retrying with backoff", "err", err)
 				failing = true

@@ -22,6 +22,7 @@ import (
 	"github.com/hashpool/hashpool/bus/mem"
 	"github.com/hashpool/hashpool/codec/btcpool"
 	"github.com/hashpool/hashpool/internal/btcdtest"
+	"github.com/hashpool/hashpool/jobs/fetchloop"
 	"github.com/hashpool/hashpool/node"
 	"github.com/hashpool/hashpool/sha"
 )
@@ -142,7 +143,7 @@ func TestPublishesAndLongPollsBtcd(t *testing.T) {
 	n := btcdtest.Start(t, btcdtest.Options{})
 	n.MineBlocks(t, 1)
 	// rpcinterval of an hour: after the first template only long polling can publish.
-	e := startMaker(t, Options{Node: n.ClientOptions(), RPCInterval: time.Hour})
+	e := startMaker(t, Options{Node: n.ClientOptions(), Timing: fetchloop.Timing{RPCInterval: time.Hour}})
 
 	msg, _, tm := e.next(30 * time.Second)
 	if tm.Height != 2 {
@@ -163,7 +164,7 @@ func TestPublishesAndLongPollsBtcd(t *testing.T) {
 
 func TestTimedPollingBtcd(t *testing.T) {
 	n := btcdtest.Start(t, btcdtest.Options{})
-	e := startMaker(t, Options{Node: n.ClientOptions(), RPCInterval: time.Second, Tick: 50 * time.Millisecond, DisableLongPoll: true})
+	e := startMaker(t, Options{Node: n.ClientOptions(), Timing: fetchloop.Timing{RPCInterval: time.Second, Tick: 50 * time.Millisecond}, DisableLongPoll: true})
 	// Nothing changes on the chain, yet a template is published every rpcinterval.
 	for i := 0; i < 3; i++ {
 		if _, _, tm := e.next(30 * time.Second); tm.Height != 1 {
@@ -175,7 +176,7 @@ func TestTimedPollingBtcd(t *testing.T) {
 func TestWitnessTemplateBtcd(t *testing.T) {
 	n := btcdtest.Start(t, btcdtest.Options{})
 	wtx := n.AddWitnessTx(t)
-	e := startMaker(t, Options{Node: n.ClientOptions(), RPCInterval: time.Hour})
+	e := startMaker(t, Options{Node: n.ClientOptions(), Timing: fetchloop.Timing{RPCInterval: time.Hour}})
 	_, _, tm := e.next(30 * time.Second)
 	if len(tm.Transactions) != 1 || tm.Transactions[0].TxID != wtx.TxID || tm.WitnessCommitmentScript() == "" {
 		t.Fatalf("published template: %d txs, commitment %q; want %s", len(tm.Transactions), tm.DefaultWitnessCommitment, wtx.TxID)
@@ -195,7 +196,7 @@ func TestZMQTriggersBtcd(t *testing.T) {
 	}
 	defer pub.Close()
 	addr := "tcp://" + pub.Addr().(*net.TCPAddr).String()
-	e := startMaker(t, Options{Node: n.ClientOptions(), RPCInterval: time.Hour, DisableLongPoll: true, ZMQAddr: addr})
+	e := startMaker(t, Options{Node: n.ClientOptions(), Timing: fetchloop.Timing{RPCInterval: time.Hour, ZMQAddr: addr}, DisableLongPoll: true})
 	if _, _, tm := e.next(30 * time.Second); tm.Height != 1 {
 		t.Fatalf("first template height %d", tm.Height)
 	}
@@ -273,7 +274,7 @@ const coreGbt = `{"result":{"capabilities":["proposal"],"version":536870912,"rul
 func TestRawGbtGolden(t *testing.T) {
 	url := scriptedNode(t, func() string { return coreGbt }, `{"result":{"version":270000,"connections":8},"error":null,"id":"1"}`)
 	fixed := time.Unix(1763894001, 0)
-	e := startMaker(t, Options{Node: node.Options{URL: url}, RPCInterval: time.Hour, Now: func() time.Time { return fixed }})
+	e := startMaker(t, Options{Node: node.Options{URL: url}, Timing: fetchloop.Timing{RPCInterval: time.Hour, Now: func() time.Time { return fixed }}})
 	_, value, tm := e.next(30 * time.Second)
 	if tm.Height != 925000 {
 		t.Fatalf("height %d", tm.Height)
@@ -306,7 +307,7 @@ func TestBadTemplatesAreNotPublished(t *testing.T) {
 	}
 	i := 0
 	url := scriptedNode(t, func() string { s := bad[i%len(bad)]; i++; return s }, `{"result":{"connections":0},"error":null,"id":"1"}`)
-	e := startMaker(t, Options{Node: node.Options{URL: url}, RPCInterval: time.Second, Tick: 10 * time.Millisecond})
+	e := startMaker(t, Options{Node: node.Options{URL: url}, Timing: fetchloop.Timing{RPCInterval: time.Second, Tick: 10 * time.Millisecond}})
 	deadline := time.Now().Add(30 * time.Second)
 	for e.m.Stats().FetchErrors < uint64(2*len(bad)) {
 		if time.Now().After(deadline) {
@@ -384,10 +385,10 @@ func TestOptions(t *testing.T) {
 		want []string
 	}{
 		{"no node", Options{}, []string{"URL is empty"}},
-		{"everything wrong", Options{Node: node.Options{URL: "x:1"}, RPCInterval: time.Millisecond, Tick: -1, ZMQAddr: "127.0.0.1:28332",
-			ZMQTimeout: time.Millisecond, PublishTimeout: -1, RawGbtTopic: ""},
+		{"everything wrong", Options{Node: node.Options{URL: "x:1"}, Timing: fetchloop.Timing{RPCInterval: time.Millisecond, Tick: -1, ZMQAddr: "127.0.0.1:28332",
+			ZMQTimeout: time.Millisecond, PublishTimeout: -1}, RawGbtTopic: ""},
 			[]string{"rpcinterval 1ms", "tick", "zmq_addr", "zmq_timeout", "publish timeout"}},
-		{"no fast signal", Options{Node: node.Options{URL: "x:1"}, DisableLongPoll: true, RPCInterval: time.Hour}, []string{"stale block"}},
+		{"no fast signal", Options{Node: node.Options{URL: "x:1"}, DisableLongPoll: true, Timing: fetchloop.Timing{RPCInterval: time.Hour}}, []string{"stale block"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.o.WithDefaults().Validate()

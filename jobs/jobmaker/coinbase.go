@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/hashpool/hashpool/auxpow"
 )
 
 // Extranonce layout inside the coinbase scriptSig (spec §3.6): 4 bytes of
@@ -112,13 +114,14 @@ func appendVarInt(dst []byte, n uint64) []byte {
 
 // coinbaseInput is everything that varies between coinbase transactions.
 type coinbaseInput struct {
-	height     int32  // BIP34 height
-	now        uint32 // unix time pushed after the height (btcpool issue #5)
-	info       []byte // coinbase_info, inserted verbatim
-	payout     []byte // scriptPubKey of the pool's payout address
-	value      int64  // coinbasevalue
-	commitment []byte // full witness commitment script, or nil
-	aux        []byte // the 44-byte merged-mining commitment, or nil
+	height     int32     // BIP34 height
+	now        uint32    // unix time pushed after the height (btcpool issue #5)
+	info       []byte    // coinbase_info, inserted verbatim
+	payout     []byte    // scriptPubKey of the pool's payout address
+	value      int64     // coinbasevalue
+	commitment []byte    // full witness commitment script, or nil
+	aux        []byte    // the 44-byte merged-mining commitment, or nil
+	rsk        *[32]byte // RSK's hash for merged mining: the RSKBLOCK: output, last; or nil
 }
 
 // buildCoinbase serializes the coinbase transaction of spec §3.6 (without
@@ -149,10 +152,16 @@ func buildCoinbase(in coinbaseInput) (cb1, cb2 []byte, err error) {
 	if len(in.commitment) > 0 {
 		outputs++
 	}
+	if in.rsk != nil {
+		outputs++
+	}
 	tx = appendVarInt(tx, outputs)
 	tx = appendTxOut(tx, in.value, in.payout)
 	if len(in.commitment) > 0 {
 		tx = appendTxOut(tx, 0, in.commitment)
+	}
+	if in.rsk != nil { // RSK wants it last, after the extranonces (spec §3.6 output 4)
+		tx = auxpow.AppendRSKOutput(tx, in.rsk)
 	}
 	tx = binary.LittleEndian.AppendUint32(tx, 0) // lock time
 	if len(tx) >= maxCoinbaseSize {

@@ -18,6 +18,12 @@
 //     extranonce placeholder; btcpool's nmc* job keys from the first chain (by
 //     chain id) and hashpool's "mergedMining" key listing every chain; the
 //     notify policies 0/1/2 (aux_merged_mining_notify);
+//   - RSK merged mining (rsk.go): RskRawGw from the RSK topic (refused when older than 60 s
+//     on arrival), btcpool's previous and current work, dropped from jobs 120 s after its
+//     created_at_ts, the RSKBLOCK: OP_RETURN output as the coinbase's last output (after
+//     the extranonces, as RSK requires), btcpool's rsk* job keys and isRskCleanJob, and the
+//     policies 0/1/2 of rsk_merged_mining_notify (never / the node's notify flag / a new
+//     RSK hash);
 //   - publishing the StratumJob JSON to the bus.
 //
 // It must never talk to a node (gbtmaker does), never import another

@@ -19,6 +19,7 @@ import (
 	"github.com/hashpool/hashpool/bus/mem"
 	"github.com/hashpool/hashpool/codec/btcpool"
 	"github.com/hashpool/hashpool/internal/btcdtest"
+	"github.com/hashpool/hashpool/jobs/fetchloop"
 	"github.com/hashpool/hashpool/jobs/gbtmaker"
 	"github.com/hashpool/hashpool/node"
 	"github.com/hashpool/hashpool/sha"
@@ -94,8 +95,8 @@ func startGbtMaker(t *testing.T, b bus.Bus, n *btcdtest.Node) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gm, err := gbtmaker.New(gbtmaker.Options{Node: n.ClientOptions(), RPCInterval: time.Second,
-		Tick: 100 * time.Millisecond, RawGbtTopic: DefaultRawGbtTopic}, prod)
+	gm, err := gbtmaker.New(gbtmaker.Options{Node: n.ClientOptions(), Timing: fetchloop.Timing{RPCInterval: time.Second,
+		Tick: 100 * time.Millisecond}, RawGbtTopic: DefaultRawGbtTopic}, prod)
 	if err != nil {
 		t.Fatal(err)
 	}

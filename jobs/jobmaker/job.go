@@ -9,10 +9,11 @@ import (
 
 // jobParams is what the jobmaker's options contribute to every job.
 type jobParams struct {
-	info         []byte // coinbase_info
-	payout       []byte // payout scriptPubKey
-	blockVersion int32  // forced nVersion, 0 = the template's
-	aux          []byte // this job's merged-mining commitment, nil without aux work
+	info         []byte    // coinbase_info
+	payout       []byte    // payout scriptPubKey
+	blockVersion int32     // forced nVersion, 0 = the template's
+	aux          []byte    // this job's merged-mining commitment, nil without aux work
+	rsk          *[32]byte // this job's RSK hash for merged mining, nil without RSK work
 }
 
 // buildJob builds the job for template t at unix time now with job id id
@@ -27,6 +28,7 @@ func buildJob(t *Template, p jobParams, now uint32, id uint64) (*btcpool.Stratum
 		value:      t.CoinbaseValue,
 		commitment: t.Commitment,
 		aux:        p.aux,
+		rsk:        p.rsk,
 	})
 	if err != nil {
 		return nil, err

@@ -36,13 +36,14 @@ type JobMaker struct {
 	// block until the next periodic job.
 	undelivered atomic.Pointer[pendingJob]
 	wake        chan struct{} // a delivery failed or aux work came: end Run's poll early
-	auxIn       chan auxMsg   // aux work from the AuxRawGw poller, copied
+	auxIn       chan auxMsg   // aux and RSK work from the AuxRawGw and RskRawGw pollers, copied
 }
 
-// auxMsg is one AuxRawGw record, copied off the bus.
+// auxMsg is one AuxRawGw (or, rsk set, RskRawGw) record, copied off the bus.
 type auxMsg struct {
 	key, value []byte
 	offset     int64
+	rsk        bool
 }
 
 // auxQueue bounds the aux messages waiting for Run's loop; past it the poller waits (aux
@@ -101,15 +102,22 @@ func (jm *JobMaker) Run(ctx context.Context) error {
 		return fmt.Errorf("jobmaker: producer: %w", err)
 	}
 	defer prod.Close()
-	auxErr := make(chan error, 1)
-	if jm.opts.AuxRawGwTopic != "" {
-		auxCons, err := jm.bus.NewConsumer(jm.opts.AuxRawGwTopic, bus.Start{Tail: auxTail})
+	auxErr := make(chan error, 2)
+	for _, w := range []struct {
+		topic string
+		tail  int64
+		rsk   bool
+	}{{jm.opts.AuxRawGwTopic, auxTail, false}, {jm.opts.RSKRawGwTopic, 1, true}} {
+		if w.topic == "" {
+			continue
+		}
+		auxCons, err := jm.bus.NewConsumer(w.topic, bus.Start{Tail: w.tail})
 		if err != nil {
-			return fmt.Errorf("jobmaker: consumer for %s: %w", jm.opts.AuxRawGwTopic, err)
+			return fmt.Errorf("jobmaker: consumer for %s: %w", w.topic, err)
 		}
 		actx, acancel := context.WithCancel(ctx)
 		done := make(chan struct{})
-		go func() { defer close(done); auxErr <- jm.pollAux(actx, auxCons) }()
+		go func() { defer close(done); auxErr <- jm.pollAux(actx, auxCons, w.topic, w.rsk) }()
 		defer func() { acancel(); auxCons.Close(); <-done }()
 	}
 
@@ -156,8 +164,14 @@ func (jm *JobMaker) Run(ctx context.Context) error {
 		for drained := false; !drained; {
 			select {
 			case a := <-jm.auxIn:
-				if err := jm.m.acceptAux(a.key, a.value, jm.opts.Now()); err != nil {
-					log.Warn("aux work refused", "offset", a.offset, "err", err)
+				var err error
+				if a.rsk {
+					err = jm.m.acceptRSK(a.value, jm.opts.Now())
+				} else {
+					err = jm.m.acceptAux(a.key, a.value, jm.opts.Now())
+				}
+				if err != nil {
+					log.Warn("merged-mining work refused", "rsk", a.rsk, "offset", a.offset, "err", err)
 				} else if jm.produce(prod) {
 					produced = true
 					lastAttempt = jm.opts.Now()
@@ -192,20 +206,20 @@ func (jm *JobMaker) Run(ctx context.Context) error {
 	}
 }
 
-// pollAux copies AuxRawGw records to Run's loop until ctx ends; it returns an error only on a
-// permanent bus error.
-func (jm *JobMaker) pollAux(ctx context.Context, c bus.Consumer) error {
-	inc := &bus.Incident{Log: jm.opts.Logger, What: "jobmaker: polling " + jm.opts.AuxRawGwTopic}
+// pollAux copies AuxRawGw (rsk: RskRawGw) records of topic to Run's loop until ctx ends; it
+// returns an error only on a permanent bus error.
+func (jm *JobMaker) pollAux(ctx context.Context, c bus.Consumer, topic string, rsk bool) error {
+	inc := &bus.Incident{Log: jm.opts.Logger, What: "jobmaker: polling " + topic}
 	for {
 		msgs, err := bus.Poll(ctx, c, inc)
 		if ctx.Err() != nil {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("jobmaker: polling %s: %w", jm.opts.AuxRawGwTopic, err)
+			return fmt.Errorf("jobmaker: polling %s: %w", topic, err)
 		}
 		for i := range msgs {
-			a := auxMsg{key: bytes.Clone(msgs[i].Key), value: bytes.Clone(msgs[i].Value), offset: msgs[i].Offset}
+			a := auxMsg{key: bytes.Clone(msgs[i].Key), value: bytes.Clone(msgs[i].Value), offset: msgs[i].Offset, rsk: rsk}
 			select {
 			case jm.auxIn <- a:
 			case <-ctx.Done():

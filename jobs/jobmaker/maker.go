@@ -24,6 +24,7 @@ type maker struct {
 	ids    *IDGenerator
 	params jobParams
 	aux    auxBook
+	rsk    rskBook
 	// merged and live are the aux tree and chains of the last job produce returned (nil
 	// without aux work).
 	merged *auxpow.Merged
@@ -49,6 +50,7 @@ func newMaker(o Options) (*maker, error) {
 			blockVersion: o.BlockVersion,
 		},
 		aux: auxBook{policy: o.AuxNotifyPolicy},
+		rsk: rskBook{policy: o.RSKNotifyPolicy},
 	}, nil
 }
 
@@ -106,6 +108,18 @@ func (m *maker) acceptAux(key, value []byte, now time.Time) error {
 	return nil
 }
 
+// acceptRSK takes one RskRawGw message; a notify policy that asks for a job marks the book.
+func (m *maker) acceptRSK(value []byte, now time.Time) error {
+	notify, err := m.rsk.accept(value, now.Unix())
+	if err != nil {
+		return err
+	}
+	if notify {
+		m.book.mergedMining = true
+	}
+	return nil
+}
+
 // produce builds a job if one is due at now (spec §3.3 steps 2 to 4).
 func (m *maker) produce(now time.Time) (*btcpool.StratumJob, Trigger, error) {
 	sec := now.Unix()
@@ -123,6 +137,10 @@ func (m *maker) produce(now time.Time) (*btcpool.StratumJob, Trigger, error) {
 	if merged != nil {
 		params.aux = merged.AppendCommitment(make([]byte, 0, auxpow.CommitmentSize))
 	}
+	rsk := m.rsk.current(sec)
+	if rsk != nil {
+		params.rsk = &rsk.hash
+	}
 	j, err := buildJob(t, params, ts, m.ids.Next(ts))
 	if err != nil {
 		return nil, why, fmt.Errorf("jobmaker: job for height %d: %w", t.Height, err)
@@ -132,6 +150,11 @@ func (m *maker) produce(now time.Time) (*btcpool.StratumJob, Trigger, error) {
 		setAuxFields(j, live)
 		j.MergedMiningClean = why == MergedMining
 	}
+	if rsk != nil {
+		setRSKFields(j, rsk, m.rsk.clean && why == MergedMining)
+		j.MergedMiningClean = why == MergedMining
+	}
+	m.rsk.clean = false
 	m.book.sent(t, sec)
 	m.log.Info("job made", "job_id", j.JobID, "height", j.Height, "trigger", why.String(),
 		"txs", len(t.TxIDs), "empty", t.Empty(), "gbthash", j.GbtHash)

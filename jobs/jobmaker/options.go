@@ -58,6 +58,12 @@ type Options struct {
 	// AuxNotifyPolicy is btcpool's aux_merged_mining_notify: AuxNotifyNever (0, the zero
 	// value), AuxNotifyHeight (1) or AuxNotifyHash (2).
 	AuxNotifyPolicy int
+	// RSKRawGwTopic, when set, is the topic RSK work is read from (btcpool rsk_rawgw_topic,
+	// "RskRawGw"); empty means RSK merged mining is off.
+	RSKRawGwTopic string
+	// RSKNotifyPolicy is btcpool's rsk_merged_mining_notify: RSKNotifyNever (0, the zero
+	// value), RSKNotifyFlag (1: the node's notify flag) or RSKNotifyHash (2).
+	RSKNotifyPolicy int
 	// LastJobTimeFile, when set, gets the unix time written after every
 	// attempt to make a job (btcpool file_last_job_time), for monitoring.
 	LastJobTimeFile string
@@ -174,6 +180,9 @@ func (o Options) Validate() error {
 	}
 	if o.AuxNotifyPolicy < AuxNotifyNever || o.AuxNotifyPolicy > AuxNotifyHash {
 		errs = append(errs, fmt.Errorf("aux_merged_mining_notify %d: want 0, 1 or 2", o.AuxNotifyPolicy))
+	}
+	if o.RSKNotifyPolicy < RSKNotifyNever || o.RSKNotifyPolicy > RSKNotifyHash {
+		errs = append(errs, fmt.Errorf("rsk_merged_mining_notify %d: want 0, 1 or 2", o.RSKNotifyPolicy))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("jobmaker options: %w", errors.Join(errs...))
