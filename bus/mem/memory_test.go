@@ -122,29 +122,8 @@ func TestDurableCacheKeepsOnlyUntaken(t *testing.T) {
 	var first, peak uint64
 	next := int64(0)
 	for r := range rounds {
-		for i := range per {
-			v := make([]byte, 100)
-			binary.BigEndian.PutUint64(v, uint64(r*per+i))
-			p.Publish("share", nil, v, nil)
-		}
-		if err := p.Flush(ctx); err != nil {
-			t.Fatal(err)
-		}
-		for next < int64((r+1)*per) {
-			msgs, err := c.Poll(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, m := range msgs {
-				if m.Offset != next || binary.BigEndian.Uint64(m.Value) != uint64(next) {
-					t.Fatalf("offset %d: got offset %d", next, m.Offset)
-				}
-				next++
-			}
-			if err := c.Commit(ctx, msgs[len(msgs)-1]); err != nil {
-				t.Fatal(err)
-			}
-		}
+		publishNumbered(t, ctx, p, r*per, per)
+		next = readNumbered(t, ctx, c, next, int64((r+1)*per))
 		st := b.Stats().Topics[0]
 		if st.CachedRecords != 0 || st.CachedBytes != 0 || st.CacheDropped != 0 {
 			t.Fatalf("round %d: every record taken, yet the cache holds %d records / %d bytes (dropped %d)",
@@ -184,30 +163,12 @@ func TestCacheDroppedCounted(t *testing.T) {
 	p, _ := b.NewProducer(bus.ProducerOptions{})
 	defer p.Close()
 	const n = 5000 // 5000 * (100+64) bytes: about 12x the cache
-	for i := range n {
-		v := make([]byte, 100)
-		binary.BigEndian.PutUint64(v, uint64(i))
-		p.Publish("share", nil, v, nil)
-	}
-	if err := p.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
+	publishNumbered(t, ctx, p, 0, n)
 	st := b.Stats().Topics[0]
 	if st.CacheDropped == 0 || st.CachedBytes > 64<<10 {
 		t.Fatalf("cache %d bytes, dropped %d: want the bound held and the drops counted", st.CachedBytes, st.CacheDropped)
 	}
-	for next := int64(0); next < n; {
-		msgs, err := c.Poll(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range msgs {
-			if m.Offset != next || binary.BigEndian.Uint64(m.Value) != uint64(next) {
-				t.Fatalf("offset %d: got offset %d", next, m.Offset)
-			}
-			next++
-		}
-	}
+	readNumbered(t, ctx, c, 0, n)
 	if st := b.Stats().Topics[0]; st.CachedRecords != 0 {
 		t.Fatalf("all taken, cache still holds %d records", st.CachedRecords)
 	}
@@ -226,4 +187,40 @@ func TestCacheDroppedCounted(t *testing.T) {
 	if st := m.Stats().Topics[0]; st.CacheDropped != 150 || st.CachedRecords != 100 {
 		t.Fatalf("memory-only: dropped %d, cached %d; want 150, 100", st.CacheDropped, st.CachedRecords)
 	}
+}
+
+// publishNumbered publishes n 100-byte records numbered from first on topic
+// "share" and waits until they are written.
+func publishNumbered(t *testing.T, ctx context.Context, p bus.Producer, first, n int) {
+	t.Helper()
+	for i := range n {
+		v := make([]byte, 100)
+		binary.BigEndian.PutUint64(v, uint64(first+i))
+		p.Publish("share", nil, v, nil)
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readNumbered polls c from offset next up to end, checking each record is
+// the one publishNumbered numbered so, committing as it goes; it returns end.
+func readNumbered(t *testing.T, ctx context.Context, c bus.Consumer, next, end int64) int64 {
+	t.Helper()
+	for next < end {
+		msgs, err := c.Poll(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			if m.Offset != next || binary.BigEndian.Uint64(m.Value) != uint64(next) {
+				t.Fatalf("offset %d: got offset %d", next, m.Offset)
+			}
+			next++
+		}
+		if err := c.Commit(ctx, msgs[len(msgs)-1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return next
 }
