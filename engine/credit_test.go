@@ -109,7 +109,7 @@ func TestDupSetHoldsOnlySharesWithWork(t *testing.T) {
 			}
 		}
 	}
-	if n := job.seen[o.lp.idx].n; n != 1 {
+	if n := job.seen[o.lp.idx].n.Load(); n != 1 {
 		t.Fatalf("duplicate set holds %d keys after 1 accepted and %d low-difficulty shares, want 1", n, low)
 	}
 	if out := o.run(s, submit(3, good)); out != `{"id":3,"result":null,"error":[22,"Duplicate share",null]}`+"\n" {

@@ -116,16 +116,37 @@ func dupKeyOf(hash *[32]byte) dupKey {
 // shares that meet their target are added, so filling a set takes the work.
 const maxDupPerLoop = 1 << 20
 
-// dupSetInitial is a new set's slot count (8 KiB; it doubles at half full).
+// dupSetInitial is the slot count of a set with nothing to size it by (8
+// KiB; it doubles at half full).
 const dupSetInitial = 512
+
+// dupSlotsFor returns the slot count for a job's set on a loop where the
+// previous job's set ended up holding prev keys: room for 1.125× prev keys
+// at most half full, so a job that gets as many shares as the one before it
+// never grows its set on the loop.
+func dupSlotsFor(prev int) int {
+	want := 2*prev + prev/4
+	n := dupSetInitial
+	for n < want && n < 2*maxDupPerLoop {
+		n *= 2
+	}
+	return n
+}
 
 // dupSet is an open-addressing (linear probing) hash set of dupKeys. Keys
 // are already uniformly random, so the slot is the key's low bits; the zero
 // key marks an empty slot (a share whose key is zero is stored as {0,1}).
 // It holds at most maxDupPerLoop keys and is at most half full.
+//
+// A job's sets are made with the job (JobRepo.Add, on the job feed, not on a
+// loop), each sized by dupSlotsFor from what the previous job's set on that
+// loop holds: doubling on the loop would allocate (and copy) on the share
+// path, up to 32 MiB at once for a full set.
 type dupSet struct {
 	slots []dupKey
-	n     int
+	// n is the number of keys held; only the set's loop writes it, JobRepo.Add
+	// reads it to size the next job's set.
+	n atomic.Int32
 }
 
 // seenBefore records k and reports whether it was already there.
@@ -146,7 +167,8 @@ func (d *dupSet) has(k dupKey) bool {
 // add records k (nothing when it is there or the set is full).
 func (d *dupSet) add(k dupKey) {
 	i, found := d.find(k)
-	if found || d.n >= maxDupPerLoop {
+	n := int(d.n.Load())
+	if found || n >= maxDupPerLoop {
 		return
 	}
 	if d.slots == nil {
@@ -157,8 +179,9 @@ func (d *dupSet) add(k dupKey) {
 		k[1] = 1
 	}
 	d.slots[i] = k
-	d.n++
-	if 2*d.n > len(d.slots) {
+	n++
+	d.n.Store(int32(n))
+	if 2*n > len(d.slots) {
 		d.grow()
 	}
 }
@@ -202,8 +225,9 @@ func (d *dupSet) grow() {
 }
 
 // newJob builds a Job for a server whose miners use en2Size-byte
-// extranonce2s and that runs loops event loops.
-func newJob(p *JobParams, short uint8, clean bool, en2Size, loops int) *Job {
+// extranonce2s and that runs loops event loops. prev, the job before it (nil
+// for the first), sizes its duplicate sets.
+func newJob(p *JobParams, short uint8, clean bool, en2Size, loops int, prev *Job) *Job {
 	pad := 8 - en2Size
 	cb1 := make([]byte, 0, len(p.Coinbase1)+pad)
 	cb1 = append(cb1, p.Coinbase1...)
@@ -215,6 +239,13 @@ func newJob(p *JobParams, short uint8, clean bool, en2Size, loops int) *Job {
 		ShortID: short, Clean: clean, emptyBranch: len(p.Branch) == 0,
 		Hash: sha.NewJob(cb1, p.Coinbase2, p.Branch, p.Version, p.PrevHash, p.Bits),
 		seen: make([]dupSet, loops),
+	}
+	if prev != nil && len(prev.seen) == loops {
+		for i := range j.seen {
+			if n := int(prev.seen[i].n.Load()); n > 0 {
+				j.seen[i].slots = make([]dupKey, dupSlotsFor(n))
+			}
+		}
 	}
 	if n := min(len(p.Aux), auxpow.MaxChains); n > 0 {
 		j.aux = append([]AuxChain(nil), p.Aux[:n]...)
@@ -292,7 +323,7 @@ func (r *JobRepo) Add(p *JobParams, now int64) (j *Job, send bool, err error) {
 		}
 	}
 	prev := r.latest.Load()
-	j = newJob(p, r.nextShort, clean, r.en2Size, r.loops)
+	j = newJob(p, r.nextShort, clean, r.en2Size, r.loops, prev)
 	r.nextShort++
 	// Insert in id order; ids normally arrive ascending.
 	i := len(r.jobs)

@@ -119,8 +119,8 @@ func TestDupSet(t *testing.T) {
 			t.Fatalf("key %d lost", i)
 		}
 	}
-	if d.n != keys+3 || 2*d.n > len(d.slots) || !d.seenBefore(k) {
-		t.Fatalf("%d keys in %d slots", d.n, len(d.slots))
+	if n := int(d.n.Load()); n != keys+3 || 2*n > len(d.slots) || !d.seenBefore(k) {
+		t.Fatalf("%d keys in %d slots", d.n.Load(), len(d.slots))
 	}
 }
 
@@ -132,8 +132,8 @@ func TestDupSetBound(t *testing.T) {
 	for i := uint64(1); i <= maxDupPerLoop+10; i++ {
 		d.seenBefore(dupKey{i * 0x9e3779b97f4a7c15, i})
 	}
-	if d.n != maxDupPerLoop || len(d.slots) != 2*maxDupPerLoop {
-		t.Fatalf("%d keys in %d slots", d.n, len(d.slots))
+	if int(d.n.Load()) != maxDupPerLoop || len(d.slots) != 2*maxDupPerLoop {
+		t.Fatalf("%d keys in %d slots", d.n.Load(), len(d.slots))
 	}
 	// A full set takes no new key: asking twice finds it absent both times.
 	first := d.seenBefore(dupKey{7, 7})

@@ -43,17 +43,22 @@ type miner struct {
 	has      uint16          // bit i: exps[i] is valid
 	sentExp  int8            // last difficulty told to the miner
 	sentAny  bool
+	rejectAt uint8 // next slot of rejects
 	workerID int64
 	worker   string
-	agent    string                  // client agent (agent workers: their own)
-	rejects  [spamRejects - 1]uint32 // unix times of the rejected shares before the newest (ring)
-	rejectAt uint8
+	agent    string // client agent (agent workers: their own)
+	// rejects holds the unix times of the rejected shares before the newest
+	// (a ring), made at the first reject: most miners never send one.
+	rejects *[spamRejects - 1]uint32
 }
 
 // rejected records a rejected share and reports whether the spam guard now
 // suppresses its record: whether it makes spamRejects rejects within the
 // window (btcpool counts it, then compares the window's sum with 20).
 func (m *miner) rejected(now int64) bool {
+	if m.rejects == nil {
+		m.rejects = new([spamRejects - 1]uint32)
+	}
 	oldest := int64(m.rejects[m.rejectAt])
 	m.rejects[m.rejectAt] = uint32(now)
 	m.rejectAt = (m.rejectAt + 1) % uint8(len(m.rejects))
@@ -62,6 +67,11 @@ func (m *miner) rejected(now int64) bool {
 
 // Session is one miner (or agent) connection. All its methods run on its
 // event loop (or, in tests, one goroutine); nothing in it is locked.
+//
+// Every connection holds one, so its size is watched (TestSessionSize): what
+// only some sessions need (the compact-submit decoder, the spam guard's
+// ring, the vardiff ring before the first share) is made when first needed,
+// and fields are ordered so that the struct fits the 480-byte size class.
 type Session struct {
 	srv  *Server
 	lp   *loop
@@ -84,15 +94,15 @@ type Session struct {
 	stalled       bool // a bad frame length stopped parsing (spec §4.4)
 	closed        bool
 	versionSet    bool
+	suggestExp    int8 // difficulty asked for before authorize; noExp = none
+	minExp        int8 // minimum asked for before authorize; noExp = none
 	ip            netip.Addr
 
 	versionMask uint32 // negotiated with mining.configure (answer only)
-	suggestExp  int8   // difficulty asked for before authorize; noExp = none
-	minExp      int8   // minimum asked for before authorize; noExp = none
-	deadline    int64  // unix seconds; the sweep closes the session after it
+	userID      int32
+	deadline    int64 // unix seconds; the sweep closes the session after it
 
 	userName string
-	userID   int32
 	m        miner
 
 	jobs    [localJobs]*Job
@@ -113,7 +123,39 @@ type Session struct {
 	lpIndex     int // position in lp.sessions
 	submitIndex uint16
 	ackIndex    uint16
-	compact     agent.CompactDecoder // csub: SUBMIT_COMPACT frames (last extranonce2 per agent session id)
+	compact     lazyCompact // csub: SUBMIT_COMPACT frames (last extranonce2 per agent session id)
+}
+
+// lazyCompact is an agent.CompactDecoder made at the first compact frame:
+// only agent sessions that negotiated csub ever need one, and it is most of
+// a plain session's size otherwise.
+type lazyCompact struct{ d *agent.CompactDecoder }
+
+// Start begins decoding a SUBMIT_COMPACT frame (agent.CompactDecoder.Start).
+func (c *lazyCompact) Start(frame []byte) error {
+	if c.d == nil {
+		c.d = new(agent.CompactDecoder)
+	}
+	return c.d.Start(frame)
+}
+
+// Next decodes the next share of the frame begun by Start.
+func (c *lazyCompact) Next(sub *agent.Submit) bool { return c.d != nil && c.d.Next(sub) }
+
+// Len returns how many agent session ids have a last extranonce2.
+func (c *lazyCompact) Len() int {
+	if c.d == nil {
+		return 0
+	}
+	return c.d.Len()
+}
+
+// Last returns the last extranonce2 decoded for agent session id sid.
+func (c *lazyCompact) Last(sid uint16) (uint32, bool) {
+	if c.d == nil {
+		return 0, false
+	}
+	return c.d.Last(sid)
 }
 
 // connCloser is the part of a gnet.Conn the session state machine uses.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -189,16 +190,38 @@ func patchHex16(dst []byte, v uint64) {
 // BenchmarkSubmitPath measures one share from the bytes of a mining.submit
 // line to the reply bytes and the encoded share record, on one loop (the
 // record's publication happens off the loop and is not included).
+// BenchmarkSubmitPath feeds distinct accepted shares to one session. As in
+// production, jobs come and go: every submitPathJobShares shares a new job
+// arrives (outside the timed region, as it arrives on the job feed, not on
+// the loop) and the shares move to it; each job's duplicate set is sized
+// from the one before it, so the loop never grows a set. A warm-up job
+// before the timer gives the first timed job its predecessor.
 func BenchmarkSubmitPath(b *testing.B) {
-	o := newOffline(b, testOptions(b))
+	opts := testOptions(b)
+	// Every share meets the session's target: the difficulty stays at 2^-32
+	// across jobs (vardiff would raise it at this share rate).
+	opts.MaxDifficulty = opts.MinDifficulty
+	o := newOffline(b, opts)
 	s := authorizedSession(b, o)
-	line := []byte(`{"id":9,"method":"mining.submit","params":["alice.rig1","0","0000000000000000","` + fmt.Sprintf("%08x", o.job.Time) + `","00000000"]}` + "\n")
 	now := time.Now().Unix()
-	b.ReportAllocs()
-	b.SetBytes(int64(len(line)))
-	en2At := bytes.Index(line, []byte("0000000000000000"))
+	var line []byte
+	var en2At int
+	height := int32(100)
+	rotate := func() {
+		height++
+		p := testJobParams(height, false)
+		p.ID += uint64(height) << 8 // unique within the second
+		j, _, err := o.srv.repo.Add(p, now)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.sendJob(j, true, now)
+		line = []byte(`{"id":9,"method":"mining.submit","params":["alice.rig1","` + strconv.Itoa(int(j.ShortID)) +
+			`","0000000000000000","` + fmt.Sprintf("%08x", p.Time) + `","00000000"]}` + "\n")
+		en2At = bytes.Index(line, []byte("0000000000000000"))
+	}
 	var n uint64
-	for b.Loop() {
+	submit := func() {
 		n++
 		patchHex16(line[en2At:en2At+16], n)
 		o.lp.out = o.lp.out[:0]
@@ -207,7 +230,33 @@ func BenchmarkSubmitPath(b *testing.B) {
 			o.lp.batch.buf, o.lp.batch.ends = o.lp.batch.buf[:0], o.lp.batch.ends[:0]
 		}
 	}
+	rotate()
+	for range submitPathJobShares {
+		submit()
+	}
+	rotate()
+	b.ReportAllocs()
+	b.SetBytes(int64(len(line)))
+	k := 0
+	for b.Loop() {
+		if k++; k == submitPathJobShares {
+			k = 0
+			b.StopTimer()
+			rotate()
+			b.StartTimer()
+		}
+		submit()
+	}
+	m := o.srv.metrics
+	if got := m.SharesAccepted.Load(); got < int64(n-n/1000) { // a few hashes miss even 2^-32
+		b.Fatalf("%d of %d shares accepted (stale %d, duplicate %d, low difficulty %d, other %d)", got, n,
+			m.SharesStale.Load(), m.SharesDuplicate.Load(), m.SharesLowDiff.Load(), m.SharesOther.Load())
+	}
 }
+
+// submitPathJobShares is how many shares BenchmarkSubmitPath sends on each
+// job (a job's 30 s at about 2,000 accepted shares/s on one loop).
+const submitPathJobShares = 1 << 16
 
 var netipLoopback = netip.MustParseAddr("127.0.0.1")
 

@@ -77,14 +77,15 @@ const maxVarDiffSlots = 4096
 //
 // Every session holds one, so it is kept small: exponents are int8 and the
 // two per-slot rings (share counts, and credited difficulty for the hash
-// rate) are float32 halves of one allocation. Counts are integers scaled by
+// rate) are float32 halves of one allocation, made at the first share (an
+// idle session has none: all its slots would be zero). Counts are integers scaled by
 // powers of two, exact in a float32; the difficulty sums only estimate a
 // hash rate.
 type VarDiff struct {
 	cfg   *VarDiffConfig
 	start int64
 	head  int64     // slot number (now / SlotSecs) of counts()[head % n]
-	ring  []float32 // [0,n): share counts per slot; [n,2n): credited difficulty per slot
+	ring  []float32 // [0,n): share counts per slot; [n,2n): credited difficulty per slot; nil before the first share
 	cur   int8      // current exponent
 	min   int8      // miner minimum exponent (md=, minimum-difficulty)
 	level int8
@@ -95,14 +96,13 @@ func (v *VarDiff) diffs() []float32  { return v.ring[len(v.ring)/2:] }
 
 // NewVarDiff returns a controller at the configured default difficulty.
 func NewVarDiff(cfg *VarDiffConfig) VarDiff {
-	n := cfg.slots()
-	if n > maxVarDiffSlots {
-		n = maxVarDiffSlots
-	}
-	v := VarDiff{cfg: cfg, cur: int8(clampExp(cfg.DefaultExp)), min: int8(clampExp(cfg.MinExp)), ring: make([]float32, 2*n)}
+	v := VarDiff{cfg: cfg, cur: int8(clampExp(cfg.DefaultExp)), min: int8(clampExp(cfg.MinExp))}
 	v.clamp()
 	return v
 }
+
+// slots is the ring's slot count (the window over the slot length).
+func (v *VarDiff) slots() int64 { return int64(min(v.cfg.slots(), maxVarDiffSlots)) }
 
 // Exp returns the current difficulty exponent without recomputing it.
 func (v *VarDiff) Exp() int { return int(v.cur) }
@@ -158,6 +158,10 @@ func (v *VarDiff) advance(now int64) {
 	if k <= v.head {
 		return
 	}
+	if n == 0 {
+		v.head = k // no ring yet: every slot is zero
+		return
+	}
 	if k-v.head >= n {
 		clear(v.ring)
 	} else {
@@ -176,6 +180,9 @@ func (v *VarDiff) AddShare(now int64, diff float64) {
 		v.start = now
 	}
 	v.advance(now)
+	if v.ring == nil {
+		v.ring = make([]float32, 2*v.slots())
+	}
 	n := int64(len(v.ring) / 2)
 	i := v.head % n
 	v.ring[i]++

@@ -47,6 +47,8 @@ func (b *Bus) NewConsumer(name string, start bus.Start) (bus.Consumer, error) {
 			return nil, err
 		}
 		c.g = g
+	} else {
+		t.addReader(c, next)
 	}
 	return c, nil
 }
@@ -83,16 +85,21 @@ type consumer struct {
 	t *topic
 	g *group // nil without a group
 
-	next   int64 // offset of the next record to return; owned by Poll
-	owner  bool  // this member owns the group's partition; under b.mu
-	buf    []bus.Message
-	dbuf   []byte   // records read from segment files; the last Poll's messages point into it
-	dseg   *segment // dbuf[:dlen] holds bytes [dpos, dpos+dlen) of dseg
-	dpos   int64
-	dlen   int
-	cur    position // where reading the files stopped
-	once   sync.Once
-	closed chan struct{}
+	next  int64 // offset of the next record to return; owned by Poll
+	owner bool  // this member owns the group's partition; under b.mu
+	// taken and reading are under t.mu: reading says c is in t.readers, and
+	// every record below taken has been returned by Poll, so the cache
+	// need not keep it for c.
+	taken   int64
+	reading bool
+	buf     []bus.Message
+	dbuf    []byte   // records read from segment files; the last Poll's messages point into it
+	dseg    *segment // dbuf[:dlen] holds bytes [dpos, dpos+dlen) of dseg
+	dpos    int64
+	dlen    int
+	cur     position // where reading the files stopped
+	once    sync.Once
+	closed  chan struct{}
 }
 
 func (c *consumer) Poll(ctx context.Context) ([]bus.Message, error) {
@@ -138,6 +145,10 @@ func (c *consumer) Poll(ctx context.Context) ([]bus.Message, error) {
 				})
 			}
 			c.next += n
+			if c.reading {
+				c.taken = c.next
+				t.evict()
+			}
 			t.mu.Unlock()
 			return c.buf, nil
 		}
@@ -179,6 +190,7 @@ func (c *consumer) acquire(ctx context.Context) error {
 			c.owner = true
 			c.next = c.g.committed
 			b.mu.Unlock()
+			c.t.addReader(c, c.next)
 			return nil
 		}
 		if c.g.released == nil {
@@ -247,6 +259,7 @@ func (c *consumer) Commit(ctx context.Context, msgs ...bus.Message) error {
 func (c *consumer) Close() error {
 	c.once.Do(func() {
 		close(c.closed)
+		c.t.removeReader(c)
 		if c.g == nil {
 			return
 		}

@@ -29,10 +29,14 @@
 //     ack), is logged and counted, and the next batch tries again (on a new
 //     segment). Open cuts a torn tail (logging what it cut), reloads offsets
 //     and committed group offsets (clamped to the topic's end), so Start.Tail
-//     and Start.Group mean after a restart what they meant before. Only a
-//     bounded cache of recent records per topic is kept in memory
-//     (CacheBytes, 16 MiB); a consumer behind it reads the files, so a slow
-//     consumer loses nothing while the disk retains it. Retention deletes
+//     and Start.Group mean after a restart what they meant before. In
+//     memory a topic keeps only the records some open consumer has not
+//     taken yet (a record every reader's Poll returned is on disk and is
+//     dropped at once, so consumers that keep up cost no memory), bounded by
+//     CacheBytes (16 MiB); records that bound drops before a reader took
+//     them are counted (TopicStats.CacheDropped) and the reader reads them
+//     from the files, so a slow consumer loses nothing while the disk
+//     retains it, and a publisher never waits on it. Retention deletes
 //     whole old segments (MaxBytes, MaxRecords, MaxAge; PoolRetention gives the
 //     sizes recommended for `hashpool run`).
 //

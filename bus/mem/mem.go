@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -464,6 +465,17 @@ type topic struct {
 	segs      []*segment // with a Dir; oldest first
 	diskBytes int64
 
+	// readers are the open consumers reading the topic (a group member
+	// once it owns the partition). With a Dir the cache keeps only records
+	// some reader has not taken yet: recs below every reader's taken offset
+	// are on disk and already handed out, so they are dropped at once.
+	readers []*consumer
+	// dropped counts records the memory bound (maxRecords, maxBytes)
+	// evicted before every open reader had taken them: with a Dir such a
+	// reader reads them from the segment files, without one they are lost
+	// to it.
+	dropped int64
+
 	w *topicWriter // with a Dir; owned by the writer goroutine
 }
 
@@ -478,6 +490,10 @@ func (t *topic) charge(r *record) int64 {
 // push adds one record under t.mu and returns the channel to close to wake
 // waiting consumers (nil if none).
 func (t *topic) push(key, value []byte, nanos int64) chan struct{} {
+	if t.head == len(t.recs) && cap(t.recs) > shrinkRecs {
+		// Empty after a burst: let the grown slice go.
+		t.recs, t.head = nil, 0
+	}
 	if len(t.recs) == cap(t.recs) && t.head > 0 && t.head >= len(t.recs)/2 {
 		// Compact: the dropped half is reused instead of growing.
 		n := copy(t.recs, t.recs[t.head:])
@@ -494,10 +510,34 @@ func (t *topic) push(key, value []byte, nanos int64) chan struct{} {
 	return w
 }
 
+// shrinkRecs is the record-slot capacity above which an emptied cache lets
+// its slice go instead of keeping it for the next burst.
+const shrinkRecs = 4096
+
+// minTaken returns the lowest offset an open reader has not taken yet
+// (math.MaxInt64 without readers). Called under t.mu.
+func (t *topic) minTaken() int64 {
+	m := int64(math.MaxInt64)
+	for _, c := range t.readers {
+		m = min(m, c.taken)
+	}
+	return m
+}
+
 // evict drops the oldest in-memory records beyond the bounds (keeping the
-// newest) and any older than the oldest retained offset.
+// newest), any older than the oldest retained offset and, with a Dir, every
+// record each open reader has already taken. Called under t.mu.
 func (t *topic) evict() {
-	for n := len(t.recs) - t.head; n > 0 && (n > 1 && (n > t.maxRecords || t.bytes > t.maxBytes) || t.base < t.oldest); n-- {
+	taken := t.minTaken()
+	for n := len(t.recs) - t.head; n > 0; n-- {
+		over := n > 1 && (n > t.maxRecords || t.bytes > t.maxBytes)
+		consumed := t.durable && t.base < taken
+		if !over && !consumed && t.base >= t.oldest {
+			break
+		}
+		if !consumed && t.base >= t.oldest && t.base >= taken && len(t.readers) > 0 {
+			t.dropped++ // only the bound evicts it, before a reader took it
+		}
 		r := &t.recs[t.head]
 		t.bytes -= t.charge(r)
 		*r = record{}
@@ -506,11 +546,38 @@ func (t *topic) evict() {
 	}
 	if t.head == len(t.recs) {
 		t.recs, t.head = t.recs[:0], 0
+		if cap(t.recs) > shrinkRecs {
+			t.recs = nil
+		}
 		t.base = t.next
 	}
 	if !t.durable {
 		t.oldest = t.base
 	}
+}
+
+// addReader registers c as reading t from offset from (under no lock).
+func (t *topic) addReader(c *consumer, from int64) {
+	t.mu.Lock()
+	c.taken = from
+	if !c.reading {
+		c.reading = true
+		t.readers = append(t.readers, c)
+	}
+	t.mu.Unlock()
+}
+
+// removeReader forgets c and drops what only c had left to take.
+func (t *topic) removeReader(c *consumer) {
+	t.mu.Lock()
+	if c.reading {
+		c.reading = false
+		if i := slices.Index(t.readers, c); i >= 0 {
+			t.readers = slices.Delete(t.readers, i, i+1)
+		}
+		t.evict()
+	}
+	t.mu.Unlock()
 }
 
 // append adds one record to a memory-only topic and wakes waiting consumers.

@@ -626,6 +626,11 @@ type TopicStats struct {
 	Segments      int
 	CachedRecords int   // records held in memory
 	CachedBytes   int64 // their key+value bytes (plus CacheRecordOverhead each with a Dir)
+	// CacheDropped counts records the memory bound (CacheBytes with a Dir,
+	// Retention without) evicted before every open consumer had taken them.
+	// With a Dir nothing is lost (those consumers read the files); without
+	// one those consumers never see them.
+	CacheDropped int64
 }
 
 // Stats returns the bus's counters and one TopicStats per topic, sorted by
@@ -643,7 +648,7 @@ func (b *Bus) Stats() Stats {
 		t := v.(*topic)
 		t.mu.Lock()
 		st.Topics = append(st.Topics, TopicStats{Name: t.name, Oldest: t.oldest, End: t.next,
-			RetainedBytes: t.diskBytes, Segments: len(t.segs), CachedRecords: len(t.recs) - t.head, CachedBytes: t.bytes})
+			RetainedBytes: t.diskBytes, Segments: len(t.segs), CachedRecords: len(t.recs) - t.head, CachedBytes: t.bytes, CacheDropped: t.dropped})
 		t.mu.Unlock()
 		return true
 	})

@@ -20,6 +20,7 @@ func registerBusMetrics(reg *prometheus.Registry, b *mem.Bus) {
 	retained := desc("retained_bytes", "Segment file bytes a topic keeps on disk.", "topic")
 	segments := desc("segments", "Segment files of a topic.", "topic")
 	cached := desc("cached_bytes", "Record bytes a topic keeps in memory.", "topic")
+	dropped := desc("cache_dropped_total", "Records the bus's memory bound dropped before every open consumer took them.", "topic")
 	end := desc("end_offset", "Offset the next record of a topic gets.", "topic")
 	oldest := desc("oldest_offset", "Oldest offset a topic retains.", "topic")
 	reg.MustRegister(collectorFunc{desc: written, collect: func(ch chan<- prometheus.Metric) {
@@ -39,8 +40,9 @@ func registerBusMetrics(reg *prometheus.Registry, b *mem.Bus) {
 			gauge(retained, float64(t.RetainedBytes))
 			gauge(segments, float64(t.Segments))
 			gauge(cached, float64(t.CachedBytes))
+			ch <- prometheus.MustNewConstMetric(dropped, prometheus.CounterValue, float64(t.CacheDropped), t.Name)
 			gauge(end, float64(t.End))
 			gauge(oldest, float64(t.Oldest))
 		}
-	}, others: []*prometheus.Desc{bytes, fsyncs, fsyncSecs, errs, retained, segments, cached, end, oldest}})
+	}, others: []*prometheus.Desc{bytes, fsyncs, fsyncSecs, errs, retained, segments, cached, dropped, end, oldest}})
 }

@@ -157,7 +157,10 @@ func (p *Parser) poolBuckets(now time.Time) (today Bucket, hours [24]Bucket, dat
 	defer p.mu.Unlock()
 	ks := p.day.keys[Key{}]
 	if ks != nil {
-		today, hours = ks.day, ks.hours
+		today = ks.day
+		for h := range hours {
+			hours[h] = ks.hour(h)
+		}
 	}
 	return today, hours, p.day.date
 }

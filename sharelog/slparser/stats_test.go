@@ -157,3 +157,29 @@ func TestHTTPShapes(t *testing.T) {
 		t.Fatalf("missing worker_id: %s", got)
 	}
 }
+
+// Every worker of the day has a keyStats, so an hour's bucket is made only
+// when the hour has a share (24 inline buckets were 1.7 KB per worker); an
+// hour without one reads as zero.
+func TestHourBucketsMadeOnFirstShare(t *testing.T) {
+	d := NewDay(day0, 210000, false)
+	if !d.Add(share(3, 30, btcpool.StatusAccept, 1000, day0.Add(7*time.Hour+5*time.Minute))) {
+		t.Fatal("share ignored")
+	}
+	ks := d.keys[Key{3, 30}]
+	made := 0
+	for _, b := range ks.hours {
+		if b != nil {
+			made++
+		}
+	}
+	if made != 1 || ks.hours[7] == nil {
+		t.Fatalf("%d hour buckets made, want only hour 7's", made)
+	}
+	if b, ok := d.Hour(Key{3, 30}, 8); !ok || b.Accept != 0 || b.Rejects != nil {
+		t.Fatalf("hour 8: %+v %v", b, ok)
+	}
+	if b, _ := d.Hour(Key{3, 30}, 7); b.Accept != 1000 {
+		t.Fatalf("hour 7: %+v", b)
+	}
+}

@@ -2,8 +2,8 @@
 //
 // It reads share records (from about the last hour of the share topic at start) and common
 // events, keeps per worker, per user and for the pool the accepted difficulty of the last
-// 5 min / 15 min / 1 h (10 s slots) and the stale and rejected difficulty of the last 15 min /
-// 1 h (60 s slots, rejects also per status), writes them to mining_workers every 15 s, records
+// 5 min / 15 min (10 s slots) and 1 h (60 s slots) and the stale and rejected difficulty of the
+// last 15 min / 1 h (60 s slots, rejects per status), writes them to mining_workers every 15 s, records
 // worker names and miner agents from worker_update events, and serves btcpool's HTTP API:
 // "/", "/worker_status" and "/flush_db_time", with btcpool's JSON shapes (and err_no 2
 // "service is initializing..." until it has caught up with the share topic).

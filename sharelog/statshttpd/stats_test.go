@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/hashpool/hashpool/codec/btcpool"
 )
@@ -102,5 +103,18 @@ func TestRingWrapsAndClears(t *testing.T) {
 	add(&r, 900, 7) // older than the ring: ignored
 	if got := sum(&r, 1000, rejectSlots); got != 5 {
 		t.Fatalf("stale slot counted: %d", got)
+	}
+}
+
+// A window is kept per worker: 15,000 workers cost 15,000 of them, so their
+// size is watched (docs/DESIGN.md, "Where each byte goes"; it was 4.4 KB).
+func TestWindowSize(t *testing.T) {
+	if n := unsafe.Sizeof(window{}); n > 1408 {
+		t.Fatalf("window is %d bytes; keep it within the 1,408-byte size class", n)
+	}
+	var w window
+	w.addShare(share(1, 10, btcpool.StatusAccept, 100, 1_700_000_000), btcpool.OutcomeAccept, 100)
+	if w.stale != nil || w.detail != nil {
+		t.Fatal("an accepted share made the stale or reject rings")
 	}
 }

@@ -8,13 +8,22 @@ import (
 	"github.com/hashpool/hashpool/codec/btcpool"
 )
 
-// The windows of btcpool's statshttpd: accepted difficulty in 10 s slots over an hour,
-// stale and rejected difficulty in 60 s slots over an hour.
+// The windows of btcpool's statshttpd: accepted difficulty in 10 s slots over the last 15 min
+// (the 5 min and 15 min sums) and in 60 s slots over the hour (the 1 h sum), stale and rejected
+// difficulty in 60 s slots over an hour.
+//
+// A window is kept per worker, so its size is the per-worker cost of `hashpool run` (issue 11,
+// docs/DESIGN.md "Where each byte goes"): one hour of 10 s slots was 2,880 bytes of a 4.4 KB
+// window; now accepted work is 1,216 bytes, stale slots are made at the first stale share and
+// the rejected total is the sum of the per-status rings (made at the first reject of each
+// status), so a worker that only has accepted shares costs about 1.3 KB.
 const (
 	acceptSlotSeconds = 10
-	acceptSlots       = 3600 / acceptSlotSeconds
-	rejectSlotSeconds = 60
-	rejectSlots       = 3600 / rejectSlotSeconds
+	acceptSlots       = 900 / acceptSlotSeconds
+	hourSlotSeconds   = 60
+	hourSlots         = 3600 / hourSlotSeconds
+	rejectSlotSeconds = hourSlotSeconds
+	rejectSlots       = hourSlots
 	// MaxShareAge is how old a share may be and still count: the longest window.
 	MaxShareAge = 3600
 	// normalizeFactor caps a worker's stale or rejected share at this many times its last
@@ -24,18 +33,25 @@ const (
 )
 
 // ring is a fixed ring of per-slot sums; head is the newest slot number written.
-type ring[T ~[acceptSlots]uint64 | ~[rejectSlots]uint64] struct {
+type ring[T ~[acceptSlots]uint64 | ~[hourSlots]uint64] struct {
 	slots T
 	head  int64
 }
 
+// statusRing is the rejected difficulty of one status.
+type statusRing struct {
+	status btcpool.Status
+	ring[[rejectSlots]uint64]
+}
+
 // window is one key's statistics (a worker, a user's aggregate, or the pool).
 type window struct {
-	accept ring[[acceptSlots]uint64]
-	stale  ring[[rejectSlots]uint64]
-	reject ring[[rejectSlots]uint64]
-	// detail holds rejected difficulty per status, created on the first reject.
-	detail map[btcpool.Status]*ring[[rejectSlots]uint64]
+	accept   ring[[acceptSlots]uint64] // 10 s slots, last 15 min
+	accept1h ring[[hourSlots]uint64]   // 60 s slots, last hour
+	stale    *ring[[rejectSlots]uint64]
+	// detail holds rejected difficulty per status (the rejected total is their sum), each
+	// made at the first reject of its status; a handful of statuses exist.
+	detail []*statusRing
 
 	acceptCount    int64
 	lastAcceptDiff uint64
@@ -43,7 +59,7 @@ type window struct {
 	lastShareTime  int64
 }
 
-func add[T ~[acceptSlots]uint64 | ~[rejectSlots]uint64](r *ring[T], slot int64, v uint64) {
+func add[T ~[acceptSlots]uint64 | ~[hourSlots]uint64](r *ring[T], slot int64, v uint64) {
 	n := int64(len(r.slots))
 	switch {
 	case slot > r.head:
@@ -63,7 +79,7 @@ func add[T ~[acceptSlots]uint64 | ~[rejectSlots]uint64](r *ring[T], slot int64, 
 }
 
 // sum adds the slots covering the last span slots up to and including slot now.
-func sum[T ~[acceptSlots]uint64 | ~[rejectSlots]uint64](r *ring[T], now, span int64) uint64 {
+func sum[T ~[acceptSlots]uint64 | ~[hourSlots]uint64](r *ring[T], now, span int64) uint64 {
 	n := int64(len(r.slots))
 	var total uint64
 	for s := now - span + 1; s <= now; s++ {
@@ -80,20 +96,26 @@ func (w *window) addShare(s *btcpool.Share, outcome btcpool.Outcome, diff uint64
 	switch outcome {
 	case btcpool.OutcomeAccept:
 		add(&w.accept, s.Timestamp/acceptSlotSeconds, diff)
+		add(&w.accept1h, s.Timestamp/hourSlotSeconds, diff)
 		w.acceptCount++
 	case btcpool.OutcomeStale:
-		add(&w.stale, s.Timestamp/rejectSlotSeconds, diff)
+		if w.stale == nil {
+			w.stale = &ring[[rejectSlots]uint64]{}
+		}
+		add(w.stale, s.Timestamp/rejectSlotSeconds, diff)
 	default:
-		add(&w.reject, s.Timestamp/rejectSlotSeconds, diff)
-		if w.detail == nil {
-			w.detail = make(map[btcpool.Status]*ring[[rejectSlots]uint64])
+		var r *statusRing
+		for _, d := range w.detail {
+			if d.status == s.Status {
+				r = d
+				break
+			}
 		}
-		r := w.detail[s.Status]
 		if r == nil {
-			r = &ring[[rejectSlots]uint64]{}
-			w.detail[s.Status] = r
+			r = &statusRing{status: s.Status}
+			w.detail = append(w.detail, r)
 		}
-		add(r, s.Timestamp/rejectSlotSeconds, diff)
+		add(&r.ring, s.Timestamp/rejectSlotSeconds, diff)
 	}
 	if s.Timestamp >= w.lastShareTime {
 		w.lastShareTime = s.Timestamp
@@ -126,20 +148,24 @@ type Snapshot struct {
 
 func (w *window) snapshot(now int64) Snapshot {
 	a, r := now/acceptSlotSeconds, now/rejectSlotSeconds
-	return Snapshot{
+	snap := Snapshot{
 		Accept5m:      sum(&w.accept, a, 300/acceptSlotSeconds),
 		Accept15m:     sum(&w.accept, a, 900/acceptSlotSeconds),
-		Accept1h:      sum(&w.accept, a, acceptSlots),
-		Stale15m:      sum(&w.stale, r, 15),
-		Stale1h:       sum(&w.stale, r, rejectSlots),
-		Reject15m:     sum(&w.reject, r, 15),
-		Reject1h:      sum(&w.reject, r, rejectSlots),
+		Accept1h:      sum(&w.accept1h, now/hourSlotSeconds, hourSlots),
 		Detail15m:     w.details(r, 15),
 		Detail1h:      w.details(r, rejectSlots),
 		AcceptCount:   w.acceptCount,
 		LastShareIP:   w.lastShareIP,
 		LastShareTime: w.lastShareTime,
 	}
+	if w.stale != nil {
+		snap.Stale15m, snap.Stale1h = sum(w.stale, r, 15), sum(w.stale, r, rejectSlots)
+	}
+	for _, d := range w.detail {
+		snap.Reject15m += sum(&d.ring, r, 15)
+		snap.Reject1h += sum(&d.ring, r, rejectSlots)
+	}
+	return snap
 }
 
 // StatusDiff is the rejected difficulty of one status in a window.
@@ -154,10 +180,10 @@ func (w *window) details(now, span int64) []StatusDiff {
 	if len(w.detail) == 0 {
 		return nil
 	}
-	out := make([]StatusDiff, 0, len(w.detail))
-	for st, r := range w.detail {
-		if v := sum(r, now, span); v > 0 {
-			out = append(out, StatusDiff{Status: st, Diff: v})
+	var out []StatusDiff
+	for _, d := range w.detail {
+		if v := sum(&d.ring, now, span); v > 0 {
+			out = append(out, StatusDiff{Status: d.status, Diff: v})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Status < out[j].Status })
