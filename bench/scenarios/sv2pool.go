@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/btcsuite/btcd/wire/v2"
@@ -33,8 +34,8 @@ type poolSide interface {
 	authorityKey() string
 	// publish makes the server send a job on a new block to every miner.
 	publish(ctx context.Context) error
-	// stats reads the process's RSS (after a GC when gc), CPU seconds and
-	// sessions.
+	// stats reads the process's RSS (after a GC when gc), CPU seconds,
+	// sessions and shares accepted so far.
 	stats(ctx context.Context, gc bool) (ServerStats, error)
 	// pid is the server process (this one for an in-process server).
 	pid() int
@@ -65,6 +66,7 @@ type sv2Side struct {
 	srv       *sv2pool.Server
 	ln        net.Listener
 	authority string
+	accepted  atomic.Int64
 	mu        sync.Mutex // serialises jobs
 	height    int32
 }
@@ -89,16 +91,16 @@ func startSV2Side(diff float64) (poolSide, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, err := sv2pool.NewServer(sv2pool.Options{Responder: resp, InitialDifficulty: diff, OutQueue: 1024})
+	s := &sv2Side{authority: noise.FormatAuthorityKey(noise.XOnly(auth)), height: 800_000}
+	s.srv, err = sv2pool.NewServer(sv2pool.Options{Responder: resp, InitialDifficulty: diff,
+		OnShare: func(sv2pool.Share) { s.accepted.Add(1) }})
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	if s.ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 		return nil, err
 	}
-	s := &sv2Side{srv: srv, ln: ln, authority: noise.FormatAuthorityKey(noise.XOnly(auth)), height: 800_000}
-	go srv.Serve(ln)
+	go s.srv.Serve(s.ln)
 	if err := s.publish(context.Background()); err != nil {
 		s.stop()
 		return nil, err
@@ -129,7 +131,7 @@ func (s *sv2Side) stats(_ context.Context, gc bool) (ServerStats, error) {
 		runtime.GC()
 		debug.FreeOSMemory()
 	}
-	st := ServerStats{PID: os.Getpid(), Impl: "sv2pool", Sessions: int64(s.srv.Sessions()), GC: gc, Goroutines: runtime.NumGoroutine()}
+	st := ServerStats{PID: os.Getpid(), Impl: "sv2pool", Sessions: int64(s.srv.Sessions()), Accepted: s.accepted.Load(), GC: gc, Goroutines: runtime.NumGoroutine()}
 	p, err := loadgen.ReadProc(st.PID)
 	if err != nil {
 		return st, err
