@@ -287,6 +287,33 @@ var errChurn = errors.New("churn")
 // runMinerSession runs one connection: handshake, then submits at the
 // scenario's rate. It returns nil when the churn timer ended the session.
 func runMinerSession(parent context.Context, e *env, worker string) error {
+	return runSession(parent, e, func(c *net.TCPConn) (sessionClient, error) {
+		m := &miner{e: e, worker: worker, c: c, hs: make(chan hsReply, 4), pending: make(map[int64]int64)}
+		m.first = make(chan struct{})
+		return m, nil
+	})
+}
+
+// sessionClient is one miner's protocol on one connection, as runSession
+// drives it.
+type sessionClient interface {
+	// read handles the server's messages until the connection fails; it
+	// runs on its own goroutine from after open to the session's end.
+	read() error
+	handshake(ctx context.Context) error
+	// firstJob is closed when the first job has arrived.
+	firstJob() <-chan struct{}
+	submitLoop(ctx context.Context) error
+	// pendingCount is the shares still unanswered (called after read ended).
+	pendingCount() int64
+}
+
+// runSession runs one miner connection: dial, open (a transport handshake
+// such as Noise; counted as a handshake failure when it fails), the
+// client's reader, its handshake, the setup mark at the first job, then
+// its submit loop; churn or the end of the run close it. It returns nil
+// when the churn timer ended the session.
+func runSession(parent context.Context, e *env, open func(*net.TCPConn) (sessionClient, error)) error {
 	c, err := e.dial(parent)
 	if err != nil {
 		return err
@@ -303,8 +330,14 @@ func runMinerSession(parent context.Context, e *env, worker string) error {
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Now()) })
 	defer stop()
 
-	m := &miner{e: e, worker: worker, c: c, hs: make(chan hsReply, 4), pending: make(map[int64]int64)}
-	m.first = make(chan struct{})
+	m, err := open(c)
+	if err != nil {
+		e.rec.handshakeFails.Add(1)
+		return sessionErr(ctx, err)
+	}
+	if ctx.Err() != nil { // open may have cleared the deadline stop had set
+		return sessionErr(ctx, context.Cause(ctx))
+	}
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)
@@ -313,9 +346,7 @@ func runMinerSession(parent context.Context, e *env, worker string) error {
 	defer func() {
 		cancel(nil)
 		<-readerDone
-		m.mu.Lock()
-		e.rec.unanswered.Add(int64(len(m.pending)))
-		m.mu.Unlock()
+		e.rec.unanswered.Add(m.pendingCount())
 	}()
 
 	if err := m.handshake(ctx); err != nil {
@@ -324,10 +355,18 @@ func runMinerSession(parent context.Context, e *env, worker string) error {
 	}
 	e.rec.up()
 	defer e.rec.sessionsUp.Add(-1)
-	if waitClosed(ctx, m.first, e.s.ResponseTimeout) {
+	if waitClosed(ctx, m.firstJob(), e.s.ResponseTimeout) {
 		mark.take(c)
 	}
 	return sessionErr(ctx, submitting(ctx, e, m.submitLoop))
+}
+
+func (m *miner) firstJob() <-chan struct{} { return m.first }
+
+func (m *miner) pendingCount() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return int64(len(m.pending))
 }
 
 var errStopped = errors.New("run stopped")

@@ -104,54 +104,23 @@ type sv2Miner struct {
 // one channel, then shares at the scenario's rate. It returns nil when the
 // churn timer ended the session.
 func runSV2Session(parent context.Context, e *env, worker string) error {
-	c, err := e.dial(parent)
-	if err != nil {
-		return err
-	}
-	var mark setupMark
-	defer closeConnAfter(e.rec, c, &mark)
-	ctx, cancel := context.WithCancelCause(parent)
-	defer cancel(nil)
-	if e.s.Churn > 0 {
-		life := time.Duration(float64(e.s.Churn) * (0.5 + rand.Float64()))
-		t := time.AfterFunc(life, func() { cancel(errChurn) })
-		defer t.Stop()
-	}
-	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Now()) })
-	defer stop()
+	return runSession(parent, e, func(c *net.TCPConn) (sessionClient, error) {
+		m := &sv2Miner{e: e, worker: worker, c: c, extended: e.s.SV2 == SV2Extended, hs: make(chan sv2Reply, 4),
+			jobs: make(map[uint32]*sv2Job), first: make(chan struct{})}
+		var err error
+		if m.nc, err = noise.Client(c, e.authority, noise.ConnOptions{HandshakeTimeout: e.s.ResponseTimeout}); err != nil {
+			return nil, fmt.Errorf("sv2 noise handshake with %s: %w", c.RemoteAddr(), err)
+		}
+		return m, nil
+	})
+}
 
-	m := &sv2Miner{e: e, worker: worker, c: c, extended: e.s.SV2 == SV2Extended, hs: make(chan sv2Reply, 4),
-		jobs: make(map[uint32]*sv2Job), first: make(chan struct{})}
-	m.nc, err = noise.Client(c, e.authority, noise.ConnOptions{HandshakeTimeout: e.s.ResponseTimeout})
-	if err != nil {
-		e.rec.handshakeFails.Add(1)
-		return sessionErr(ctx, fmt.Errorf("sv2 noise handshake with %s: %w", c.RemoteAddr(), err))
-	}
-	if ctx.Err() != nil { // the handshake cleared the deadline stop had set
-		return sessionErr(ctx, context.Cause(ctx))
-	}
-	readerDone := make(chan struct{})
-	go func() {
-		defer close(readerDone)
-		cancel(m.read())
-	}()
-	defer func() {
-		cancel(nil)
-		<-readerDone
-		m.mu.Lock()
-		e.rec.unanswered.Add(int64(len(m.pending)))
-		m.mu.Unlock()
-	}()
-	if err := m.handshake(ctx); err != nil {
-		e.rec.handshakeFails.Add(1)
-		return sessionErr(ctx, err)
-	}
-	e.rec.up()
-	defer e.rec.sessionsUp.Add(-1)
-	if waitClosed(ctx, m.first, e.s.ResponseTimeout) {
-		mark.take(c)
-	}
-	return sessionErr(ctx, submitting(ctx, e, m.submitLoop))
+func (m *sv2Miner) firstJob() <-chan struct{} { return m.first }
+
+func (m *sv2Miner) pendingCount() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return int64(len(m.pending))
 }
 
 func (m *sv2Miner) write(frame []byte) error {

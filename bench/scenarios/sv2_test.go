@@ -43,8 +43,8 @@ func TestSV1vsSV2Small(t *testing.T) {
 			t.Errorf("round without jobs: %s", n)
 		}
 	}
-	if len(res.Targets) != 8 {
-		t.Fatalf("%d targets, want 8", len(res.Targets))
+	if len(res.Targets) != 12 {
+		t.Fatalf("%d targets, want 12", len(res.Targets))
 	}
 	for _, tg := range res.Targets {
 		if strings.Contains(tg.Measured, " 0 B") || strings.HasPrefix(tg.Measured, "0 B") || strings.Contains(tg.Measured, " 0.0 µs") {
