@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashpool/hashpool/codec/sv2"
 	"github.com/hashpool/hashpool/codec/sv2/noise"
 	"github.com/hashpool/hashpool/sha"
 	"github.com/hashpool/hashpool/sv2pool"
@@ -249,4 +250,43 @@ func TestSV2ScenarioValidate(t *testing.T) {
 			t.Errorf("%s: Validate() = %v, want %q", name, err, tc.want)
 		}
 	}
+}
+
+// FuzzSV2MinerHandle feeds a miner's message handler server frames of any
+// type and content, as a hostile pool could send them (after decryption):
+// it must never panic, and a job it accepts must be one it can grind.
+func FuzzSV2MinerHandle(f *testing.F) {
+	var prev [32]byte
+	prev[0] = 1
+	f.Add(true, sv2.MsgOpenExtendedMiningChannelSuccess, sv2.AppendOpenExtendedMiningChannelSuccess(nil, &sv2.OpenExtendedMiningChannelSuccess{
+		RequestID: sv2RequestID, ChannelID: 7, Target: sv2.U256{0: 0xff, 31: 0x0f}, ExtranonceSize: 8, ExtranoncePrefix: []byte{0, 0, 0, 1}})[sv2.HeaderLen:],
+		sv2.MsgNewExtendedMiningJob, sv2.AppendNewExtendedMiningJob(nil, &sv2.NewExtendedMiningJob{ChannelID: 7, JobID: 3, Version: 0x20000000,
+			VersionRollingAllowed: true, MerklePath: []sv2.U256{{1}}, CoinbaseTxPrefix: []byte{1, 2}, CoinbaseTxSuffix: []byte{3}})[sv2.HeaderLen:],
+		sv2.MsgSetNewPrevHash, sv2.AppendSetNewPrevHash(nil, &sv2.SetNewPrevHash{ChannelID: 7, JobID: 3, PrevHash: prev, MinNTime: 1, NBits: 0x207fffff})[sv2.HeaderLen:])
+	f.Add(false, sv2.MsgOpenStandardMiningChannelSuccess, sv2.AppendOpenStandardMiningChannelSuccess(nil, &sv2.OpenStandardMiningChannelSuccess{
+		RequestID: sv2RequestID, ChannelID: 1, Target: sv2.U256{31: 1}, ExtranoncePrefix: make([]byte, 12)})[sv2.HeaderLen:],
+		sv2.MsgNewMiningJob, sv2.AppendNewMiningJob(nil, &sv2.NewMiningJob{ChannelID: 1, JobID: 1, MinNTime: sv2.OptionU32{Valid: true, V: 5}, Version: 2})[sv2.HeaderLen:],
+		sv2.MsgSubmitSharesError, sv2.AppendSubmitSharesError(nil, &sv2.SubmitSharesError{ChannelID: 1, SequenceNumber: 0, ErrorCode: []byte("stale-share")})[sv2.HeaderLen:])
+	f.Fuzz(func(t *testing.T, extended bool, t1 uint8, p1 []byte, t2 uint8, p2 []byte, t3 uint8, p3 []byte) {
+		s := DefaultScenario()
+		e := newEnv(&s, newRecorder(), nil, context.Background())
+		m := &sv2Miner{e: e, worker: "w", extended: extended, hs: make(chan sv2Reply, 4), jobs: map[uint32]*sv2Job{}, first: make(chan struct{})}
+		m.pending = []sv2Pending{{seq: 0}, {seq: 1}}
+		for _, fr := range []struct {
+			t uint8
+			p []byte
+		}{{t1, p1}, {t2, p2}, {t3, p3}} {
+			if m.handle(fr.t, fr.p) != nil {
+				break
+			}
+		}
+		if w := m.work.Load(); w != nil {
+			if w.job == nil && extended {
+				t.Fatal("an extended miner holds a header-only job")
+			}
+			if len(w.prefix)+m.enSize > sv2.MaxB32 {
+				t.Fatalf("extranonce %d+%d bytes", len(w.prefix), m.enSize)
+			}
+		}
+	})
 }
