@@ -409,18 +409,28 @@ func (m *miner) call(ctx context.Context, id int64, line string) (hsReply, error
 	if err := m.write([]byte(line)); err != nil {
 		return hsReply{}, err
 	}
-	t := time.NewTimer(m.e.s.ResponseTimeout)
+	r, ok, err := awaitReply(ctx, m.hs, m.e.s.ResponseTimeout, func(r hsReply) bool { return r.id == id })
+	if err == nil && !ok {
+		err = fmt.Errorf("no reply to request %d within %v", id, m.e.s.ResponseTimeout)
+	}
+	return r, err
+}
+
+// awaitReply waits at most d for a reply on ch that match accepts (others
+// are dropped); ok is false when d passed, err set when ctx ended.
+func awaitReply[T any](ctx context.Context, ch <-chan T, d time.Duration, match func(T) bool) (r T, ok bool, err error) {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	for {
 		select {
-		case r := <-m.hs:
-			if r.id == id {
-				return r, nil
+		case r = <-ch:
+			if match(r) {
+				return r, true, nil
 			}
 		case <-t.C:
-			return hsReply{}, fmt.Errorf("no reply to request %d within %v", id, m.e.s.ResponseTimeout)
+			return r, false, nil
 		case <-ctx.Done():
-			return hsReply{}, context.Cause(ctx)
+			return r, false, context.Cause(ctx)
 		}
 	}
 }

@@ -133,16 +133,11 @@ func (m *sv2Miner) call(ctx context.Context, frame []byte, what string) (sv2Repl
 	if err := m.write(frame); err != nil {
 		return sv2Reply{}, fmt.Errorf("%s: %w", what, err)
 	}
-	t := time.NewTimer(m.e.s.ResponseTimeout)
-	defer t.Stop()
-	select {
-	case r := <-m.hs:
-		return r, nil
-	case <-t.C:
-		return sv2Reply{}, fmt.Errorf("%s: no answer within %v", what, m.e.s.ResponseTimeout)
-	case <-ctx.Done():
-		return sv2Reply{}, context.Cause(ctx)
+	r, ok, err := awaitReply(ctx, m.hs, m.e.s.ResponseTimeout, func(sv2Reply) bool { return true })
+	if err == nil && !ok {
+		err = fmt.Errorf("%s: no answer within %v", what, m.e.s.ResponseTimeout)
 	}
+	return r, err
 }
 
 // handshake is SetupConnection and the opening of the miner's channel.
