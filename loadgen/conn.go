@@ -83,9 +83,31 @@ func (d *dialer) dial(ctx context.Context) (*net.TCPConn, error) {
 }
 
 // closeConn records the connection's TCP_INFO and closes it.
-func closeConn(rec *recorder, c *net.TCPConn) {
+func closeConn(rec *recorder, c *net.TCPConn) { closeConnAfter(rec, c, nil) }
+
+// setupMark is a miner connection's TCP_INFO read once its handshake and
+// first job were through; what the connection carried after it is the
+// steady state (shares and new jobs), reported apart from the setup.
+type setupMark struct {
+	ok bool
+	at tcpinfo.Counters
+}
+
+// take reads c's counters now.
+func (k *setupMark) take(c *net.TCPConn) {
+	if t, err := tcpinfo.Conn(c); err == nil {
+		k.ok, k.at = true, t
+	}
+}
+
+// closeConnAfter is closeConn that also records what the connection
+// carried after mark (when mark was taken).
+func closeConnAfter(rec *recorder, c *net.TCPConn, mark *setupMark) {
 	if t, err := tcpinfo.Conn(c); err == nil {
 		rec.tcp(t)
+		if mark != nil && mark.ok {
+			rec.steady(t, mark.at)
+		}
 	} else {
 		rec.err("TCP_INFO", err)
 	}

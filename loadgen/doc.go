@@ -17,6 +17,18 @@
 //     no grinding cost, never a block, even on regtest); SubmitDelay
 //     separates a connect phase from the submit window; the report's Mode
 //     says which was used;
+//   - Stratum V2 miners (Scenario.SV2): the Noise NX handshake with the
+//     pool's certificate checked against its authority key (codec/sv2/noise;
+//     a wrong key or an expired certificate is a handshake failure with the
+//     noise package's error), SetupConnection, one standard channel
+//     (header-only: the nonce, ntime and version bits are ground on the
+//     header of the pool's merkle root and SetNewPrevHash) or extended
+//     channel (the miner rolls its extranonce after the pool's prefix) per
+//     miner, future jobs activated by SetNewPrevHash, SetTarget honoured
+//     (a share ground under a target SetTarget lowered meanwhile is
+//     dropped), SubmitSharesStandard/Extended answered by sequence number
+//     (SubmitShares.Success acknowledges a batch) and rejects counted by
+//     their error_code;
 //   - agent farms: many miners behind one connection with btcagent's
 //     bootstrap and ex-message frames (spec/btcpool.md §5): REGISTER_WORKER
 //     per miner, SUBMIT_SHARE_WITH_TIME[_VER] with extranonce2 =
@@ -27,8 +39,10 @@
 //   - measurements: sessions up and connect rate, submit→response latency,
 //     notify fan-out latency, rejects by code, bytes and segments per
 //     direction from TCP_INFO (package loadgen/tcpinfo, the module's one
-//     TCP_INFO reader) with a wire estimate, and a server's RSS and CPU
-//     from /proc.
+//     TCP_INFO reader) with a wire estimate, the same counted only after
+//     each miner connection's setup (handshake and first job) so shares and
+//     new jobs can be priced apart from connecting, and a server's RSS and
+//     CPU from /proc.
 //
 // Run runs a Scenario in this process or, above MaxConnsPerProc connections,
 // as several child processes (RunChild) whose reports are merged (Merge).

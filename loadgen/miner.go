@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hashpool/hashpool/codec/stratum"
+	"github.com/hashpool/hashpool/codec/sv2/noise"
 	"github.com/hashpool/hashpool/sha"
 )
 
@@ -37,12 +38,17 @@ type env struct {
 	mu         sync.Mutex
 	submitters int
 	idle       chan struct{} // closed when submitters drops to 0 after stop
+
+	authority [32]byte // the pool's authority key (SV2 miners)
 }
 
 func newEnv(s *Scenario, rec *recorder, d *dialer, stopCtx context.Context) *env {
 	e := &env{s: s, rec: rec, d: d, sem: make(chan struct{}, runtime.GOMAXPROCS(0)),
 		stopCtx: stopCtx, stop: stopCtx.Done(), idle: make(chan struct{})}
 	e.grind.New = func() any { return new(grinder) }
+	if s.SV2 != "" {
+		e.authority, _ = noise.ParseAuthorityKey(s.AuthorityKey) // checked by Validate
+	}
 	return e
 }
 
@@ -117,12 +123,27 @@ func (e *env) stopped() bool {
 // one meeting diff, or (simulator mode) any nonce. ok is false when grinding
 // gave up (MaxGrindHashes) or ctx ended.
 func (e *env) solve(ctx context.Context, w *Work, en1, en2 []byte, ntime, vbits uint32, diff float64) (uint32, bool) {
+	if e.s.SimulatorMode {
+		return rand.Uint32(), true
+	}
+	g := e.grind.Get().(*grinder)
+	hdr := g.h.ShareHeader(w.Job, en1, en2, ntime, 0, vbits)
+	e.grind.Put(g)
+	target := sha.DiffToTarget(diff)
+	return e.solveHeader(ctx, &hdr, &target)
+}
+
+// solveHeader is solve for a header whose every field but the nonce is
+// set (Stratum V2 standard channels get the merkle root from the pool):
+// a nonce whose hash meets target, any nonce in simulator mode, or one that
+// misses in LowDifficulty mode.
+func (e *env) solveHeader(ctx context.Context, hdr *[80]byte, target *sha.Target) (uint32, bool) {
 	start := rand.Uint32()
 	if e.s.SimulatorMode {
 		return start, true
 	}
 	if e.s.LowDifficulty {
-		return e.miss(w, en1, en2, ntime, vbits, diff, start)
+		return e.miss(hdr, target, start)
 	}
 	select {
 	case e.sem <- struct{}{}:
@@ -130,12 +151,12 @@ func (e *env) solve(ctx context.Context, w *Work, en1, en2 []byte, ntime, vbits 
 		return 0, false
 	}
 	g := e.grind.Get().(*grinder)
-	target := sha.DiffToTarget(diff)
 	gctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(e.stopCtx, cancel)
 	defer stop()
-	nonce, tried, ok := g.grind(gctx, w, en1, en2, ntime, vbits, &target, start, e.s.MaxGrindHashes)
+	g.hdr = *hdr
+	nonce, tried, ok := g.search(gctx, target, start, e.s.MaxGrindHashes)
 	e.grind.Put(g)
 	<-e.sem
 	e.rec.hashes.Add(int64(tried))
@@ -145,22 +166,19 @@ func (e *env) solve(ctx context.Context, w *Work, en1, en2 []byte, ntime, vbits 
 	return nonce, ok
 }
 
-// miss returns a nonce whose share hash meets neither the share target of
-// diff nor the job's network target (LowDifficulty). A random hash misses
+// miss returns a nonce whose header hash meets neither the share target
+// nor the header's network target (LowDifficulty). A random hash misses
 // both with probability ≥ ½ on any chain (regtest's target is 2^255), so
 // the 64 tries never all fail in practice; ok is false if they do.
-func (e *env) miss(w *Work, en1, en2 []byte, ntime, vbits uint32, diff float64, start uint32) (uint32, bool) {
-	share := sha.DiffToTarget(diff)
-	target := sha.CompactToTarget(w.Job.Bits())
+func (e *env) miss(hdr *[80]byte, share *sha.Target, start uint32) (uint32, bool) {
+	target := sha.CompactToTarget(binary.LittleEndian.Uint32(hdr[72:]))
 	if share.Cmp(&target) > 0 {
-		target = share // the easier (larger) of the two
+		target = *share // the easier (larger) of the two
 	}
-	g := e.grind.Get().(*grinder)
-	defer e.grind.Put(g)
-	g.hdr = g.h.ShareHeader(w.Job, en1, en2, ntime, start, vbits)
+	h80 := *hdr
 	for i := uint32(0); i < 64; i++ {
-		binary.LittleEndian.PutUint32(g.hdr[76:], start+i)
-		h := sha.DoubleSHA256(g.hdr[:])
+		binary.LittleEndian.PutUint32(h80[76:], start+i)
+		h := sha.DoubleSHA256(h80[:])
 		if !sha.HashMeetsTarget(&h, &target) {
 			e.rec.hashes.Add(int64(i + 1))
 			return start + i, true
@@ -214,12 +232,16 @@ type hsReply struct {
 // churn or errors (with a bounded backoff).
 func runMiner(ctx context.Context, e *env, idx int) {
 	worker := fmt.Sprintf("%s.m%06d", e.s.User, idx)
+	session := runMinerSession
+	if e.s.SV2 != "" {
+		session = runSV2Session
+	}
 	backoff := 100 * time.Millisecond
 	for round := 0; round < 1_000_000 && ctx.Err() == nil; round++ {
 		if round > 0 {
 			e.rec.reconnects.Add(1)
 		}
-		err := runMinerSession(ctx, e, worker)
+		err := session(ctx, e, worker)
 		if ctx.Err() != nil {
 			return
 		}
@@ -265,11 +287,39 @@ var errChurn = errors.New("churn")
 // runMinerSession runs one connection: handshake, then submits at the
 // scenario's rate. It returns nil when the churn timer ended the session.
 func runMinerSession(parent context.Context, e *env, worker string) error {
+	return runSession(parent, e, func(c *net.TCPConn) (sessionClient, error) {
+		m := &miner{e: e, worker: worker, c: c, hs: make(chan hsReply, 4), pending: make(map[int64]int64)}
+		m.first = make(chan struct{})
+		return m, nil
+	})
+}
+
+// sessionClient is one miner's protocol on one connection, as runSession
+// drives it.
+type sessionClient interface {
+	// read handles the server's messages until the connection fails; it
+	// runs on its own goroutine from after open to the session's end.
+	read() error
+	handshake(ctx context.Context) error
+	// firstJob is closed when the first job has arrived.
+	firstJob() <-chan struct{}
+	submitLoop(ctx context.Context) error
+	// pendingCount is the shares still unanswered (called after read ended).
+	pendingCount() int64
+}
+
+// runSession runs one miner connection: dial, open (a transport handshake
+// such as Noise; counted as a handshake failure when it fails), the
+// client's reader, its handshake, the setup mark at the first job, then
+// its submit loop; churn or the end of the run close it. It returns nil
+// when the churn timer ended the session.
+func runSession(parent context.Context, e *env, open func(*net.TCPConn) (sessionClient, error)) error {
 	c, err := e.dial(parent)
 	if err != nil {
 		return err
 	}
-	defer closeConn(e.rec, c)
+	var mark setupMark
+	defer closeConnAfter(e.rec, c, &mark)
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 	if e.s.Churn > 0 {
@@ -280,7 +330,14 @@ func runMinerSession(parent context.Context, e *env, worker string) error {
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Now()) })
 	defer stop()
 
-	m := &miner{e: e, worker: worker, c: c, hs: make(chan hsReply, 4), pending: make(map[int64]int64)}
+	m, err := open(c)
+	if err != nil {
+		e.rec.handshakeFails.Add(1)
+		return sessionErr(ctx, err)
+	}
+	if ctx.Err() != nil { // open may have cleared the deadline stop had set
+		return sessionErr(ctx, context.Cause(ctx))
+	}
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)
@@ -289,9 +346,7 @@ func runMinerSession(parent context.Context, e *env, worker string) error {
 	defer func() {
 		cancel(nil)
 		<-readerDone
-		m.mu.Lock()
-		e.rec.unanswered.Add(int64(len(m.pending)))
-		m.mu.Unlock()
+		e.rec.unanswered.Add(m.pendingCount())
 	}()
 
 	if err := m.handshake(ctx); err != nil {
@@ -300,7 +355,18 @@ func runMinerSession(parent context.Context, e *env, worker string) error {
 	}
 	e.rec.up()
 	defer e.rec.sessionsUp.Add(-1)
+	if waitClosed(ctx, m.firstJob(), e.s.ResponseTimeout) {
+		mark.take(c)
+	}
 	return sessionErr(ctx, submitting(ctx, e, m.submitLoop))
+}
+
+func (m *miner) firstJob() <-chan struct{} { return m.first }
+
+func (m *miner) pendingCount() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return int64(len(m.pending))
 }
 
 var errStopped = errors.New("run stopped")
@@ -343,18 +409,28 @@ func (m *miner) call(ctx context.Context, id int64, line string) (hsReply, error
 	if err := m.write([]byte(line)); err != nil {
 		return hsReply{}, err
 	}
-	t := time.NewTimer(m.e.s.ResponseTimeout)
+	r, ok, err := awaitReply(ctx, m.hs, m.e.s.ResponseTimeout, func(r hsReply) bool { return r.id == id })
+	if err == nil && !ok {
+		err = fmt.Errorf("no reply to request %d within %v", id, m.e.s.ResponseTimeout)
+	}
+	return r, err
+}
+
+// awaitReply waits at most d for a reply on ch that match accepts (others
+// are dropped); ok is false when d passed, err set when ctx ended.
+func awaitReply[T any](ctx context.Context, ch <-chan T, d time.Duration, match func(T) bool) (r T, ok bool, err error) {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	for {
 		select {
-		case r := <-m.hs:
-			if r.id == id {
-				return r, nil
+		case r = <-ch:
+			if match(r) {
+				return r, true, nil
 			}
 		case <-t.C:
-			return hsReply{}, fmt.Errorf("no reply to request %d within %v", id, m.e.s.ResponseTimeout)
+			return r, false, nil
 		case <-ctx.Done():
-			return hsReply{}, context.Cause(ctx)
+			return r, false, context.Cause(ctx)
 		}
 	}
 }
@@ -391,21 +467,13 @@ func (m *miner) submitLoop(ctx context.Context) error {
 	if s.Rate == 0 {
 		return errStopped
 	}
-	interval := time.Duration(float64(time.Second) / s.Rate)
-	next := time.Now().Add(time.Duration(rand.Int64N(int64(interval))))
-	if at := m.e.rec.start.Add(s.SubmitDelay); next.Before(at) {
-		next = at.Add(time.Duration(rand.Int64N(int64(interval))))
-	}
+	p := newPacer(m.e)
 	en2 := rand.Uint64() & 0xffffffff << 16
 	id := int64(submitID0)
 	var line, en2b []byte
 	for {
-		if !sleepStop(ctx, m.e.stop, time.Until(next)) {
+		if !p.wait(ctx) {
 			return errStopped
-		}
-		next = next.Add(interval)
-		if lag := time.Since(next); lag > 10*interval {
-			next = time.Now() // fell far behind (slow grinding): do not burst
 		}
 		w := m.work.Load()
 		if w == nil {
@@ -440,6 +508,36 @@ func (m *miner) submitLoop(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// pacer spaces one miner's submits 1/Rate apart (Rate > 0), with a random
+// phase, none before SubmitDelay has passed.
+type pacer struct {
+	e        *env
+	interval time.Duration
+	next     time.Time
+}
+
+func newPacer(e *env) pacer {
+	interval := time.Duration(float64(time.Second) / e.s.Rate)
+	next := time.Now().Add(time.Duration(rand.Int64N(int64(interval))))
+	if at := e.rec.start.Add(e.s.SubmitDelay); next.Before(at) {
+		next = at.Add(time.Duration(rand.Int64N(int64(interval))))
+	}
+	return pacer{e: e, interval: interval, next: next}
+}
+
+// wait sleeps until the next submit is due; false when ctx ended or the
+// run is stopping.
+func (p *pacer) wait(ctx context.Context) bool {
+	if !sleepStop(ctx, p.e.stop, time.Until(p.next)) {
+		return false
+	}
+	p.next = p.next.Add(p.interval)
+	if lag := time.Since(p.next); lag > 10*p.interval {
+		p.next = time.Now() // fell far behind (slow grinding): do not burst
+	}
+	return true
 }
 
 // appendSubmit appends a mining.submit line.
@@ -557,6 +655,21 @@ type jobFeed struct {
 	work    atomic.Pointer[heldWork]
 	lastKey string // reader only
 	nJobs   int    // reader only
+	// first, when not nil, is closed at the first job.
+	first chan struct{}
+}
+
+// waitClosed waits (at most d) for ch to be closed; false if it was not.
+func waitClosed(ctx context.Context, ch <-chan struct{}, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return false
 }
 
 // notification applies a server notification; kind+name names the connection in error records
@@ -578,6 +691,9 @@ func (f *jobFeed) notification(msg *stratum.Message, rec *recorder, kind, name s
 		rec.notifies.Add(1)
 		f.work.Store(&heldWork{Work: w, diff: math.Float64frombits(f.diff.Load())})
 		f.nJobs++
+		if f.nJobs == 1 && f.first != nil {
+			close(f.first)
+		}
 		// The first job after authorize is a join, not a broadcast; a
 		// periodic re-send of the same job is not a new one.
 		if f.nJobs > 1 && w.Key != f.lastKey {

@@ -21,7 +21,8 @@ const HeaderBytesPerSegment = 52
 
 // Report is the result of a run (of all processes, merged).
 type Report struct {
-	Mode     string    `json:"mode"` // "grind" (real shares), "simulator" (server skips the difficulty check) or "low-difficulty" (every share misses its target)
+	Mode     string    `json:"mode"`     // "grind" (real shares), "simulator" (server skips the difficulty check) or "low-difficulty" (every share misses its target)
+	Protocol string    `json:"protocol"` // the miners': "sv1", "sv2-standard" or "sv2-extended"
 	Target   string    `json:"target"`
 	Procs    int       `json:"procs"`
 	Started  time.Time `json:"started"`
@@ -102,12 +103,24 @@ type Net struct {
 	TxWireKbps   float64 `json:"tx_wire_kbps"` // (payload + segs × HeaderBytesPerSegment) × 8 / 1000 / seconds
 	RxWireKbps   float64 `json:"rx_wire_kbps"`
 	HeaderPerSeg int     `json:"header_bytes_per_segment"`
-	LoopbackNote string  `json:"note"`
+
+	// Steady* sum, over the miner connections that got through their setup
+	// (SV1: subscribe, authorize and the first notify; SV2: Noise,
+	// SetupConnection, the channel and its first job), what each carried
+	// after it: shares and their answers, new jobs, SetTarget and the ACKs.
+	SteadyConns       int64  `json:"steady_conns"`
+	SteadyTxBytes     int64  `json:"steady_tx_bytes"`
+	SteadyRxBytes     int64  `json:"steady_rx_bytes"`
+	SteadyTxSegs      int64  `json:"steady_tx_segs"`
+	SteadyRxSegs      int64  `json:"steady_rx_segs"`
+	SteadyTxWireBytes int64  `json:"steady_tx_wire_bytes"` // payload + segs × HeaderBytesPerSegment
+	SteadyRxWireBytes int64  `json:"steady_rx_wire_bytes"`
+	LoopbackNote      string `json:"note"`
 }
 
 // build turns a recorder into a Report (one process).
 func (r *recorder) build(s *Scenario, target string, elapsed time.Duration) *Report {
-	rep := &Report{Mode: modeName(s), Target: target, Procs: 1, Started: r.start, Seconds: elapsed.Seconds(), Scenario: *s}
+	rep := &Report{Mode: modeName(s), Protocol: protocolName(s), Target: target, Procs: 1, Started: r.start, Seconds: elapsed.Seconds(), Scenario: *s}
 	rep.Sessions = Sessions{Wanted: s.Miners + s.Agents, Up: r.endSessions, Ever: r.sessionsEver.Load(),
 		Dials: r.dials.Load(), DialFails: r.dialFails.Load(), HandshakeFails: r.handshakeFails.Load(),
 		Reconnects: r.reconnects.Load(), WorkersWanted: s.Agents * s.MinersPerAgent,
@@ -117,6 +130,9 @@ func (r *recorder) build(s *Scenario, target string, elapsed time.Duration) *Rep
 	rej := make(map[string]int64, len(r.rejects))
 	for code, n := range r.rejects {
 		rej[rejectName(code)] += n
+	}
+	for code, n := range r.rejectNames {
+		rej[code] += n
 	}
 	rep.Fanout.Seen = make(map[string]*JobSeen, len(r.jobs))
 	for k, j := range r.jobs {
@@ -137,7 +153,8 @@ func (r *recorder) build(s *Scenario, target string, elapsed time.Duration) *Rep
 		Hashes: r.hashes.Load(), Notifies: r.notifies.Load(), SetDiffs: r.setDiffs.Load(), AgentSetDiff: r.agentSetDiffs.Load()}
 	rep.Fanout.Receipt = r.fanout.Summary()
 	rep.Net = Net{Conns: r.tcpInfoConns.Load(), TxBytes: r.txBytes.Load(), RxBytes: r.rxBytes.Load(),
-		TxSegs: r.txSegs.Load(), RxSegs: r.rxSegs.Load()}
+		TxSegs: r.txSegs.Load(), RxSegs: r.rxSegs.Load(), SteadyConns: r.stConns.Load(),
+		SteadyTxBytes: r.stTxBytes.Load(), SteadyRxBytes: r.stRxBytes.Load(), SteadyTxSegs: r.stTxSegs.Load(), SteadyRxSegs: r.stRxSegs.Load()}
 	rep.finish()
 	return rep
 }
@@ -150,6 +167,13 @@ func modeName(s *Scenario) string {
 		return "low-difficulty"
 	}
 	return "grind"
+}
+
+func protocolName(s *Scenario) string {
+	if s.SV2 != "" {
+		return "sv2-" + s.SV2
+	}
+	return "sv1"
 }
 
 // rejectName renders a reject code with btcpool's message.
@@ -172,6 +196,8 @@ func (rep *Report) finish() {
 	n.HeaderPerSeg = HeaderBytesPerSegment
 	n.TxWireBytes = n.TxBytes + n.TxSegs*HeaderBytesPerSegment
 	n.RxWireBytes = n.RxBytes + n.RxSegs*HeaderBytesPerSegment
+	n.SteadyTxWireBytes = n.SteadyTxBytes + n.SteadyTxSegs*HeaderBytesPerSegment
+	n.SteadyRxWireBytes = n.SteadyRxBytes + n.SteadyRxSegs*HeaderBytesPerSegment
 	if rep.Seconds > 0 {
 		n.TxWireKbps = float64(n.TxWireBytes) * 8 / 1000 / rep.Seconds
 		n.RxWireKbps = float64(n.RxWireBytes) * 8 / 1000 / rep.Seconds
@@ -256,6 +282,11 @@ func Merge(parts []*Report) *Report {
 		on.RxBytes += n.RxBytes
 		on.TxSegs += n.TxSegs
 		on.RxSegs += n.RxSegs
+		on.SteadyConns += n.SteadyConns
+		on.SteadyTxBytes += n.SteadyTxBytes
+		on.SteadyRxBytes += n.SteadyRxBytes
+		on.SteadyTxSegs += n.SteadyTxSegs
+		on.SteadyRxSegs += n.SteadyRxSegs
 		for k, c := range p.Bad {
 			if out.Bad == nil {
 				out.Bad = map[string]*BadCase{}
@@ -292,7 +323,7 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, args...)...)
 	}
 	ms := func(us uint64) string { return strconv.FormatFloat(float64(us)/1000, 'f', 3, 64) + " ms" }
-	row("target", "%s (%d process(es), %.1f s, mode %s)", rep.Target, rep.Procs, rep.Seconds, rep.Mode)
+	row("target", "%s (%d process(es), %.1f s, mode %s, protocol %s)", rep.Target, rep.Procs, rep.Seconds, rep.Mode, rep.Protocol)
 	s := rep.Sessions
 	row("sessions", "%d up of %d wanted, %d ever, %d dials, %d dial fails, %d handshake fails, %d reconnects", s.Up, s.Wanted, s.Ever, s.Dials, s.DialFails, s.HandshakeFails, s.Reconnects)
 	row("connect ramp", "%.2f s, %.0f sessions/s", s.RampSeconds, s.ConnectRate)
@@ -319,6 +350,14 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	n := rep.Net
 	row("net tx (to server)", "%d B payload, %d segs, wire %.1f kbps", n.TxBytes, n.TxSegs, n.TxWireKbps)
 	row("net rx (from server)", "%d B payload, %d segs, wire %.1f kbps", n.RxBytes, n.RxSegs, n.RxWireKbps)
+	if n.SteadyConns > 0 {
+		row("  after setup", "%d conns: tx %d B in %d segs, rx %d B in %d segs", n.SteadyConns, n.SteadyTxBytes, n.SteadyTxSegs, n.SteadyRxBytes, n.SteadyRxSegs)
+		if sh.Submitted > 0 {
+			row("  per share", "up %.1f B payload (%.1f B wire), down %.1f B payload (%.1f B wire), if shares were all that moved",
+				float64(n.SteadyTxBytes)/float64(sh.Submitted), float64(n.SteadyTxWireBytes)/float64(sh.Submitted),
+				float64(n.SteadyRxBytes)/float64(sh.Submitted), float64(n.SteadyRxWireBytes)/float64(sh.Submitted))
+		}
+	}
 	if sv := rep.Server; sv != nil {
 		row("server", "pid %d: RSS %d→%d KiB (max %d), CPU %.3f cores avg, %.3f max  %s", sv.PID, sv.RSSStartKB, sv.RSSLastKB, sv.RSSMaxKB, sv.CPUCores, sv.CPUMax, sv.Error)
 	}

@@ -8,6 +8,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/hashpool/hashpool/codec/sv2/noise"
 )
 
 // Limits that bound every scenario (hard caps, whatever the flags say).
@@ -24,6 +26,12 @@ const (
 	MaxMiners = 2_000_000
 	// MaxMinersPerAgent is the agent protocol's session id space (0..0xFFFE).
 	MaxMinersPerAgent = 0xFFFF
+)
+
+// Stratum V2 channel kinds for Scenario.SV2.
+const (
+	SV2Standard = "standard"
+	SV2Extended = "extended"
 )
 
 // Scenario describes one load run. The zero value is not valid: start from
@@ -71,6 +79,18 @@ type Scenario struct {
 	// (connections are made meanwhile), so a run has a connect phase and
 	// then a submit window of Duration − SubmitDelay.
 	SubmitDelay time.Duration `json:"submit_delay,omitempty"`
+	// SV2 makes the stratum miners Stratum V2 miners (sv2-spec): "" is
+	// Stratum V1, SV2Standard opens a standard channel per miner
+	// (header-only mining: the pool sends the merkle root) and SV2Extended
+	// an extended channel per miner (the miner rolls its own extranonce).
+	// Each does the Noise NX handshake, checking the pool's certificate
+	// against AuthorityKey. Agents and bad clients stay Stratum V1, so an
+	// SV2 scenario has none.
+	SV2 string `json:"sv2,omitempty"`
+	// AuthorityKey is the pool's authority public key in the spec's base58
+	// form (SV2 only, required): a server whose certificate it did not sign
+	// fails the handshake.
+	AuthorityKey string `json:"authority_key,omitempty"`
 	// MaxGrindHashes bounds the nonces tried for one share before giving up.
 	MaxGrindHashes uint64 `json:"max_grind_hashes"`
 
@@ -171,6 +191,21 @@ func (s *Scenario) Validate() error {
 	}
 	if s.VersionRolling && s.VersionMask == 0 {
 		bad("version rolling needs a non-zero version mask")
+	}
+	switch s.SV2 {
+	case "":
+		if s.AuthorityKey != "" {
+			bad("authority key given without SV2 miners")
+		}
+	case SV2Standard, SV2Extended:
+		if _, err := noise.ParseAuthorityKey(s.AuthorityKey); err != nil {
+			bad("SV2 miners need the pool's authority key (base58, as the pool prints it): %v", err)
+		}
+		if s.Agents > 0 || s.BadClients > 0 {
+			bad("agents and bad clients speak Stratum V1: none in an SV2 scenario")
+		}
+	default:
+		bad("sv2 %q: want %q, %q or empty (Stratum V1)", s.SV2, SV2Standard, SV2Extended)
 	}
 	if s.LowDifficulty && s.SimulatorMode {
 		bad("low difficulty and simulator mode exclude each other")

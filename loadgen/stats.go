@@ -152,6 +152,7 @@ type recorder struct {
 	submitted, answered, accepted, unanswered, grindGiveUps, hashes        atomic.Int64
 	notifies, setDiffs, agentSetDiffs                                      atomic.Int64
 	txBytes, rxBytes, txSegs, rxSegs, tcpInfoConns                         atomic.Int64
+	stTxBytes, stRxBytes, stTxSegs, stRxSegs, stConns                      atomic.Int64 // after each connection's setup mark
 
 	endSessions, endWorkers int64 // up when the run's time ended
 
@@ -160,6 +161,7 @@ type recorder struct {
 
 	mu             sync.Mutex
 	rejects        map[int64]int64
+	rejectNames    map[string]int64 // Stratum V2 error codes
 	jobs           map[string]*JobSeen
 	pendingPublish int64
 	errs           []string
@@ -168,7 +170,7 @@ type recorder struct {
 }
 
 func newRecorder() *recorder {
-	return &recorder{start: time.Now(), rejects: make(map[int64]int64), jobs: make(map[string]*JobSeen),
+	return &recorder{start: time.Now(), rejects: make(map[int64]int64), rejectNames: make(map[string]int64), jobs: make(map[string]*JobSeen),
 		bad: make(map[string]*BadCase)}
 }
 
@@ -186,6 +188,18 @@ func (r *recorder) err(format string, err error) {
 func (r *recorder) reject(code int64) {
 	r.mu.Lock()
 	r.rejects[code]++
+	r.mu.Unlock()
+}
+
+// rejectReason counts a reject that carries a text code (Stratum V2's
+// SubmitShares.Error error_code) instead of a btcpool number.
+func (r *recorder) rejectReason(code string) {
+	r.mu.Lock()
+	if len(r.rejectNames) < 64 || r.rejectNames[code] > 0 { // bound the keys a server can make
+		r.rejectNames[code]++
+	} else {
+		r.rejectNames["(other)"]++
+	}
 	r.mu.Unlock()
 }
 
@@ -237,6 +251,15 @@ func (r *recorder) tcp(t tcpinfo.Counters) {
 	r.tcpInfoConns.Add(1)
 }
 
+// steady adds what a connection carried between its setup mark and now.
+func (r *recorder) steady(now, mark tcpinfo.Counters) {
+	r.stTxBytes.Add(int64(now.BytesOut - mark.BytesOut))
+	r.stRxBytes.Add(int64(now.BytesIn - mark.BytesIn))
+	r.stTxSegs.Add(int64(now.SegsOut - mark.SegsOut))
+	r.stRxSegs.Add(int64(now.SegsIn - mark.SegsIn))
+	r.stConns.Add(1)
+}
+
 // progress is a snapshot of the counters, printed once a second and sent by
 // child processes to their parent.
 type progress struct {
@@ -256,6 +279,9 @@ func (r *recorder) snapshot() progress {
 	r.mu.Lock()
 	var rej int64
 	for _, c := range r.rejects {
+		rej += c
+	}
+	for _, c := range r.rejectNames {
 		rej += c
 	}
 	errs := r.errCount

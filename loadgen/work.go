@@ -121,6 +121,12 @@ func (g *grinder) grind(ctx context.Context, w *Work, en1, en2 []byte, ntime, ve
 	// The coinbase and merkle root depend only on en1/en2: build the header
 	// once and hash it with each nonce.
 	g.hdr = g.h.ShareHeader(w.Job, en1, en2, ntime, start, versionMask)
+	return g.search(ctx, target, start, maxHashes)
+}
+
+// search grinds the nonce of g.hdr (every other field fixed) from start;
+// grind's contract.
+func (g *grinder) search(ctx context.Context, target *sha.Target, start uint32, maxHashes uint64) (nonce uint32, tried uint64, ok bool) {
 	nonce = start
 	for tried < maxHashes {
 		binary.LittleEndian.PutUint32(g.hdr[76:], nonce)

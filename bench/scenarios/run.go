@@ -50,6 +50,7 @@ var all = []scenario{
 	{name: "broadcast-10k", title: "new-block broadcast to 10,000 sessions (engine vs baseline)", run: runBroadcast},
 	{name: "sessions-100k", title: "100,000+ sessions: 3 engine processes on one SO_REUSEPORT port, stratum and agent miners", run: runSessions},
 	{name: "farm-10k", title: "a 10,000-miner farm behind one agent connection", run: runFarm},
+	{name: "sv1-vs-sv2-10k", title: "10,000 miners over Stratum V1, then Stratum V2 standard and extended channels: bytes per share and per job, server CPU per share, RSS per session", run: runSV1vsSV2},
 	{name: "agent-farm-10k", title: "10,000 stratum miners behind one cmd/btcagent process: its upstream link, RSS and CPU vs BtcAgent's figures (with and without hashpool's extensions)",
 		run: runAgentFarm, optIn: true},
 }

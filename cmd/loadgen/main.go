@@ -83,6 +83,8 @@ func parseFlags(args []string, stderr io.Writer) (s loadgen.Scenario, jsonPath s
 	fs.BoolVar(&s.SimulatorMode, "simulator-mode", false, "submit without grinding (the server must run in simulator mode)")
 	fs.BoolVar(&s.LowDifficulty, "low-difficulty", false, "submit shares that miss their target (rejected as low difficulty, never a block): a fixed submit rate without grinding")
 	fs.DurationVar(&s.SubmitDelay, "submit-delay", 0, "hold submits until this long after the start (connect first, then submit)")
+	fs.StringVar(&s.SV2, "sv2", "", "Stratum V2 miners: standard or extended channels (empty: Stratum V1)")
+	fs.StringVar(&s.AuthorityKey, "authority-key", "", "the SV2 pool's authority public key (base58): its certificate must be signed by it")
 	fs.Uint64Var(&s.MaxGrindHashes, "max-grind-hashes", s.MaxGrindHashes, "nonces tried per share before giving up")
 	fs.StringVar(&sourceIPs, "source-ips", "", "local addresses to dial from, e.g. 127.0.0.2-127.0.0.20")
 	fs.IntVar(&s.Procs, "procs", 0, "processes to spread connections over (0: one per 18,000 connections)")
