@@ -378,7 +378,14 @@ func (p *pool) addBlkMaker(onBlock func(blockmaker.Result)) (*blockmaker.Maker, 
 	o := p.cfg.blkmakerOptions()
 	o.Logger = p.log.With("component", "blkmaker")
 	o.OnBlock = onBlock
+	auxc := new(blockmaker.AuxCounters)
+	for _, c := range auxc.All() {
+		v := c.V
+		p.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "hashpool_blkmaker_" + c.Name, Help: c.Help},
+			func() float64 { return float64(v.Load()) }))
+	}
 	o.OnAuxBlock = func(r blockmaker.AuxResult) {
+		auxc.Count(r)
 		if r.Err == nil {
 			o.Logger.Info("aux block found", "chain", r.Block.ChainName, "aux_hash", r.Block.AuxBlockHash,
 				"parent_hash", r.Block.BitcoinBlockHash, "accepted", r.Accepted, "response", r.Block.SubmitResponse)
