@@ -99,19 +99,6 @@ func scriptNumBytes(dst []byte, n int64) []byte {
 	return dst
 }
 
-// appendVarInt appends Bitcoin's CompactSize encoding of n.
-func appendVarInt(dst []byte, n uint64) []byte {
-	switch {
-	case n < 0xfd:
-		return append(dst, byte(n))
-	case n <= 0xffff:
-		return binary.LittleEndian.AppendUint16(append(dst, 0xfd), uint16(n))
-	case n <= 0xffffffff:
-		return binary.LittleEndian.AppendUint32(append(dst, 0xfe), uint32(n))
-	}
-	return binary.LittleEndian.AppendUint64(append(dst, 0xff), n)
-}
-
 // coinbaseInput is everything that varies between coinbase transactions.
 type coinbaseInput struct {
 	height     int32     // BIP34 height
@@ -141,10 +128,10 @@ func buildCoinbase(in coinbaseInput) (cb1, cb2 []byte, err error) {
 
 	tx := make([]byte, 0, 256)
 	tx = binary.LittleEndian.AppendUint32(tx, coinbaseTxVersion)
-	tx = appendVarInt(tx, 1)             // one input
+	tx = auxpow.AppendCompactSize(tx, 1) // one input
 	tx = append(tx, make([]byte, 32)...) // null prevout hash
 	tx = binary.LittleEndian.AppendUint32(tx, 0xffffffff)
-	tx = appendVarInt(tx, uint64(len(script)))
+	tx = auxpow.AppendCompactSize(tx, uint64(len(script)))
 	placeAt := len(tx) + len(script) - placeholderSize
 	tx = append(tx, script...)
 	tx = binary.LittleEndian.AppendUint32(tx, 0xffffffff) // sequence
@@ -155,7 +142,7 @@ func buildCoinbase(in coinbaseInput) (cb1, cb2 []byte, err error) {
 	if in.rsk != nil {
 		outputs++
 	}
-	tx = appendVarInt(tx, outputs)
+	tx = auxpow.AppendCompactSize(tx, outputs)
 	tx = appendTxOut(tx, in.value, in.payout)
 	if len(in.commitment) > 0 {
 		tx = appendTxOut(tx, 0, in.commitment)
@@ -180,6 +167,6 @@ func buildCoinbase(in coinbaseInput) (cb1, cb2 []byte, err error) {
 
 func appendTxOut(dst []byte, value int64, script []byte) []byte {
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(value))
-	dst = appendVarInt(dst, uint64(len(script)))
+	dst = auxpow.AppendCompactSize(dst, uint64(len(script)))
 	return append(dst, script...)
 }

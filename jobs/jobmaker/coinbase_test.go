@@ -73,18 +73,6 @@ func TestAppendScriptNum(t *testing.T) {
 	}
 }
 
-func TestAppendVarInt(t *testing.T) {
-	for _, n := range []uint64{0, 1, 0xfc, 0xfd, 0xffff, 0x10000, 0xffffffff, 0x100000000, math.MaxUint64} {
-		var want bytes.Buffer
-		if err := wire.WriteVarInt(&want, 0, n); err != nil {
-			t.Fatal(err)
-		}
-		if got := appendVarInt(nil, n); !bytes.Equal(got, want.Bytes()) {
-			t.Errorf("appendVarInt(%d) = %x, want %x", n, got, want.Bytes())
-		}
-	}
-}
-
 // genesisP2PKH pays to 1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa.
 const genesisP2PKH = "76a914 62e907b15cbf27d5425399ebf6f0fb50ebb88f18 88ac"
 
