@@ -187,6 +187,9 @@ func (p *Process) Await(ctx context.Context, timeout, poll time.Duration, what s
 			return ctx.Err()
 		case <-t.C:
 		}
+		if err := ctx.Err(); err != nil {
+			return err // select picks at random among ready cases; a done context wins
+		}
 		if last = ready(ctx); last == nil {
 			return nil
 		}
