@@ -29,6 +29,48 @@
 // User lists live in engine/userlist; the engine registers unknown names
 // only on a UserRegistry and within Options.NewUsersPerConn/NewUsersPerIP.
 //
+// # Stratum V2
+//
+// With Options.SV2Listen the same loops serve Stratum V2 (sv2.go, sv2jobs.go)
+// next to stratum, from the same jobs. OnOpen, OnTraffic and OnClose
+// dispatch on the connection's context: an *sv2Conn for connections on the
+// SV2 listener. The Noise NX handshake (Options.SV2Responder) and every
+// encrypted frame are handled in OnTraffic (no goroutine per connection):
+// frames are decrypted in place in gnet's input buffer, at most
+// SV2MaxPayload bytes each, and a bad MAC, an oversized frame or a message
+// out of order closes the connection; the answers of one read are sealed
+// and written with one Write. SV2HandshakeTimeout bounds the handshake and
+// SetupConnection, AuthorizeTimeout the first channel, TCPReadTimeout the
+// silence after it (sv2Run sweeps the deadlines every second).
+//
+// Each mining channel owns a Session that never touches the socket: its
+// session id (from SessionIDs) is the channel's 4-byte extranonce prefix,
+// an extended channel's miner rolls ExtraNonce2Size bytes after it and a
+// standard channel's extranonce is the prefix and zeros, so the coinbase is
+// btcpool's (4 + 8 bytes) and a share is validated by validateShare exactly
+// as an SV1 share: duplicate sets, share records (btcpool's Share format,
+// which cannot say SV2), vardiff, the spam guard, events, and a
+// block-solving share's journal with its answer held until the fsync (the
+// channel's Session.held, sealed by its sv2Wire when releaseHeld writes it).
+// A channel's accepted shares are answered with one SubmitShares.Success
+// per read.
+//
+// Each Job becomes one NewExtendedMiningJob (active and future variants)
+// and one SetNewPrevHash, serialized once (sv2JobFrames); every extended
+// channel and every group gets a copy with its id written over the first
+// field. The SV2 job id is the job's short id. A new prevhash is sent as a
+// future job and SetNewPrevHash; other jobs are active at once. Standard
+// channels of a connection that did not set REQUIRES_STANDARD_JOBS are in
+// group channel 1 and share one job message; the others get NewMiningJob
+// with their own merkle root, computed when the job is sent (one coinbase
+// hash and the branch per channel). Jobs go out when the SV1 broadcast
+// does (AddJob's hook) and, for a job that did not go at once, after
+// mining_notify_interval (sv2Run); the fan-out is written in slices like
+// the SV1 broadcast. SetTarget follows vardiff at each job; after it, jobs
+// already sent are checked at the easier of their difficulty and the new
+// one. Not implemented: work selection (SetCustomMiningJob is refused),
+// Job Declaration and Template Distribution.
+//
 // # Shutdown
 //
 // Server.Shutdown (or the end of Serve's context) closes the listening

@@ -19,6 +19,7 @@ func (s *Server) AddJob(p *JobParams) error {
 	}
 	if send {
 		s.broadcast(j, j.Clean)
+		s.sv2Broadcast(j)
 	}
 	return nil
 }

@@ -41,6 +41,13 @@ type Metrics struct {
 	LastBroadcastNanos atomic.Int64
 	SubmitNanos        atomic.Int64 // event-loop time spent validating shares (sampled: 1 in 64, scaled)
 	SubmitCount        atomic.Int64 // shares validated (stratum and agent)
+
+	SV2Sessions          atomic.Int64 // open SV2 connections
+	SV2Channels          atomic.Int64 // open SV2 mining channels
+	SV2HandshakeFailures atomic.Int64 // Noise handshakes that failed
+	SV2ProtocolErrors    atomic.Int64 // SV2 connections closed for a bad frame (MAC, size) or message out of order
+	SV2SetupRefused      atomic.Int64 // SetupConnection answered with an error
+	SV2ChannelsRefused   atomic.Int64 // Open*MiningChannel answered with an error
 }
 
 // MetricKind says how a Metric behaves.
@@ -113,6 +120,12 @@ func (m *Metrics) All() []Metric {
 		secs(g("last_broadcast_seconds", "Duration of the last job broadcast.", &m.LastBroadcastNanos)),
 		secs(c("submit_seconds_total", "Event-loop time spent validating shares (sampled 1 in 64).", &m.SubmitNanos)),
 		c("submits_total", "Shares validated.", &m.SubmitCount),
+		g("sv2_sessions", "Open Stratum V2 connections.", &m.SV2Sessions),
+		g("sv2_channels", "Open Stratum V2 mining channels.", &m.SV2Channels),
+		c("sv2_handshake_failures_total", "Stratum V2 Noise handshakes that failed.", &m.SV2HandshakeFailures),
+		c("sv2_protocol_errors_total", "Stratum V2 connections closed for a bad frame or a message out of order.", &m.SV2ProtocolErrors),
+		c("sv2_setup_refused_total", "Stratum V2 SetupConnection requests refused.", &m.SV2SetupRefused),
+		c("sv2_channels_refused_total", "Stratum V2 channel opens refused.", &m.SV2ChannelsRefused),
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hashpool/hashpool/bus"
+	"github.com/hashpool/hashpool/codec/sv2"
+	"github.com/hashpool/hashpool/codec/sv2/noise"
 )
 
 // Options configure a Server. Field comments name the sserver.cfg key they
@@ -85,6 +87,23 @@ type Options struct {
 	Names NameRules
 
 	// Topics are the bus topics (btcpool's default names).
+	// SV2Listen is the Stratum V2 listener's ip:port ("" = no SV2): Noise
+	// NX with SV2Responder's certificate, on the same event loops, jobs and
+	// share path as the stratum listener (see doc.go, "Stratum V2").
+	SV2Listen string
+	// SV2Responder holds the pool's static key and its certificate signed by
+	// the authority key miners pin; required with SV2Listen.
+	SV2Responder *noise.Responder
+	// SV2HandshakeTimeout bounds the Noise handshake and SetupConnection
+	// (10 s); the first channel must then open within AuthorizeTimeout.
+	SV2HandshakeTimeout time.Duration
+	// SV2MaxChannels bounds the channels of one SV2 connection (64).
+	SV2MaxChannels int
+	// SV2MaxPayload is the largest frame payload a client may send (4 KiB:
+	// SetupConnection, the largest client message, is at most about 1.3 KiB);
+	// a larger frame closes the connection.
+	SV2MaxPayload int
+
 	Topics bus.Topics
 	// DataDir holds the solved-share journal (and the embedded user list when
 	// the caller opens one there). Required.
@@ -116,6 +135,10 @@ func NewOptions() Options {
 		MaxLine:            16 << 10,
 		MaxOutbound:        1 << 20,
 		Topics:             bus.DefaultTopics(),
+
+		SV2HandshakeTimeout: 10 * time.Second,
+		SV2MaxChannels:      64,
+		SV2MaxPayload:       4 << 10,
 	}
 }
 
@@ -184,6 +207,23 @@ func (o *Options) Validate() error {
 	}
 	if o.ProxyListen != "" && o.ProxyListen == o.Listen {
 		bad("proxy listen address %s is the listen address; want another one", o.ProxyListen)
+	}
+	if o.SV2Listen != "" {
+		if o.SV2Responder == nil {
+			bad("sv2 listen %s without a Noise responder (static key and certificate)", o.SV2Listen)
+		}
+		if o.SV2Listen == o.Listen || o.SV2Listen == o.ProxyListen {
+			bad("sv2 listen address %s is already the stratum or PROXY listen address; want another one", o.SV2Listen)
+		}
+		if o.SV2HandshakeTimeout < time.Second || o.SV2HandshakeTimeout > 10*time.Minute {
+			bad("sv2 handshake timeout %v: want 1s..10m", o.SV2HandshakeTimeout)
+		}
+		if o.SV2MaxChannels < 1 || o.SV2MaxChannels > 1<<16 {
+			bad("sv2 max channels %d: want 1..65536", o.SV2MaxChannels)
+		}
+		if o.SV2MaxPayload < 1<<10 || o.SV2MaxPayload > sv2.DefaultMaxPayload {
+			bad("sv2 max payload %d: want 1KiB..%d", o.SV2MaxPayload, sv2.DefaultMaxPayload)
+		}
 	}
 	if o.NewUsersPerConn < -1 || o.NewUsersPerIP < -1 {
 		bad("new users per connection %d / per IP %d: want -1 (no bound), 0 (default) or more", o.NewUsersPerConn, o.NewUsersPerIP)

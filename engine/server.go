@@ -53,6 +53,8 @@ type loop struct {
 	sessions []*Session
 	lastJob  uint64 // id of the newest job broadcast on this loop
 	submits  uint64 // shares validated on this loop (SubmitNanos sampling)
+
+	sv2 sv2Loop // SV2 connections (sv2.go)
 }
 
 func newLoop(srv *Server, idx int) *loop {
@@ -97,6 +99,7 @@ type Server struct {
 	nowSec    atomic.Int64
 	newUsers  *newUserLimiter
 	pace      chan paced // loop tasks queued by the pacer goroutine (broadcast.go)
+	sv2       sv2State   // the SV2 listener (sv2.go)
 
 	shutOnce      sync.Once
 	shutStart     chan struct{} // closed by Shutdown
@@ -211,6 +214,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		if s.opts.ProxyListen != "" {
 			addrs = append(addrs, "tcp://"+s.opts.ProxyListen)
 		}
+		if s.opts.SV2Listen != "" {
+			addrs = append(addrs, "tcp://"+s.opts.SV2Listen)
+		}
 		runErr <- gnet.Rotate(s, addrs, opts...)
 	}()
 	select {
@@ -224,6 +230,10 @@ func (s *Server) Serve(ctx context.Context) error {
 	wg.Add(2)
 	go func() { defer wg.Done(); s.tick(runCtx) }()
 	go func() { defer wg.Done(); s.runPacer(runCtx.Done()) }()
+	if s.opts.SV2Listen != "" {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.sv2Run(runCtx.Done()) }()
+	}
 
 	var shutCtx context.Context
 	var result error
@@ -249,10 +259,14 @@ func (s *Server) Serve(ctx context.Context) error {
 }
 
 func (s *Server) listenList() string {
+	l := s.opts.Listen
 	if s.opts.ProxyListen != "" {
-		return s.opts.Listen + " and " + s.opts.ProxyListen
+		l += " and " + s.opts.ProxyListen
 	}
-	return s.opts.Listen
+	if s.opts.SV2Listen != "" {
+		l += " and " + s.opts.SV2Listen
+	}
+	return l
 }
 
 // OnBoot implements gnet.EventHandler. It learns the listening addresses
@@ -269,6 +283,14 @@ func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
 		if fd, err := eng.DupListener("tcp", s.opts.ProxyListen); err == nil {
 			if sa, a := fdAddr(fd); a != nil {
 				s.proxyAddr.Store(a)
+				s.listenSAs = append(s.listenSAs, sa)
+			}
+		}
+	}
+	if s.opts.SV2Listen != "" {
+		if fd, err := eng.DupListener("tcp", s.opts.SV2Listen); err == nil {
+			if sa, a := fdAddr(fd); a != nil {
+				s.sv2.addr.Store(a)
 				s.listenSAs = append(s.listenSAs, sa)
 			}
 		}
@@ -294,6 +316,9 @@ func (s *Server) loopOf(el gnet.EventLoop) *loop {
 // OnOpen implements gnet.EventHandler: a session id is taken at once and the
 // connection refused when none is left (or while draining).
 func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	if s.isSV2(c) {
+		return s.sv2Open(c)
+	}
 	if s.draining.Load() {
 		s.metrics.Rejected.Add(1)
 		return nil, gnet.Close
@@ -330,6 +355,10 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 func (s *Server) OnClose(c gnet.Conn, _ error) gnet.Action {
 	sess, _ := c.Context().(*Session)
 	if sess == nil {
+		if sc, ok := c.Context().(*sv2Conn); ok {
+			c.SetContext(nil)
+			s.sv2Close(sc)
+		}
 		return gnet.None
 	}
 	c.SetContext(nil)
@@ -358,6 +387,9 @@ func (s *Server) OnClose(c gnet.Conn, _ error) gnet.Action {
 func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 	sess, _ := c.Context().(*Session)
 	if sess == nil {
+		if sc, ok := c.Context().(*sv2Conn); ok {
+			return s.sv2Traffic(sc)
+		}
 		return gnet.Close
 	}
 	buf, _ := c.Peek(-1)

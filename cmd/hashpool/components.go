@@ -365,6 +365,16 @@ func (p *pool) addSServer() (*engine.Server, error) {
 		})
 	}
 	p.add("sserver", func(ctx context.Context) error {
+		if o.SV2Listen != "" {
+			go func() {
+				select {
+				case <-srv.Ready():
+					log.Info("stratum v2 listening", "addr", srv.SV2Addr(), "authority_key", p.cfg.sv2Authority,
+						"authority_key_file", p.cfg.sv2AuthorityFile(o.DataDir))
+				case <-ctx.Done():
+				}
+			}()
+		}
 		// Cancelling ctx makes Serve stop accepting, drain the sessions, flush the share
 		// records and wait for the solved shares to be acknowledged; then the producer flushes.
 		defer closeUsers()

@@ -1,18 +1,24 @@
 package main
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/btcsuite/btcd/btcec/v2"
+
 	"github.com/hashpool/hashpool/blockmaker"
 	"github.com/hashpool/hashpool/bus"
 	"github.com/hashpool/hashpool/bus/kafka"
+	"github.com/hashpool/hashpool/codec/sv2/noise"
 	"github.com/hashpool/hashpool/dashboard"
 	"github.com/hashpool/hashpool/engine"
 	"github.com/hashpool/hashpool/jobs/auxmaker"
@@ -55,6 +61,8 @@ type Config struct {
 
 	// SLParserOnce holds slparser's one-shot modes (flags only).
 	SLParserOnce SLParserOnce `toml:"-"`
+
+	sv2Authority string // the SV2 authority public key (engineOptions sets it)
 }
 
 // SLParserOnce are `hashpool slparser` flags: re-parse one day into the tables, or dump its shares.
@@ -180,6 +188,10 @@ type SServerConfig struct {
 	NiceHashForced        bool        `toml:"nicehash_forced" comment:"treat every session as a NiceHash client (unique job ids, NiceHash minimum difficulty)"`
 	NiceHashMinDifficulty float64     `toml:"nicehash_min_difficulty" comment:"minimum difficulty of NiceHash sessions; 0 = none"`
 	DevFixedDifficulty    float64     `toml:"dev_fixed_difficulty" comment:"every session gets this difficulty when > 0 (btcpool's enable_dev_mode; tests only)"`
+
+	SV2Listen           string `toml:"sv2_listen" comment:"Stratum V2 ip:port (Noise NX; standard, extended and group channels on the same jobs and share path as stratum); empty = none"`
+	SV2AuthorityKeyFile string `toml:"sv2_authority_key_file" comment:"hex secret key that signs the SV2 certificate; empty = <data_dir>/sserver/sv2-authority.key, generated at first start. Its public key (logged at start) is what miners pin"`
+	SV2CertValidityDays int    `toml:"sv2_cert_validity_days" comment:"days the SV2 certificate, signed at every start, is valid"`
 }
 
 // DefaultVersionMask is the version-rolling mask offered by default: BIP320's general-purpose
@@ -277,7 +289,8 @@ func defaultConfig() Config {
 			DiffAdjustPeriod: eng.DiffAdjustPeriod, MaxJobLifetime: eng.MaxJobLifetime, MiningNotifyInterval: eng.MiningNotifyPeriod,
 			DefaultDifficulty: eng.DefaultDifficulty, MinDifficulty: eng.MinDifficulty, MaxDifficulty: eng.MaxDifficulty,
 			VersionMask: DefaultVersionMask, ExtraNonce2Size: eng.ExtraNonce2Size, ShutdownGracePeriod: int(eng.GracePeriod / time.Second),
-			SolvedWait: int(eng.SolvedWait / time.Second), NiceHashMinDifficulty: eng.NiceHashMinDifficulty},
+			SolvedWait: int(eng.SolvedWait / time.Second), NiceHashMinDifficulty: eng.NiceHashMinDifficulty,
+			SV2CertValidityDays: 365},
 		Users:      UsersConfig{MaxNewPerConnection: eng.NewUsersPerConn, MaxNewPerIPPerHour: eng.NewUsersPerIP},
 		BlkMaker:   BlkMakerConfig{SubmitRetryMax: 10, AlarmInterval: 60, DrainTimeout: 60},
 		ShareLog:   ShareLogConfig{KafkaGroupID: "sharelog_write_btc", Compression: "gzip"},
@@ -378,7 +391,89 @@ func (c *Config) engineOptions() (engine.Options, error) {
 		SuffixSeparator: c.Users.UserSuffixSeparator}
 	o.Topics = c.topics()
 	o.DataDir = filepath.Join(c.DataDir, "sserver")
+	if s.SV2Listen != "" {
+		o.SV2Listen = s.SV2Listen
+		r, pub, err := c.sv2Responder(o.DataDir, time.Now())
+		if err != nil {
+			return o, err
+		}
+		o.SV2Responder, c.sv2Authority = r, pub
+	}
 	return o, o.Validate()
+}
+
+// sv2AuthorityFile is the SV2 authority key's file: sv2_authority_key_file, or one in the
+// sserver data directory.
+func (c *Config) sv2AuthorityFile(dataDir string) string {
+	if c.SServer.SV2AuthorityKeyFile != "" {
+		return c.SServer.SV2AuthorityKeyFile
+	}
+	return filepath.Join(dataDir, "sv2-authority.key")
+}
+
+// sv2Responder loads the SV2 authority secret key (generating and persisting it, 0600, when
+// the default file does not exist yet), signs a certificate for a static key made for this
+// process (valid from an hour ago for sv2_cert_validity_days), and returns the Noise
+// responder and the authority's public key as miners configure it.
+func (c *Config) sv2Responder(dataDir string, now time.Time) (*noise.Responder, string, error) {
+	days := c.SServer.SV2CertValidityDays
+	if days < 1 || days > 3650 {
+		return nil, "", fmt.Errorf("sserver.sv2_cert_validity_days %d: want 1..3650", days)
+	}
+	file := c.sv2AuthorityFile(dataDir)
+	raw, err := os.ReadFile(file)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && c.SServer.SV2AuthorityKeyFile == "":
+		k, gerr := noise.GenerateKey()
+		if gerr != nil {
+			return nil, "", gerr
+		}
+		raw = []byte(hex.EncodeToString(k.Serialize()) + "\n")
+		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+			return nil, "", fmt.Errorf("sv2 authority key: %w", err)
+		}
+		if err := writeFileSync(file, raw); err != nil {
+			return nil, "", fmt.Errorf("sv2 authority key: %w", err)
+		}
+	case err != nil:
+		return nil, "", fmt.Errorf("sserver.sv2_authority_key_file: %w", err)
+	}
+	b, err := hex.DecodeString(strings.TrimSpace(string(raw)))
+	if err != nil || len(b) != 32 {
+		return nil, "", fmt.Errorf("sv2 authority key %s: want 64 hex digits (a secp256k1 secret key)", file)
+	}
+	authority, _ := btcec.PrivKeyFromBytes(b)
+	static, err := noise.GenerateKey()
+	if err != nil {
+		return nil, "", err
+	}
+	from, until := now.Add(-time.Hour), now.Add(time.Duration(days)*24*time.Hour)
+	cert, err := noise.SignCertificate(authority, static, 0, uint32(from.Unix()), uint32(until.Unix()))
+	if err != nil {
+		return nil, "", fmt.Errorf("sv2 certificate: %w", err)
+	}
+	r, err := noise.NewResponder(static, cert, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	return r, noise.FormatAuthorityKey(noise.XOnly(authority)), nil
+}
+
+// writeFileSync creates file with data (0600, never replacing one) and fsyncs it.
+func writeFileSync(file string, data []byte) error {
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func (c *Config) blkmakerOptions() blockmaker.Options {

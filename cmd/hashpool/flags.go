@@ -21,6 +21,7 @@ type flags struct {
 	versionMask                                            uint
 	simulator                                              bool
 	rskURL, rskAuth                                        string
+	sv2, sv2AuthorityKey                                   string
 }
 
 func bindFlags(fs *flag.FlagSet, name string) *flags {
@@ -46,6 +47,8 @@ func bindFlags(fs *flag.FlagSet, name string) *flags {
 	fs.StringVar(&f.stratumTLS, "stratum-tls", "", "stratum+ssl listen address ip:port (needs -stratum-tls-cert and -stratum-tls-key)")
 	fs.StringVar(&f.stratumTLSCert, "stratum-tls-cert", "", "PEM certificate chain for -stratum-tls")
 	fs.StringVar(&f.stratumTLSKey, "stratum-tls-key", "", "PEM private key for -stratum-tls")
+	fs.StringVar(&f.sv2, "sv2", "", "Stratum V2 listen address ip:port (Noise; see -sv2-authority-key)")
+	fs.StringVar(&f.sv2AuthorityKey, "sv2-authority-key", "", "file with the hex secret key that signs the SV2 certificate (default: generated in the data dir)")
 	fs.IntVar(&f.serverID, "server-id", 0, "sserver id 1..255 (unique per sserver process)")
 	fs.Float64Var(&f.minDiff, "min-difficulty", 0, "lowest share difficulty (fractional on test networks)")
 	fs.Float64Var(&f.defaultDiff, "default-difficulty", 0, "starting share difficulty")
@@ -97,6 +100,10 @@ func (f *flags) apply(fs *flag.FlagSet, cfg *Config) {
 			cfg.SServer.TLSKeyFile = f.stratumTLSKey
 		case "stratum":
 			cfg.SServer.IP, cfg.SServer.Port = splitHostPort(f.stratum, cfg.SServer.IP, cfg.SServer.Port)
+		case "sv2":
+			cfg.SServer.SV2Listen = f.sv2
+		case "sv2-authority-key":
+			cfg.SServer.SV2AuthorityKeyFile = f.sv2AuthorityKey
 		case "server-id":
 			cfg.SServer.ID = f.serverID
 		case "min-difficulty":
