@@ -187,6 +187,20 @@ type Start struct {
 	// Several members of one group share the partitions; a partition is read by
 	// one member at a time.
 	Group string
+
+	// Held, when not nil, reports per partition the last offset the caller
+	// already holds durably (its own record of progress, such as the share
+	// log's checkpoint), or ok false when it holds nothing of that partition;
+	// committed is where the group's commit would resume (-1: no commit).
+	// Each time the group gives this member a partition the caller holds, the
+	// member resumes right after Held's offset whenever the commit is ahead of
+	// it (the caller's record wins: records the commit would skip are
+	// delivered, and the caller may log that it happened); a commit at or
+	// behind it is kept, and the caller skips what it holds. Held is called
+	// from the bus's goroutines, concurrently with Poll. Only for a group, on
+	// a bus whose offsets survive the process (Kafka); the in-process bus
+	// ignores it.
+	Held func(partition int32, committed int64) (offset int64, ok bool)
 }
 
 // Consumer reads one topic. Poll and Commit may be called from different

@@ -87,6 +87,9 @@ func (b *Bus) NewConsumer(topic string, start bus.Start) (bus.Consumer, error) {
 			kgo.OnPartitionsRevoked(c.revoked),
 			kgo.OnPartitionsLost(c.revoked),
 		)
+		if start.Held != nil {
+			kopts = append(kopts, kgo.AdjustFetchOffsetsFn(c.resumeAfterHeld(start.Held)))
+		}
 	}
 	cl, err := kgo.NewClient(kopts...)
 	if err != nil {
@@ -128,6 +131,24 @@ func (c *consumer) assigned(_ context.Context, _ *kgo.Client, m map[string][]int
 	defer c.omu.Unlock()
 	for _, p := range m[c.topic] {
 		c.owned[p] = true
+	}
+}
+
+// resumeAfterHeld returns franz-go's hook between a join's offset fetch and consumption: a
+// partition whose group commit is ahead of what the caller holds (or that has no commit)
+// resumes right after the held offset, so a commit made by someone else, or moved by hand,
+// never skips records the caller does not have.
+func (c *consumer) resumeAfterHeld(held func(int32, int64) (int64, bool)) func(context.Context, map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	return func(_ context.Context, offs map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+		for p, o := range offs[c.topic] {
+			at := max(o.EpochOffset().Offset, -1) // franz-go's sentinels (no commit) are negative
+			h, ok := held(p, at)
+			if !ok || at >= 0 && at <= h+1 {
+				continue // the caller skips what it holds
+			}
+			offs[c.topic][p] = kgo.NewOffset().At(h + 1).WithEpoch(-1)
+		}
+		return offs, nil
 	}
 }
 

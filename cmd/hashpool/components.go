@@ -92,7 +92,8 @@ func newPool(ctx context.Context, cfg *Config, log *slog.Logger, needDB, createT
 	}
 	if len(cfg.Kafka.Brokers) > 0 {
 		b, err := kafka.New(kafka.Config{Brokers: cfg.Kafka.Brokers, Topics: cfg.topics(), CreateTopics: createTopics,
-			SessionTimeout: secs(cfg.Kafka.SessionTimeout), DeliveryTimeout: secs(cfg.Kafka.DeliveryTimeout)})
+			SessionTimeout: secs(cfg.Kafka.SessionTimeout), DeliveryTimeout: secs(cfg.Kafka.DeliveryTimeout),
+			ClientID: cfg.Kafka.ClientID})
 		if err != nil {
 			return nil, fmt.Errorf("kafka %v: %w", cfg.Kafka.Brokers, err)
 		}

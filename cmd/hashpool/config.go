@@ -82,6 +82,7 @@ type KafkaConfig struct {
 	Brokers         []string `toml:"brokers" comment:"host:port list; empty = in-process bus (hashpool run only)"`
 	SessionTimeout  int      `toml:"session_timeout" comment:"seconds: consumer-group session timeout (the broker's group.min/max.session.timeout.ms must allow it)"`
 	DeliveryTimeout int      `toml:"delivery_timeout" comment:"seconds a record is retried before its delivery is reported failed (solved shares are then published again)"`
+	ClientID        string   `toml:"client_id" comment:"client.id sent to the brokers (their logs, quotas, and the group member list); empty = hashpool"`
 }
 
 // TopicsConfig are the bus topic names (btcpool HEAD's defaults).

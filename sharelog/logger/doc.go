@@ -12,7 +12,9 @@
 // checkpointed offsets are skipped, so a kill -9 at any instant, a restart or
 // a group rebalance that delivers records again writes each record once. The
 // group commit follows the checkpoint and is only a hint for where delivery
-// resumes; a failed commit is logged, never fatal. With the in-process bus
+// resumes; a failed commit is logged, never fatal, and a commit found ahead of
+// the checkpoint (another consumer in the group, offsets moved by hand) is
+// overruled: delivery resumes after the checkpoint (bus.Start.Held, logged). With the in-process bus
 // (offsets restart at 0 in every process, Options.DurableOffsets false) the
 // checkpoint still cuts torn and unconfirmed bytes, but records that were
 // only on that bus when the process died are gone with it.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"os"
 	"reflect"
@@ -249,12 +250,28 @@ func (l *Logger) Run(ctx context.Context) (err error) {
 		}
 		w.SetSource(src, nil)
 	}
-	cons, err := l.bus.NewConsumer(l.opts.Topic, bus.Start{Group: l.opts.Group, Tail: l.opts.StartTail})
+	// The checkpoint, not the group's commit, says where the files stand: a commit ahead of it
+	// (another consumer in the group, offsets moved by hand) must not skip records.
+	held := new(atomic.Pointer[map[int32]int64])
+	initial := maps.Clone(done)
+	held.Store(&initial)
+	start := bus.Start{Group: l.opts.Group, Tail: l.opts.StartTail}
+	if l.opts.DurableOffsets {
+		start.Held = func(p int32, committed int64) (int64, bool) {
+			off, ok := (*held.Load())[p]
+			if ok && committed > off+1 {
+				l.opts.Logger.Warn("sharelogger: the group's commit is ahead of the checkpoint; reading from the checkpoint (another consumer in this group, or offsets moved by hand?)",
+					"partition", p, "committed", committed, "checkpointed", off)
+			}
+			return off, ok
+		}
+	}
+	cons, err := l.bus.NewConsumer(l.opts.Topic, start)
 	if err != nil {
 		return fmt.Errorf("logger: consumer: %w", err)
 	}
 	defer cons.Close()
-	r := run{l: l, cons: cons, w: w, last: map[int32]bus.Message{}, done: done,
+	r := run{l: l, cons: cons, w: w, last: map[int32]bus.Message{}, done: done, held: held,
 		commitInc: bus.Incident{Log: l.opts.Logger, What: "sharelogger: committing " + l.opts.Topic}}
 	l.opts.Logger.Info("sharelogger started", "dir", l.opts.Dir, "topic", l.opts.Topic, "group", l.opts.Group,
 		"compression", l.opts.Compression, "checkpoint", cp.String(), "resume_offsets", done)
@@ -277,9 +294,10 @@ type run struct {
 	l         *Logger
 	cons      bus.Consumer
 	w         *logfile.Writer
-	last      map[int32]bus.Message // last consumed message per partition, not yet committed
-	done      map[int32]int64       // per partition: the files hold every record up to here
-	pending   int64                 // valid shares appended since the last flush
+	last      map[int32]bus.Message            // last consumed message per partition, not yet committed
+	done      map[int32]int64                  // per partition: the files hold every record up to here
+	held      *atomic.Pointer[map[int32]int64] // what the checkpoint holds, for bus.Start.Held
+	pending   int64                            // valid shares appended since the last flush
 	pollInc   bus.Incident
 	commitInc bus.Incident
 	share     btcpool.Share
@@ -367,6 +385,9 @@ func (r *run) handle(m *bus.Message) error {
 func (r *run) flush(ctx context.Context) error {
 	if err := r.w.Flush(); err != nil {
 		return err
+	}
+	if pos := r.w.Positions(); !maps.Equal(pos, *r.held.Load()) {
+		r.held.Store(&pos)
 	}
 	if r.pending > 0 {
 		r.l.written.Add(r.pending)
