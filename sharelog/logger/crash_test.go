@@ -1,8 +1,6 @@
 package logger
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"math/rand"
@@ -22,6 +20,7 @@ import (
 	"github.com/hashpool/hashpool/bus"
 	"github.com/hashpool/hashpool/bus/kafka"
 	"github.com/hashpool/hashpool/codec/btcpool"
+	"github.com/hashpool/hashpool/internal/childproc"
 	"github.com/hashpool/hashpool/internal/kafkatest"
 	"github.com/hashpool/hashpool/sharelog/logfile"
 )
@@ -44,98 +43,35 @@ func buildHashpool(t *testing.T) string {
 	return bin
 }
 
-// broker is a kfakeserver process the test can pause (SIGSTOP) and resume.
-type broker struct {
-	addr string
-	cmd  *exec.Cmd
-}
-
-func startBroker(t *testing.T) *broker {
-	t.Helper()
-	cmd := exec.Command(kafkatest.Binary(t), "-topics", strings.Join(bus.DefaultTopics().All(), ","))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			default:
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGCONT)
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	select {
-	case l := <-lines:
-		addr, ok := strings.CutPrefix(l, "kfakeserver listening ")
-		if !ok {
-			t.Fatalf("kfakeserver said %q", l)
-		}
-		return &broker{addr: addr, cmd: cmd}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("kfakeserver not listening within 30 s: %s", stderr.String())
-	}
-	return nil
-}
-
 // sharelogger is one `hashpool sharelogger` process.
 type sharelogger struct {
-	cmd      *exec.Cmd
-	exited   chan struct{}
+	*childproc.Process
 	clientID string // the Kafka client.id of this process: the test tells its member from dead ones
 }
 
 var loggerStarts atomic.Int64
 
+// startShareLogger starts a logger process; its output is appended to logPath, which every
+// logger of the test shares.
 func startShareLogger(t *testing.T, bin, brokers, data, logPath string) *sharelogger {
 	t.Helper()
-	lf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
 	id := fmt.Sprintf("sharelog-crash-%d", loggerStarts.Add(1))
 	conf := filepath.Join(filepath.Dir(logPath), id+".toml")
 	if err := os.WriteFile(conf, []byte("[kafka]\nclient_id = '"+id+"'\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "sharelogger", "-c", conf, "-kafka", brokers, "-data-dir", data, "-log-level", "debug")
-	cmd.Stdout, cmd.Stderr = lf, lf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		lf.Close()
+	lf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
 		t.Fatal(err)
 	}
-	s := &sharelogger{cmd: cmd, exited: make(chan struct{}), clientID: id}
-	go func() { _ = cmd.Wait(); lf.Close(); close(s.exited) }()
-	t.Cleanup(func() { s.kill() })
-	return s
-}
-
-func (s *sharelogger) kill() {
-	_ = s.cmd.Process.Kill()
-	<-s.exited
-}
-
-func (s *sharelogger) alive() bool {
-	select {
-	case <-s.exited:
-		return false
-	default:
-		return true
+	defer lf.Close() // the child has its own descriptor
+	p, err := childproc.Start(childproc.Options{Path: bin, Stdout: lf, Stderr: lf,
+		Args: []string{"sharelogger", "-c", conf, "-kafka", brokers, "-data-dir", data, "-log-level", "debug"}})
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(p.Kill)
+	return &sharelogger{Process: p, clientID: id}
 }
 
 // evictGroup removes every member of group but those of the client spare ("" = none), as
@@ -276,7 +212,7 @@ func TestCrashExactlyOnce(t *testing.T) {
 		t.Skip("builds hashpool, runs a Kafka broker and kills sharelogger processes")
 	}
 	bin := buildHashpool(t)
-	br := startBroker(t)
+	br := kafkatest.StartServer(t, kafkatest.Options{Topics: bus.DefaultTopics().All()})
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	shareDir := filepath.Join(data, "sharelog")
@@ -293,7 +229,7 @@ func TestCrashExactlyOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
-	kb, err := kafka.New(kafka.Config{Brokers: []string{br.addr}})
+	kb, err := kafka.New(kafka.Config{Brokers: []string{br.Addr}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +238,7 @@ func TestCrashExactlyOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin, err := kgo.NewClient(kgo.SeedBrokers(br.addr))
+	admin, err := kgo.NewClient(kgo.SeedBrokers(br.Addr))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,7 +314,7 @@ func TestCrashExactlyOnce(t *testing.T) {
 	defer func() { wdStop(); <-wdDone }()
 	kills, evictions, pauses, rewinds := 0, 0, 0, 0
 	start := func() *sharelogger {
-		l := startShareLogger(t, bin, br.addr, data, logPath)
+		l := startShareLogger(t, bin, br.Addr, data, logPath)
 		live.Store(&l.clientID)
 		return l
 	}
@@ -413,7 +349,7 @@ func TestCrashExactlyOnce(t *testing.T) {
 		if cycle > 200 {
 			t.Fatal("too many cycles")
 		}
-		if !cur.alive() {
+		if !cur.Running() {
 			t.Fatalf("sharelogger exited on its own (cycle %d)", cycle)
 		}
 		mode := cycle % 6
@@ -421,22 +357,18 @@ func TestCrashExactlyOnce(t *testing.T) {
 		case mode == 3 && pauses < 2:
 			// The broker stops answering for a while, then comes back.
 			sleep(time.Duration(500+rng.Intn(1000)) * time.Millisecond)
-			if err := br.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-				t.Fatal(err)
-			}
+			br.Pause()
 			sleep(time.Duration(4000+rng.Intn(3000)) * time.Millisecond)
 			restarted := pauses == 0
 			if restarted {
 				// Issue 10: flushes went on while commits failed; a logger that
 				// restarts now resumes from a group commit far behind its files.
-				cur.kill()
+				cur.Kill()
 				kills++
 				cur = start()
 				sleep(time.Second)
 			}
-			if err := br.cmd.Process.Signal(syscall.SIGCONT); err != nil {
-				t.Fatal(err)
-			}
+			br.Resume()
 			pauses++
 			if restarted {
 				evictGroup(ctx, t, admin, group, cur.clientID) // the killed logger's member
@@ -467,7 +399,7 @@ func TestCrashExactlyOnce(t *testing.T) {
 		default:
 			sleep(time.Duration(300+rng.Intn(3000)) * time.Millisecond)
 		}
-		cur.kill()
+		cur.Kill()
 		kills++
 		evictGroup(ctx, t, admin, group, "") // the dead member's session "expires" at once
 		if mode == 4 {
@@ -508,7 +440,7 @@ func TestCrashExactlyOnce(t *testing.T) {
 		}
 	}
 	for waitUntil := time.Now().Add(90 * time.Second); ; {
-		if !cur.alive() {
+		if !cur.Running() {
 			t.Fatal("sharelogger exited on its own")
 		}
 		got, n := countNonces(t, shareDir)
@@ -525,18 +457,15 @@ func TestCrashExactlyOnce(t *testing.T) {
 	check("after the stream")
 	// One more crash and restart over the finished stream: the restart re-reads from the
 	// group's commit and must skip everything the checkpoint covers.
-	cur.kill()
+	cur.Kill()
 	kills++
 	evictGroup(ctx, t, admin, group, "")
 	cur = start()
 	sleep(5 * time.Second)
-	_ = cur.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-cur.exited:
-	case <-time.After(30 * time.Second):
+	if !cur.Stop(syscall.SIGTERM, 30*time.Second) {
 		t.Fatal("sharelogger did not stop on SIGTERM")
 	}
-	if st := cur.cmd.ProcessState; st == nil || !st.Success() {
+	if st := cur.State(); st == nil || !st.Success() {
 		t.Fatalf("sharelogger exit: %v", st)
 	}
 	check("after a last restart")
