@@ -100,6 +100,7 @@ type sv2Conn struct {
 	deadline int64
 	lpIndex  int
 	nextID   uint32
+	newUsers int32 // user names this connection's channels added (NewUsersPerConn)
 	chans    []*sv2Channel
 	prev     [32]byte // prevhash of the last job sent (hasPrev)
 	hasPrev  bool
@@ -481,7 +482,9 @@ func (sc *sv2Conn) openChannel(reqID uint32, user []byte, hashRate float32, maxT
 	s.conn = &ch.wire
 	s.m.agent = sc.agent
 	name, worker := srv.opts.Names.SplitWorkerName(string(user))
+	s.newUsers = sc.newUsers // NewUsersPerConn bounds the connection, not each channel
 	uid, known, refused := s.lookupUser(name)
+	sc.newUsers = s.newUsers
 	if refused {
 		srv.metrics.UsersRefused.Add(1)
 	}

@@ -18,22 +18,7 @@ func offlineSV2(tb testing.TB) (*offline, *sv2Conn, *sv2Channel, *noise.Session)
 	o := testOptions(tb)
 	o.SV2Responder = k.responder(tb, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 	off := newOffline(tb, o)
-	ini, err := noise.NewInitiator(k.pub, nil, time.Minute)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	act1, err := ini.WriteAct1(nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	act2, ns, err := o.SV2Responder.Respond(nil, act1)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	client, err := ini.ReadAct2(act2, time.Now())
-	if err != nil {
-		tb.Fatal(err)
-	}
+	client, ns := sv2SessionPair(tb, o.SV2Responder, k.pub)
 	now := time.Now().Unix()
 	sc := &sv2Conn{srv: off.srv, lp: off.lp, ns: ns, state: sv2Ready, nextID: sv2GroupID + 1, ip: netipLoopback}
 	mt := maxTarget()
@@ -48,6 +33,28 @@ func offlineSV2(tb testing.TB) (*offline, *sv2Conn, *sv2Channel, *noise.Session)
 	sc.sendChannelJob(sc.chans[0], fr, true, now)
 	off.lp.sv2.plain = off.lp.sv2.plain[:0]
 	return off, sc, sc.chans[0], client
+}
+
+// sv2SessionPair runs a Noise handshake in memory and returns the client's
+// and the server's transport sessions.
+func sv2SessionPair(tb testing.TB, r *noise.Responder, authority [32]byte) (client, server *noise.Session) {
+	tb.Helper()
+	ini, err := noise.NewInitiator(authority, nil, time.Minute)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	act1, err := ini.WriteAct1(nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	act2, server, err := r.Respond(nil, act1)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if client, err = ini.ReadAct2(act2, time.Now()); err != nil {
+		tb.Fatal(err)
+	}
+	return client, server
 }
 
 // sv2ShareFrame is a SubmitSharesExtended on the offline job; patch writes

@@ -386,6 +386,27 @@ func TestSV2HostileInput(t *testing.T) {
 		mm.accepted(w, 1)
 		mm.c.Close()
 	})
+	run("new user names bounded per connection, not per channel", func(t *testing.T) {
+		mm, err := dialSV2(t, p.srv.SV2Addr(), k.pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mm.setup(0)
+		limit := p.srv.opts.NewUsersPerConn
+		for i := 0; i < limit; i++ {
+			mm.openExtended(fmt.Sprintf("newuser%d.rig", i), newWork())
+		}
+		mm.lastReq++
+		mm.send(sv2.AppendOpenExtendedMiningChannel(nil, &sv2.OpenExtendedMiningChannel{RequestID: mm.lastReq,
+			UserIdentity: []byte("onetoomany.rig"), MaxTarget: maxTarget()}))
+		var e sv2.OpenMiningChannelError
+		if err := sv2.DecodeOpenMiningChannelError(mm.expect(sv2.MsgOpenMiningChannelError, func(sv2.Header, []byte) {}), &e); err != nil ||
+			string(e.ErrorCode) != "unknown-user" {
+			t.Fatalf("%+v %v", e, err)
+		}
+		mm.openExtended("newuser0.rig2", newWork()) // a known user still opens
+		mm.c.Close()
+	})
 	run("second SetupConnection", func(t *testing.T) {
 		r := dialRaw(t, p)
 		r.handshake(k.pub)

@@ -255,7 +255,7 @@ func (m *sv2Miner) openExtended(user string, w *sv2Work) {
 	m.send(sv2.AppendOpenExtendedMiningChannel(nil, &sv2.OpenExtendedMiningChannel{RequestID: m.lastReq, UserIdentity: []byte(user),
 		MaxTarget: maxTarget(), MinExtranonceSize: 4}))
 	var ok sv2.OpenExtendedMiningChannelSuccess
-	if err := sv2.DecodeOpenExtendedMiningChannelSuccess(m.expect(sv2.MsgOpenExtendedMiningChannelSuccess, nil), &ok); err != nil {
+	if err := sv2.DecodeOpenExtendedMiningChannelSuccess(m.expect(sv2.MsgOpenExtendedMiningChannelSuccess, w.on(m.t)), &ok); err != nil {
 		m.t.Fatal(err)
 	}
 	w.chID, w.group, w.target, w.enSize = ok.ChannelID, ok.GroupChannelID, ok.Target, int(ok.ExtranonceSize)
@@ -268,7 +268,7 @@ func (m *sv2Miner) openStandard(user string, w *sv2Work) {
 	m.send(sv2.AppendOpenStandardMiningChannel(nil, &sv2.OpenStandardMiningChannel{RequestID: m.lastReq, UserIdentity: []byte(user),
 		MaxTarget: maxTarget()}))
 	var ok sv2.OpenStandardMiningChannelSuccess
-	if err := sv2.DecodeOpenStandardMiningChannelSuccess(m.expect(sv2.MsgOpenStandardMiningChannelSuccess, nil), &ok); err != nil {
+	if err := sv2.DecodeOpenStandardMiningChannelSuccess(m.expect(sv2.MsgOpenStandardMiningChannelSuccess, w.on(m.t)), &ok); err != nil {
 		m.t.Fatal(err)
 	}
 	w.chID, w.group, w.target = ok.ChannelID, ok.GroupChannelID, ok.Target
