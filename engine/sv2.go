@@ -66,12 +66,14 @@ var (
 	sv2CodeUnknownUser      = []byte("unknown-user")
 	sv2CodeNoSessionID      = []byte("no-extranonce-prefix-left")
 	sv2CodeShuttingDown     = []byte("shutting-down")
+	sv2CodeDuplicateRequest = []byte("duplicate-request-id")
 )
 
 // sv2State is the server's SV2 part.
 type sv2State struct {
 	addr   atomic.Value // net.Addr of the SV2 listener once listening
 	latest atomic.Pointer[sv2JobFrames]
+	cert   sv2Cert // the responder in use and its renewal (sv2cert.go)
 }
 
 // sv2Loop is a loop's SV2 part: its connections and scratch space.
@@ -98,6 +100,7 @@ type sv2Conn struct {
 	deadline int64
 	lpIndex  int
 	nextID   uint32
+	newUsers int32 // user names this connection's channels added (NewUsersPerConn)
 	chans    []*sv2Channel
 	prev     [32]byte // prevhash of the last job sent (hasPrev)
 	hasPrev  bool
@@ -107,6 +110,7 @@ type sv2Conn struct {
 // sv2Channel is one mining channel.
 type sv2Channel struct {
 	id       uint32
+	reqID    uint32 // the open's request_id: connection-wide unique (§5.3.2)
 	extended bool
 	grouped  bool // a standard channel in group sv2GroupID
 	sentExp  int8 // difficulty of the last SetTarget (or of the open answer)
@@ -205,7 +209,7 @@ func (s *Server) sv2Traffic(sc *sv2Conn) gnet.Action {
 		if len(buf) < noise.Act1Len {
 			return gnet.None
 		}
-		act2, ns, err := s.opts.SV2Responder.Respond(lp.sv2.enc[:0], buf[:noise.Act1Len])
+		act2, ns, err := s.sv2Responder().Respond(lp.sv2.enc[:0], buf[:noise.Act1Len])
 		lp.sv2.enc = act2[:0]
 		if err != nil {
 			s.metrics.SV2HandshakeFailures.Add(1)
@@ -444,12 +448,18 @@ func (sc *sv2Conn) openChannel(reqID uint32, user []byte, hashRate float32, maxT
 		srv.metrics.SV2ChannelsRefused.Add(1)
 		lp.sv2.plain = sv2.AppendOpenMiningChannelError(lp.sv2.plain, &sv2.OpenMiningChannelError{RequestID: reqID, ErrorCode: code})
 	}
+	for _, ch := range sc.chans {
+		if ch.reqID == reqID {
+			fail(sv2CodeDuplicateRequest) // the open channel keeps it
+			return
+		}
+	}
 	minExp, ok := srv.maxTargetExp(maxTarget)
 	switch {
 	case srv.draining.Load():
 		fail(sv2CodeShuttingDown)
 		return
-	case len(sc.chans) >= srv.opts.SV2MaxChannels:
+	case len(sc.chans) >= srv.opts.SV2MaxChannels || sc.nextID <= sv2GroupID: // or 2^32 opens: ids wrapped
 		fail(sv2CodeTooManyChannels)
 		return
 	case !ok:
@@ -464,7 +474,7 @@ func (sc *sv2Conn) openChannel(reqID uint32, user []byte, hashRate float32, maxT
 		fail(sv2CodeNoSessionID)
 		return
 	}
-	ch := &sv2Channel{id: sc.nextID, extended: extended}
+	ch := &sv2Channel{id: sc.nextID, reqID: reqID, extended: extended}
 	ch.grouped = !extended && sc.flags&sv2FlagRequiresStandardJobs == 0
 	ch.wire = sv2Wire{Conn: sc.c, sc: sc}
 	ch.sess = *newSession(srv, lp, id, sc.ip, now)
@@ -472,7 +482,9 @@ func (sc *sv2Conn) openChannel(reqID uint32, user []byte, hashRate float32, maxT
 	s.conn = &ch.wire
 	s.m.agent = sc.agent
 	name, worker := srv.opts.Names.SplitWorkerName(string(user))
+	s.newUsers = sc.newUsers // NewUsersPerConn bounds the connection, not each channel
 	uid, known, refused := s.lookupUser(name)
+	sc.newUsers = s.newUsers
 	if refused {
 		srv.metrics.UsersRefused.Add(1)
 	}
@@ -707,16 +719,19 @@ func (lp *loop) sv2Sweep(now int64) {
 	}
 }
 
-// sv2Run is the SV2 side's timer: the periodic job send (a job that did not
-// go out at once, mining_notify_interval) and the connection deadlines.
+// sv2Run is the SV2 side's timer: the certificate's renewal (sv2cert.go),
+// the periodic job send (a job that did not go out at once,
+// mining_notify_interval) and the connection deadlines.
 func (s *Server) sv2Run(stop <-chan struct{}) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	s.sv2CheckCert(time.Now())
 	for {
 		select {
 		case <-stop:
 			return
 		case <-t.C:
+			s.sv2CheckCert(time.Now())
 			now := time.Now().Unix()
 			if j := s.repo.Latest(); j != nil && !j.Stale() && !j.Expired() {
 				if fr := s.sv2.latest.Load(); fr == nil || (fr.job != j && fr.sentAt+s.opts.MiningNotifyPeriod <= now) {

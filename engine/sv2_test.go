@@ -8,7 +8,6 @@ import (
 	"io"
 	"math"
 	"net"
-	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -70,6 +69,9 @@ type sv2Miner struct {
 	c      *noise.Conn
 	frames chan sv2Frame
 	seq    uint32
+	// lastReq is the request_id of the last channel open (each is new: the
+	// spec wants them unique on a connection).
+	lastReq uint32
 }
 
 type sv2Frame struct {
@@ -249,10 +251,11 @@ func (w *sv2Work) on(t testing.TB) func(sv2.Header, []byte) {
 // job.
 func (m *sv2Miner) openExtended(user string, w *sv2Work) {
 	m.t.Helper()
-	m.send(sv2.AppendOpenExtendedMiningChannel(nil, &sv2.OpenExtendedMiningChannel{RequestID: 7, UserIdentity: []byte(user),
+	m.lastReq++
+	m.send(sv2.AppendOpenExtendedMiningChannel(nil, &sv2.OpenExtendedMiningChannel{RequestID: m.lastReq, UserIdentity: []byte(user),
 		MaxTarget: maxTarget(), MinExtranonceSize: 4}))
 	var ok sv2.OpenExtendedMiningChannelSuccess
-	if err := sv2.DecodeOpenExtendedMiningChannelSuccess(m.expect(sv2.MsgOpenExtendedMiningChannelSuccess, nil), &ok); err != nil {
+	if err := sv2.DecodeOpenExtendedMiningChannelSuccess(m.expect(sv2.MsgOpenExtendedMiningChannelSuccess, w.on(m.t)), &ok); err != nil {
 		m.t.Fatal(err)
 	}
 	w.chID, w.group, w.target, w.enSize = ok.ChannelID, ok.GroupChannelID, ok.Target, int(ok.ExtranonceSize)
@@ -261,10 +264,11 @@ func (m *sv2Miner) openExtended(user string, w *sv2Work) {
 
 func (m *sv2Miner) openStandard(user string, w *sv2Work) {
 	m.t.Helper()
-	m.send(sv2.AppendOpenStandardMiningChannel(nil, &sv2.OpenStandardMiningChannel{RequestID: 8, UserIdentity: []byte(user),
+	m.lastReq++
+	m.send(sv2.AppendOpenStandardMiningChannel(nil, &sv2.OpenStandardMiningChannel{RequestID: m.lastReq, UserIdentity: []byte(user),
 		MaxTarget: maxTarget()}))
 	var ok sv2.OpenStandardMiningChannelSuccess
-	if err := sv2.DecodeOpenStandardMiningChannelSuccess(m.expect(sv2.MsgOpenStandardMiningChannelSuccess, nil), &ok); err != nil {
+	if err := sv2.DecodeOpenStandardMiningChannelSuccess(m.expect(sv2.MsgOpenStandardMiningChannelSuccess, w.on(m.t)), &ok); err != nil {
 		m.t.Fatal(err)
 	}
 	w.chID, w.group, w.target = ok.ChannelID, ok.GroupChannelID, ok.Target
@@ -698,7 +702,10 @@ func sv2Mining(t *testing.T, p *testPool, k *sv2Keys, user string) func() {
 	}
 }
 
-func TestSV2BadPeers(t *testing.T) {
+// TestSV2Refusals: SetupConnection and channel opens the pool cannot
+// serve get the spec's error messages; hostile input is in
+// sv2_hostile_test.go.
+func TestSV2Refusals(t *testing.T) {
 	k := newSV2Keys(t)
 	p := startSV2Pool(t, sv2Options(t, k))
 	if err := p.srv.AddJob(testJobParams(340, false)); err != nil {
@@ -707,69 +714,6 @@ func TestSV2BadPeers(t *testing.T) {
 	good := sv2Mining(t, p, k, "alice.good")
 	good()
 
-	t.Run("wrong authority", func(t *testing.T) {
-		other := newSV2Keys(t)
-		if _, err := dialSV2(t, p.srv.SV2Addr(), other.pub); err == nil {
-			t.Fatal("a certificate by another authority was accepted")
-		}
-		good()
-	})
-	t.Run("bad MAC", func(t *testing.T) {
-		m, err := dialSV2(t, p.srv.SV2Addr(), k.pub)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.setup(0)
-		// 22 bytes of garbage where an encrypted header belongs.
-		if _, err := m.c.NetConn().Write(make([]byte, noise.HeaderCiphertextLen)); err != nil {
-			t.Fatal(err)
-		}
-		m.expectClosed()
-		good()
-	})
-	t.Run("oversized frame", func(t *testing.T) {
-		m, err := dialSV2(t, p.srv.SV2Addr(), k.pub)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.setup(0)
-		big := sv2.AppendSetCustomMiningJob(nil, &sv2.SetCustomMiningJob{CoinbasePrefix: make([]byte, 8<<10)})
-		_ = m.c.WriteFrame(big)
-		m.expectClosed()
-		good()
-	})
-	t.Run("channel before setup", func(t *testing.T) {
-		m, err := dialSV2(t, p.srv.SV2Addr(), k.pub)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.send(sv2.AppendOpenExtendedMiningChannel(nil, &sv2.OpenExtendedMiningChannel{UserIdentity: []byte("alice.x"), MaxTarget: maxTarget()}))
-		m.expectClosed()
-		good()
-	})
-	t.Run("share before channel", func(t *testing.T) {
-		m, err := dialSV2(t, p.srv.SV2Addr(), k.pub)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.setup(0)
-		m.send(sv2.AppendSubmitSharesStandard(nil, &sv2.SubmitSharesStandard{ChannelID: 5, SequenceNumber: 1}))
-		var e sv2.SubmitSharesError
-		if err := sv2.DecodeSubmitSharesError(m.expect(sv2.MsgSubmitSharesError, nil), &e); err != nil || string(e.ErrorCode) != "invalid-channel-id" {
-			t.Fatalf("%+v %v", e, err)
-		}
-		good()
-	})
-	t.Run("setup twice", func(t *testing.T) {
-		m, err := dialSV2(t, p.srv.SV2Addr(), k.pub)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.setup(0)
-		m.send(sv2.AppendSetupConnection(nil, &sv2.SetupConnection{MinVersion: 2, MaxVersion: 2}))
-		m.expectClosed()
-		good()
-	})
 	t.Run("setup refused", func(t *testing.T) {
 		for _, c := range []struct {
 			m    sv2.SetupConnection
@@ -811,28 +755,6 @@ func TestSV2BadPeers(t *testing.T) {
 		}
 		good()
 	})
-	t.Run("handshake timeout", func(t *testing.T) {
-		nc, err := net.Dial("tcp", p.srv.SV2Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nc.Close()
-		nc.SetReadDeadline(time.Now().Add(30 * time.Second))
-		if _, err := nc.Read(make([]byte, 1)); err == nil || os.IsTimeout(err) {
-			t.Fatalf("read %v, want the server to close", err)
-		}
-		good()
-	})
-}
-
-func TestSV2ExpiredCertificate(t *testing.T) {
-	k := newSV2Keys(t)
-	o := sv2Options(t, k)
-	o.SV2Responder = k.responder(t, time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour))
-	p := startSV2Pool(t, o)
-	if _, err := dialSV2(t, p.srv.SV2Addr(), k.pub); err == nil {
-		t.Fatal("an expired certificate was accepted")
-	}
 }
 
 func TestSV2LowDifficulty(t *testing.T) {

@@ -158,6 +158,14 @@ func NewResponder(static *btcec.PrivateKey, cert Certificate, rnd io.Reader) (*R
 	return r, nil
 }
 
+// Certificate returns the certificate the responder sends, so that a
+// server can check its validity window and renew it before it ends (the
+// initiator refuses an expired one; the responder does not look).
+func (r *Responder) Certificate() Certificate {
+	c, _ := ParseCertificate(r.cert[:])
+	return c
+}
+
 // Respond processes the initiator's first message and appends the answer
 // (Act2Len bytes) to dst, returning the transport session. Any error means
 // the connection must be closed without an answer.

@@ -542,3 +542,26 @@ func TestOpenFrame(t *testing.T) {
 		t.Fatalf("oversized: %v", err)
 	}
 }
+
+// TestResponderCertificate: a responder reports the certificate it sends
+// (what a server checks its validity window with), and it is the one the
+// initiator receives.
+func TestResponderCertificate(t *testing.T) {
+	p := newPKI(t, "responder-cert", 1_700_000_000, 1_900_000_000)
+	r, err := NewResponder(p.static, p.cert, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Certificate(); got != p.cert {
+		t.Fatalf("Certificate() = %+v, want %+v", got, p.cert)
+	}
+	i, _ := NewInitiator(XOnly(p.authority), nil, -1)
+	act1, _ := i.WriteAct1(nil)
+	act2, _, err := r.Respond(nil, act1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := i.ReadAct2(act2, testNow); err != nil || i.Cert != r.Certificate() {
+		t.Fatalf("initiator got %+v (%v), responder reports %+v", i.Cert, err, r.Certificate())
+	}
+}
