@@ -24,7 +24,9 @@
 // the duplicate check and whatever the share's status (spec §4.9 h), and each
 // chain met becomes an AuxSolvedShare with the parent's durability: journal
 // record flagged aux, answer held until fsync, publish to AuxSolvedShare
-// until acknowledged, republished at start.
+// until acknowledged, republished at start. RSK is one more target of the
+// same set (from the job's rsk* keys, when Topics.RskSolvedShare is set):
+// a share meeting it becomes an RskSolvedShare on the same durable path.
 //
 // User lists live in engine/userlist; the engine registers unknown names
 // only on a UserRegistry and within Options.NewUsersPerConn/NewUsersPerIP.

@@ -24,7 +24,8 @@ Usage:
 Commands:
   run          every component in one process: gbtmaker, jobmaker, sserver, blkmaker,
                sharelogger, slparser, statshttpd (in-process bus unless --kafka is given)
-  gbtmaker     block templates from the node → RawGbt topic
+  gbtmaker     block templates from the node → RawGbt topic; with [rsk], RSK work
+               (mnr_getWork) → RskRawGw topic
   jobmaker     RawGbt → stratum jobs (Job topic)
   sserver      the stratum server
   blkmaker     solved shares → blocks on every node → found_blocks
@@ -59,7 +60,7 @@ func main() {
 // summaries say what each command does, for its -h.
 var summaries = map[string]string{
 	"run":         "Runs every component in one process: gbtmaker, jobmaker, sserver, blkmaker, sharelogger,\nslparser and statshttpd, on the in-process bus (or Kafka with -kafka) with SQLite in -data-dir.",
-	"gbtmaker":    "Fetches block templates from the node (ZMQ hashblock, long polling, every rpcinterval)\nand publishes them as RawGbt (btcpool's gbtmaker).",
+	"gbtmaker":    "Fetches block templates from the node (ZMQ hashblock, long polling, every rpcinterval)\nand publishes them as RawGbt (btcpool's gbtmaker); with [rsk], also RSK work (mnr_getWork)\nas RskRawGw (btcpool's gwmaker).",
 	"jobmaker":    "Turns RawGbt templates into stratum jobs with btcpool's rules (btcpool's jobmaker).",
 	"sserver":     "The stratum server for miners and BtcAgent farms (btcpool's sserver).",
 	"blkmaker":    "Rebuilds blocks from solved shares, submits them to every node, records found_blocks.",

@@ -26,10 +26,6 @@ const (
 // commitment.
 const MaxCoinbaseInfoAux = MaxCoinbaseInfo - auxpow.CommitmentSize
 
-// MergedMiningKey is the StratumJob key listing every aux chain of a job's tree; its format
-// belongs to codec/btcpool ([btcpool.MergedMiningKey]).
-const MergedMiningKey = btcpool.MergedMiningKey
-
 // auxEntry is the latest accepted work of one aux chain.
 type auxEntry struct {
 	work      auxpow.Work

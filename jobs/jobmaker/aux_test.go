@@ -134,7 +134,7 @@ func TestRunMergesAuxChains(t *testing.T) {
 		}
 		for _, m := range msgs {
 			v, _ := fastjson.ParseBytes(m.Value)
-			if v != nil && len(v.GetArray(MergedMiningKey, "chains")) == 3 {
+			if v != nil && len(v.GetArray(btcpool.MergedMiningKey, "chains")) == 3 {
 				value = bytes.Clone(m.Value)
 			}
 		}
@@ -144,7 +144,7 @@ func TestRunMergesAuxChains(t *testing.T) {
 		t.Fatalf("job with mergedMining does not decode: %v", err)
 	}
 	v := fastjson.MustParseBytes(value)
-	mm := v.Get(MergedMiningKey)
+	mm := v.Get(btcpool.MergedMiningKey)
 	works := make([]auxpow.Work, len(chains))
 	for i, c := range chains {
 		works[i], _ = auxpow.NewWork(c.name, c.id, c.hash, "207fffff", 10)
@@ -163,7 +163,7 @@ func TestRunMergesAuxChains(t *testing.T) {
 	if j.NmcBlockHash != hashHex(0x21) {
 		t.Fatalf("nmcBlockHash %s, want the first chain's", j.NmcBlockHash)
 	}
-	for i, c := range v.GetArray(MergedMiningKey, "chains") {
+	for i, c := range v.GetArray(btcpool.MergedMiningKey, "chains") {
 		if string(c.GetStringBytes("name")) != chains[i].name || c.GetInt("chainid") != int(chains[i].id) ||
 			string(c.GetStringBytes("hash")) != chains[i].hash || c.GetUint("slot") != uint(merged.Slot(i)) ||
 			c.GetUint("bits") != uint(0x207fffff) || c.GetInt("height") != 10 {
