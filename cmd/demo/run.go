@@ -184,7 +184,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		if !btcd.Running() {
 			return nil, fmt.Errorf("btcd exited; see %s", filepath.Join(dir, "btcd.log"))
 		}
-		if !sleep(ctx, 200*time.Millisecond) {
+		if !node.Sleep(ctx, 200*time.Millisecond) {
 			return nil, fmt.Errorf("btcd did not answer: %w", ctx.Err())
 		}
 	}
@@ -207,7 +207,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		if !pool.Running() {
 			return nil, fmt.Errorf("hashpool exited; see %s:\n%s", filepath.Join(dir, "hashpool.log"), tail(filepath.Join(dir, "hashpool.log")))
 		}
-		if !sleep(ctx, 200*time.Millisecond) {
+		if !node.Sleep(ctx, 200*time.Millisecond) {
 			return nil, fmt.Errorf("hashpool did not start: %w", ctx.Err())
 		}
 	}
@@ -319,15 +319,6 @@ func scrape(ctx context.Context, url string) (map[string]float64, error) {
 		}
 	}
 	return out, sc.Err()
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	select {
-	case <-ctx.Done():
-		return false
-	case <-time.After(d):
-		return true
-	}
 }
 
 // tail returns the last lines of a log file for an error message.

@@ -253,13 +253,13 @@ func TestRunKeepsEveryAuxBlockThroughCrashes(t *testing.T) {
 		}
 		m.conn.Close()
 		select {
-		case <-p.exited:
+		case <-p.Exited():
 		case <-time.After(60 * time.Second):
 			t.Fatalf("round %d (%s): the pool did not die\n%s", i, r.name, p.tail())
 		}
 		if r.failpoint != "" {
-			if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
-				t.Fatalf("round %d: failpoint %s was never hit (exit %v)\n%s", i, r.failpoint, p.cmd.ProcessState, p.tail())
+			if ws, ok := p.State().Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
+				t.Fatalf("round %d: failpoint %s was never hit (exit %v)\n%s", i, r.failpoint, p.State(), p.tail())
 			}
 		}
 		t.Logf("round %d (%s): %d shares, last answered %v", i, r.name, len(tries), len(tries) > 0 && tries[len(tries)-1].answered)

@@ -349,16 +349,16 @@ enabled = false
 		}
 		m.conn.Close()
 		select {
-		case <-p.exited:
+		case <-p.Exited():
 		case <-time.After(60 * time.Second):
 			t.Fatalf("round %d (%s): the pool did not die or stop\n%s", i, r.name, p.tail())
 		}
-		if r.sigterm && !p.cmd.ProcessState.Success() {
-			t.Fatalf("round %d (%s): SIGTERM exit %v\n%s", i, r.name, p.cmd.ProcessState, p.tail())
+		if r.sigterm && !p.State().Success() {
+			t.Fatalf("round %d (%s): SIGTERM exit %v\n%s", i, r.name, p.State(), p.tail())
 		}
 		if r.failpoint != "" {
-			if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
-				t.Fatalf("round %d: failpoint %s was never hit (exit %v)\n%s", i, r.failpoint, p.cmd.ProcessState, p.tail())
+			if ws, ok := p.State().Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
+				t.Fatalf("round %d: failpoint %s was never hit (exit %v)\n%s", i, r.failpoint, p.State(), p.tail())
 			}
 		}
 		t.Logf("round %d (%s): answered %v", i, r.name, ok)

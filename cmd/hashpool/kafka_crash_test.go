@@ -185,22 +185,22 @@ enabled = false
 			t.Logf("the block found during the pause reached the node %v after the broker resumed", time.Since(resumed).Round(100*time.Millisecond))
 			for name, p := range procs {
 				if !p.running() {
-					t.Fatalf("round %d (%s): %s exited during the broker pause: %v\n%s", i, r.name, name, p.cmd.ProcessState, p.tail())
+					t.Fatalf("round %d (%s): %s exited during the broker pause: %v\n%s", i, r.name, name, p.State(), p.tail())
 				}
 			}
 		}
 		if target != nil {
 			select {
-			case <-target.exited:
+			case <-target.Exited():
 			case <-time.After(60 * time.Second):
 				t.Fatalf("round %d (%s): %s did not die or stop\n%s", i, r.name, r.target, target.tail())
 			}
-			if r.sigterm && !target.cmd.ProcessState.Success() {
-				t.Fatalf("round %d (%s): SIGTERM exit %v\n%s", i, r.name, target.cmd.ProcessState, target.tail())
+			if r.sigterm && !target.State().Success() {
+				t.Fatalf("round %d (%s): SIGTERM exit %v\n%s", i, r.name, target.State(), target.tail())
 			}
 			if r.failpoint != "" {
-				if ws, ok := target.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
-					t.Fatalf("round %d: failpoint %s was never hit (exit %v)\n%s", i, r.failpoint, target.cmd.ProcessState, target.tail())
+				if ws, ok := target.State().Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
+					t.Fatalf("round %d: failpoint %s was never hit (exit %v)\n%s", i, r.failpoint, target.State(), target.tail())
 				}
 			}
 		}
