@@ -58,6 +58,8 @@ type Config struct {
 	Dashboard  DashboardConfig  `toml:"dashboard"`
 	Aux        []AuxConfig      `toml:"aux" comment:"merged mining: one [[aux]] table per aux chain (namecoind or any createauxblock node); none = merged mining off"`
 	RSK        RSKConfig        `toml:"rsk" comment:"RSK merged mining (tested against RSK's published API, not a real rskj); empty rpc_addr = off"`
+	Runtime    RuntimeConfig    `toml:"runtime"`
+	Debug      DebugConfig      `toml:"debug"`
 
 	// SLParserOnce holds slparser's one-shot modes (flags only).
 	SLParserOnce SLParserOnce `toml:"-"`
@@ -592,6 +594,14 @@ func (c *Config) validate() error {
 		seen[a.ChainName] = true
 		if a.RPCAddr == "" {
 			errs = append(errs, fmt.Errorf("aux %q: rpc_addr is empty", a.ChainName))
+		}
+	}
+	if c.Runtime.MemoryLimitMiB < 0 {
+		errs = append(errs, fmt.Errorf("runtime.memory_limit_mib %d: want 0 (none) or a size in MiB", c.Runtime.MemoryLimitMiB))
+	}
+	if c.Debug.PprofListen != "" {
+		if _, err := c.Debug.pprofAddr(); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	switch c.ShareLog.Compression {

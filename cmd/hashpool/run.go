@@ -18,6 +18,7 @@ func cmdRun(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer
 	if cfg.JobMaker.PayoutAddress == "" {
 		return errors.New("no payout address: give -payout-address (an address of the -network chain) or jobmaker.payout_address")
 	}
+	applyMemoryLimit(cfg, log)
 	height, err := checkNode(ctx, cfg.Node.options())
 	if err != nil {
 		return err
@@ -64,6 +65,7 @@ func cmdRun(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer
 		return err
 	}
 	p.addMetrics()
+	p.addPprof()
 	p.add("status", func(ctx context.Context) error {
 		select {
 		case <-srv.Ready():
