@@ -11,19 +11,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/btcsuite/btcd/txscript/v2"
 	"github.com/hashpool/hashpool/codec/sv2/noise"
 	"github.com/hashpool/hashpool/internal/btcdtest"
-	"github.com/hashpool/hashpool/node"
+	"github.com/hashpool/hashpool/internal/childproc"
 	"github.com/hashpool/hashpool/sha"
-	"github.com/hashpool/hashpool/sv2pool"
+	"github.com/hashpool/hashpool/store"
 )
 
 // argsEnv makes the test binary run btcagent's run with these JSON args
@@ -46,117 +44,108 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// poolDiff is the pool's share difficulty: ~4096 hashes a share; on
-// regtest every share is also a block.
-const poolDiff = 1.0 / 4096
+// poolDiff is the pool's share difficulty (2^-30, below regtest's network
+// difficulty): every share a miner finds is also a block.
+const poolDiff = "0.000000001"
 
-// sv2TestPool is an sv2pool server on loopback whose certificate is signed
-// by an authority key generated here.
+// sv2TestPool is `hashpool run` as a child process on a regtest node, with
+// Stratum V2 on its own port and a certificate signed by an authority key
+// generated here: the pool role users run, with its blkmaker submitting
+// the blocks and found_blocks recording them.
 type sv2TestPool struct {
-	srv       *sv2pool.Server
-	addr      string
+	proc      *childproc.Process
+	addr      string // the SV2 listener
 	authority string // base58check, as a pool publishes it
-	blocks    chan sv2pool.Block
-	mu        sync.Mutex
-	users     map[string]int // accepted shares by user_identity
+	data      string // data_dir (pool.db)
 }
 
-func startSV2Pool(t *testing.T) *sv2TestPool {
+// buildHashpool builds cmd/hashpool into the test's temporary directory.
+func buildHashpool(t *testing.T) string {
+	t.Helper()
+	goCmd, err := exec.LookPath("go") // go test puts its own GOROOT/bin first on $PATH
+	if err != nil {
+		t.Fatalf("no go command: %v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "hashpool")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, goCmd, "build", "-o", bin, "github.com/hashpool/hashpool/cmd/hashpool")
+	cmd.Env = append(os.Environ(), "GOFLAGS=-buildvcs=false")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build hashpool: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startSV2Pool starts bin (cmd/hashpool) as `hashpool run` on node n.
+func startSV2Pool(t *testing.T, bin string, n *btcdtest.Node) *sv2TestPool {
 	t.Helper()
 	auth, err := noise.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	static, err := noise.GenerateKey()
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "authority.key")
+	if err := os.WriteFile(keyFile, []byte(fmt.Sprintf("%x\n", auth.Serialize())), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := &sv2TestPool{authority: noise.FormatAuthorityKey(noise.XOnly(auth)), data: filepath.Join(dir, "data")}
+	conf := filepath.Join(dir, "pool.toml")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf("network = \"regtest\"\ndata_dir = %q\n[statshttpd]\nport = 0\n[slparserhttpd]\nport = 0\n[prometheus]\nenabled = false\n", p.data)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var ports [2]int
+	for i := range ports {
+		if ports[i], err = childproc.FreePort(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.addr = fmt.Sprintf("127.0.0.1:%d", ports[1])
+	o := n.ClientOptions()
+	p.proc, err = childproc.Start(childproc.Options{Path: bin, Log: filepath.Join(dir, "hashpool.log"), Args: []string{"run", "-c", conf,
+		"-node", o.URL, "-node-auth", o.User + ":" + o.Password, "-payout-address", n.MiningAddress(),
+		"-stratum", fmt.Sprintf("127.0.0.1:%d", ports[0]), "-sv2", p.addr, "-sv2-authority-key", keyFile,
+		"-min-difficulty", poolDiff, "-default-difficulty", poolDiff}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := noise.SignCertificate(auth, static, 0, uint32(time.Now().Add(-time.Hour).Unix()), uint32(time.Now().Add(time.Hour).Unix()))
-	if err != nil {
+	t.Cleanup(func() {
+		if !p.proc.Stop(syscall.SIGTERM, 30*time.Second) {
+			t.Error("hashpool run did not stop on SIGTERM within 30 s")
+		}
+		if t.Failed() {
+			t.Logf("hashpool log:\n%s", p.proc.LogTail(8<<10))
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := p.proc.Await(ctx, 90*time.Second, 100*time.Millisecond, "hashpool sv2 listener", func(context.Context) error {
+		c, err := net.DialTimeout("tcp", p.addr, 5*time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
-	r, err := noise.NewResponder(static, cert, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &sv2TestPool{authority: noise.FormatAuthorityKey(noise.XOnly(auth)), blocks: make(chan sv2pool.Block, 16), users: map[string]int{}}
-	p.srv, err = sv2pool.NewServer(sv2pool.Options{Responder: r, InitialDifficulty: poolDiff,
-		OnShare: func(s sv2pool.Share) {
-			p.mu.Lock()
-			p.users[s.User]++
-			p.mu.Unlock()
-		},
-		OnBlock: func(b sv2pool.Block) {
-			select {
-			case p.blocks <- b:
-			default:
-			}
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.addr = ln.Addr().String()
-	done := make(chan struct{})
-	go func() { defer close(done); p.srv.Serve(ln) }()
-	t.Cleanup(func() { p.srv.Close(); <-done })
 	return p
 }
 
-func (p *sv2TestPool) shares(user string) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.users[user]
-}
-
-// setJob gives the pool the node's next block: an empty block whose
-// coinbase pays the node's key, the pool's 12 extranonce bytes at the end
-// of the scriptSig.
-func setJob(t *testing.T, n *btcdtest.Node, p *sv2TestPool) {
+// foundBlocks returns the pool's found_blocks rows.
+func (p *sv2TestPool) foundBlocks(t *testing.T) []store.FoundBlock {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tmpl, err := n.Client().GetBlockTemplate(ctx, "")
+	db, err := store.Open(ctx, "sqlite://"+filepath.Join(p.data, "pool.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tmpl.Transactions) > 0 {
-		t.Fatal("template has transactions; the test mines empty blocks")
-	}
-	prev, err := sha.ParseDisplayHex(tmpl.PreviousBlockHash)
+	defer db.Close()
+	rows, err := db.FoundBlocks(ctx, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bits, err := strconv.ParseUint(tmpl.Bits, 16, 32)
-	if err != nil {
-		t.Fatal(err)
-	}
-	heightScript, err := txscript.NewScriptBuilder().AddInt64(tmpl.Height).Script()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cb1 []byte
-	cb1 = binary.LittleEndian.AppendUint32(cb1, 1)
-	cb1 = append(cb1, 1)
-	cb1 = append(cb1, make([]byte, 32)...)
-	cb1 = binary.LittleEndian.AppendUint32(cb1, 0xffffffff)
-	cb1 = append(cb1, byte(len(heightScript)+12))
-	cb1 = append(cb1, heightScript...)
-	pk := n.MiningScript()
-	var cb2 []byte
-	cb2 = binary.LittleEndian.AppendUint32(cb2, 0xffffffff)
-	cb2 = append(cb2, 1)
-	cb2 = binary.LittleEndian.AppendUint64(cb2, uint64(tmpl.CoinbaseValue))
-	cb2 = append(cb2, byte(len(pk)))
-	cb2 = append(cb2, pk...)
-	cb2 = binary.LittleEndian.AppendUint32(cb2, 0)
-	if _, err := p.srv.SetJob(sv2pool.JobTemplate{PrevHash: prev, Coinbase1: cb1, Coinbase2: cb2, Version: uint32(tmpl.Version),
-		NBits: uint32(bits), NTime: uint32(tmpl.CurTime)}); err != nil {
-		t.Fatal(err)
-	}
+	return rows
 }
 
 func blockCount(t *testing.T, n *btcdtest.Node) int64 {
@@ -396,21 +385,24 @@ func (m *miner) mine() map[string]any {
 
 // TestSV2Regtest runs btcagent as a process with an sv2:// pool in its
 // BtcAgent JSON config: an SV1 miner connected to it mines a real btcd
-// regtest block through hashpool's sv2pool over Noise (certificate signed
-// by the configured authority key), in both sv2_mode values; the pool
-// sees the worker as the config's sub-account (per-miner) or the
-// sub-account alone (shared), -stats writes the translator's counters and
-// SIGTERM / SIGINT stop btcagent cleanly.
+// regtest block through the engine's Stratum V2 listener (`hashpool run
+// -sv2` as a child process) over Noise, the certificate signed by an
+// authority key the test generates and configures, in both sv2_mode
+// values. The block reaches the node through the pool's blkmaker and its
+// found_blocks row names the worker the pool saw: the config's
+// sub-account and the miner's worker (per-miner) or the sub-account alone
+// (shared, btcpool's "farm.__default__"). -stats writes the translator's counters and SIGTERM / SIGINT
+// stop btcagent cleanly.
 func TestSV2Regtest(t *testing.T) {
+	bin := buildHashpool(t)
 	n := btcdtest.Start(t, btcdtest.Options{})
 	n.MineBlocks(t, 1)
 	for _, tc := range []struct {
-		mode, user string
-		sig        syscall.Signal
-	}{{"per-miner", "farm.rig1", syscall.SIGTERM}, {"shared", "farm", syscall.SIGINT}} {
+		mode, worker string
+		sig          syscall.Signal
+	}{{"per-miner", "farm.rig1", syscall.SIGTERM}, {"shared", "farm.__default__", syscall.SIGINT}} {
 		t.Run(tc.mode, func(t *testing.T) {
-			pool := startSV2Pool(t)
-			setJob(t, n, pool)
+			pool := startSV2Pool(t, bin, n)
 			dir := t.TempDir()
 			conf := filepath.Join(dir, "agent_conf.json")
 			statsFile := filepath.Join(dir, "stats.json")
@@ -429,29 +421,27 @@ func TestSV2Regtest(t *testing.T) {
 			if r := m.mine(); r["result"] != true {
 				t.Fatalf("share answered %v", r)
 			}
-			var b sv2pool.Block
-			select {
-			case b = <-pool.blocks:
-			case <-time.After(60 * time.Second):
-				t.Fatal("no block from the pool in 60 s")
+			deadline := time.Now().Add(60 * time.Second)
+			for blockCount(t, n) < before+1 {
+				if time.Now().After(deadline) {
+					t.Fatalf("the node did not reach height %d in 60 s", before+1)
+				}
+				time.Sleep(50 * time.Millisecond)
 			}
-			raw := append(b.Header[:], 1)
-			raw = append(raw, b.Coinbase...)
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			res, err := n.Client().SubmitBlock(ctx, hex.EncodeToString(raw))
-			if err != nil || res.Status != node.SubmitAccepted {
-				t.Fatalf("submitblock: %+v %v", res, err)
+			var rows []store.FoundBlock
+			for len(rows) == 0 {
+				if time.Now().After(deadline) {
+					t.Fatal("no found_blocks row in 60 s")
+				}
+				time.Sleep(100 * time.Millisecond)
+				rows = pool.foundBlocks(t)
 			}
-			if h := blockCount(t, n); h != before+1 {
-				t.Fatalf("height %d, want %d", h, before+1)
-			}
-			if got := pool.shares(tc.user); got != 1 {
-				t.Fatalf("pool accepted %d shares from %q, want 1 (%v)", got, tc.user, pool.users)
+			if len(rows) != 1 || rows[0].WorkerFullName != tc.worker {
+				t.Fatalf("found_blocks %+v, want one block by %q", rows, tc.worker)
 			}
 			// -stats-file holds the translator's counters.
 			var rec SV2StatsRecord
-			deadline := time.Now().Add(60 * time.Second)
+			deadline = time.Now().Add(60 * time.Second)
 			for {
 				if b, err := os.ReadFile(statsFile); err == nil && json.Unmarshal(b, &rec) == nil && rec.SV2.Accepted == 1 {
 					break
