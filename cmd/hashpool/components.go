@@ -19,6 +19,7 @@ import (
 	"github.com/hashpool/hashpool/bus"
 	"github.com/hashpool/hashpool/bus/kafka"
 	"github.com/hashpool/hashpool/bus/mem"
+	"github.com/hashpool/hashpool/codec/sv2/noise"
 	"github.com/hashpool/hashpool/engine"
 	"github.com/hashpool/hashpool/engine/userlist"
 	"github.com/hashpool/hashpool/jobs/auxmaker"
@@ -350,6 +351,15 @@ func (p *pool) addSServer() (*engine.Server, error) {
 		return nil, err
 	}
 	registerEngineMetrics(p.reg, srv.Metrics())
+	if o.SV2Listen != "" {
+		// A new certificate, signed with the same authority key, before the current one ends
+		// (engine/sv2cert.go): miners pin the authority, so they accept it.
+		cfg, dir := p.cfg, o.DataDir
+		srv.SetSV2Renewal(func(now time.Time) (*noise.Responder, error) {
+			r, _, err := cfg.sv2Responder(dir, now)
+			return r, err
+		})
+	}
 	if tlsOpts != nil {
 		p.add("tlsfront", func(ctx context.Context) error {
 			select {

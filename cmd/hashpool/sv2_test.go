@@ -330,3 +330,31 @@ func (m *sv2TestMiner) has(id uint32) bool {
 	_, ok := m.std[id]
 	return ok
 }
+
+// TestSV2RenewalKeepsTheAuthority: the certificate hashpool signs again before the current one
+// ends (the engine's SV2Renewal, wired in addSServer) uses the same authority key, read from
+// the file the first start generated, so miners that pinned it accept the new one.
+func TestSV2RenewalKeepsTheAuthority(t *testing.T) {
+	cfg := defaultConfig()
+	dir := t.TempDir()
+	now := time.Now()
+	r1, pub1, err := cfg.sv2Responder(dir, now)
+	if err != nil || r1 == nil {
+		t.Fatalf("first certificate: %v", err)
+	}
+	key, err := os.ReadFile(cfg.sv2AuthorityFile(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(time.Duration(cfg.SServer.SV2CertValidityDays) * 24 * time.Hour * 3 / 4)
+	r2, pub2, err := cfg.sv2Responder(dir, later)
+	if err != nil || r2 == nil {
+		t.Fatalf("renewed certificate: %v", err)
+	}
+	if pub1 != pub2 {
+		t.Fatalf("renewal changed the authority key: %s, then %s", pub1, pub2)
+	}
+	if again, _ := os.ReadFile(cfg.sv2AuthorityFile(dir)); string(again) != string(key) {
+		t.Fatal("renewal rewrote the authority key file")
+	}
+}
