@@ -121,7 +121,10 @@
 //     with strtoul; their shares are still checked at the session target.
 //   - A block-solving share counts in SharesAccepted as well as SharesSolved.
 //   - A new session is not handed a stale newest job (a block was found on
-//     it); its first job comes with the next broadcast.
+//     it); its first job comes with the next broadcast. A job on a new
+//     height is the latest job even when its id is lower than the latest's
+//     (btcpool keeps the highest id, stale then, and new sessions get no
+//     work until the next height).
 //   - The §4.3 zero padding for extranonce2 sizes below 8 is used when the
 //     coinbase is rebuilt, so every size validates.
 //   - Agents that ask for them in agent.get_capabilities get two hashpool

@@ -333,7 +333,12 @@ func (r *JobRepo) Add(p *JobParams, now int64) (j *Job, send bool, err error) {
 	r.jobs = append(r.jobs, nil)
 	copy(r.jobs[i+1:], r.jobs[i:])
 	r.jobs[i] = j
-	if i == len(r.jobs)-1 {
+	// The newest id is the latest job, as in btcpool, except that a job on a
+	// new height always is: its id can be lower than a job already here
+	// (another jobmaker, a clock step back), and keeping that job, stale now,
+	// as the latest would leave new sessions with no work until the next
+	// height.
+	if i == len(r.jobs)-1 || clean {
 		r.latest.Store(j)
 	}
 	send = clean || p.MergedMiningClean || (prev != nil && prev.emptyBranch && !j.emptyBranch && j.Height >= prev.Height)
@@ -347,7 +352,8 @@ func (r *JobRepo) Add(p *JobParams, now int64) (j *Job, send bool, err error) {
 
 // Tick applies the timers: it returns the latest job when it is due for its
 // periodic re-send (mining_notify_interval), and the jobs that expired
-// (older than max_job_lifetime, the newest is always kept). It is called
+// (older than max_job_lifetime; the latest job and the newest are always
+// kept). It is called
 // about once a second.
 func (r *JobRepo) Tick(now int64) (resend *Job, expired []*Job) {
 	r.mu.Lock()
@@ -358,7 +364,7 @@ func (r *JobRepo) Tick(now int64) (resend *Job, expired []*Job) {
 		resend = latest
 	}
 	n := 0
-	for n < len(r.jobs)-1 && r.jobs[n].created()+r.lifetime < now {
+	for n < len(r.jobs)-1 && r.jobs[n] != latest && r.jobs[n].created()+r.lifetime < now {
 		r.jobs[n].expired.Store(true)
 		n++
 	}

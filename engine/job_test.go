@@ -142,3 +142,32 @@ func TestDupSetBound(t *testing.T) {
 		t.Fatal("a full set remembered a new key")
 	}
 }
+
+// A job on a new height whose id is lower than the latest job's (a
+// jobmaker restarted within the second of its last job, another jobmaker,
+// a clock step back) is the latest: new sessions get it, and the stale job
+// it replaced is never handed out. It also outlives the job with the higher
+// id at expiry.
+func TestJobRepoNewHeightWithALowerID(t *testing.T) {
+	const t0 = 1_700_000_000
+	r := NewJobRepo(300, 30, 8, 2)
+	old, _, err := r.Add(jobAt(t0, 0x201, 10, 0), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, send, err := r.Add(jobAt(t0, 0x001, 11, 0), t0)
+	if err != nil || !send {
+		t.Fatalf("new height with a lower id: send %v err %v", send, err)
+	}
+	if r.Latest() != j || j.Stale() || !old.Stale() {
+		t.Fatalf("latest is job %x (stale %v), want the new height's %x", r.Latest().ID, r.Latest().Stale(), j.ID)
+	}
+	// Same height, lower id again (a replayed older job): not the latest.
+	if _, send, err := r.Add(jobAt(t0-1, 0x301, 11, 0), t0); err != nil || send || r.Latest() != j {
+		t.Fatalf("older job at the same height: send %v err %v latest %x", send, err, r.Latest().ID)
+	}
+	_, expired := r.Tick(t0 + 10000)
+	if r.Latest() != j || j.Expired() {
+		t.Fatalf("the latest job expired (%d expired, %d left)", len(expired), r.Len())
+	}
+}

@@ -353,7 +353,11 @@ func (c *Config) gbtmakerOptions() gbtmaker.Options {
 
 func (c *Config) jobmakerOptions() jobmaker.Options {
 	j := c.JobMaker
-	return jobmaker.Options{ID: j.ID, Network: c.Network, PayoutAddress: j.PayoutAddress, CoinbaseInfo: j.CoinbaseInfo,
+	var resume time.Duration // default: the broker's fetch takes a moment
+	if len(c.Kafka.Brokers) == 0 {
+		resume = 100 * time.Millisecond // the in-process bus answers a poll at once
+	}
+	return jobmaker.Options{ResumeWait: resume, ID: j.ID, Network: c.Network, PayoutAddress: j.PayoutAddress, CoinbaseInfo: j.CoinbaseInfo,
 		BlockVersion: j.BlockVersion, JobInterval: secs(j.JobInterval), GbtLifeTime: secs(j.GbtLifeTime),
 		EmptyGbtLifeTime: secs(j.EmptyGbtLifeTime), RawGbtTopic: c.Topics.RawGbt, JobTopic: c.Topics.Job,
 		LastJobTimeFile: j.FileLastJobTime, AuxRawGwTopic: c.topics().AuxRawGw, AuxNotifyPolicy: j.AuxNotify,

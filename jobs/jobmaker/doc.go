@@ -11,7 +11,10 @@
 //     merged-mining update, periodic refresh every job_interval);
 //   - building the job: the coinbase transaction split around the 12-byte
 //     extranonce placeholder, the merkle branch, prevHashBeStr and the job id
-//     (unix time << 32 | per-second counter << 8 | server id);
+//     (unix time << 32 | per-second counter << 8 | server id), resumed at start
+//     after the last job on the job topic so that a restart within the same
+//     second never repeats an id or makes a lower one (btcpool starts from the
+//     clock);
 //   - merged mining (spec §9): the latest AuxRawGw work per aux chain id (dropped
 //     60 s after its created_at_ts), the aux tree over every chain (auxpow.Merge)
 //     and its 44-byte commitment in the scriptSig after coinbase_info, before the

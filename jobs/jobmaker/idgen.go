@@ -33,3 +33,19 @@ func (g *IDGenerator) Next(now uint32) uint64 {
 	}
 	return uint64(now)<<32 | uint64(g.low)
 }
+
+// Resume makes every later id greater than last, a job id already on the
+// job topic (made by an earlier run of this jobmaker, or by another): a
+// jobmaker restarted within the second of its last job would otherwise
+// count that second again from zero, repeating ids (the sservers drop a
+// repeated id as a duplicate) or making ids lower than the job they hold as
+// their newest. An id older than what the generator has made changes
+// nothing.
+func (g *IDGenerator) Resume(last uint64) {
+	ts, counter := uint32(last>>32), uint32(last)&^0xff
+	if ts < g.lastTS || (ts == g.lastTS && counter < g.low&^0xff) {
+		return
+	}
+	g.lastTS = ts
+	g.low = counter | g.low&0xff
+}

@@ -41,3 +41,31 @@ func TestIDGeneratorCounterWraps(t *testing.T) {
 		t.Errorf("after 2^24 jobs in one second: %#x", id)
 	}
 }
+
+func TestIDGeneratorResume(t *testing.T) {
+	const T = 1_763_000_000
+	for _, tc := range []struct {
+		name string
+		made []uint32 // ids made before Resume
+		last uint64
+		next uint32
+		want uint64
+	}{
+		{"same second: the counter goes on", nil, T<<32 | 0x503, T, T<<32 | 0x603},
+		{"another server's id: only its counter counts", nil, T<<32 | 0x507, T, T<<32 | 0x603},
+		{"a later second (clock behind the topic)", nil, (T+9)<<32 | 0x103, T, (T+9)<<32 | 0x203},
+		{"an older second changes nothing", nil, (T-1)<<32 | 0x903, T, T<<32 | 0x003},
+		{"older than what was made changes nothing", []uint32{T, T, T}, T<<32 | 0x103, T, T<<32 | 0x303},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewIDGenerator(3)
+			for _, ts := range tc.made {
+				g.Next(ts)
+			}
+			g.Resume(tc.last)
+			if got := g.Next(tc.next); got != tc.want || (got <= tc.last && tc.last>>32 >= T) {
+				t.Errorf("Next after Resume(%#x) = %#x, want %#x", tc.last, got, tc.want)
+			}
+		})
+	}
+}

@@ -71,6 +71,41 @@ func New(b bus.Bus, opts Options) (*JobMaker, error) {
 	return &JobMaker{opts: opts, bus: b, m: m, wake: make(chan struct{}, 1), auxIn: make(chan auxMsg, auxQueue)}, nil
 }
 
+// resumeIDs reads the last job on the job topic, waiting at most
+// ResumeWait, and makes every later job id greater than its id (see
+// IDGenerator.Resume). Nothing read (an empty topic, a slow broker) leaves
+// the ids to the clock; that is logged, never fatal.
+func (jm *JobMaker) resumeIDs(ctx context.Context) {
+	log := jm.opts.Logger
+	cons, err := jm.bus.NewConsumer(jm.opts.JobTopic, bus.Start{Tail: 1})
+	if err != nil {
+		log.Warn("jobmaker: last job not read; job ids start from the clock", "topic", jm.opts.JobTopic, "err", err)
+		return
+	}
+	defer cons.Close()
+	wctx, cancel := context.WithTimeout(ctx, jm.opts.ResumeWait)
+	defer cancel()
+	msgs, err := cons.Poll(wctx)
+	if err != nil || len(msgs) == 0 {
+		log.Info("jobmaker: no earlier job read; job ids start from the clock", "topic", jm.opts.JobTopic,
+			"waited", jm.opts.ResumeWait, "err", err)
+		return
+	}
+	var last uint64
+	for i := range msgs {
+		var j btcpool.StratumJob
+		if err := btcpool.DecodeStratumJob(msgs[i].Value, &j); err != nil {
+			log.Warn("jobmaker: unreadable job on the topic ignored for the id sequence", "offset", msgs[i].Offset, "err", err)
+			continue
+		}
+		last = max(last, j.JobID)
+	}
+	if last != 0 {
+		jm.m.ids.Resume(last)
+		log.Info("jobmaker: job ids resume after the last job on the topic", "topic", jm.opts.JobTopic, "last_job_id", last)
+	}
+}
+
 // Jobs returns how many jobs Run has published (handed to the bus).
 func (jm *JobMaker) Jobs() int64 { return jm.jobs.Load() }
 
@@ -97,6 +132,7 @@ func (jm *JobMaker) Run(ctx context.Context) error {
 		return fmt.Errorf("jobmaker: consumer for %s: %w", jm.opts.RawGbtTopic, err)
 	}
 	defer cons.Close()
+	jm.resumeIDs(ctx)
 	prod, err := jm.bus.NewProducer(bus.ProducerOptions{}) // no linger: jobs go out at once
 	if err != nil {
 		return fmt.Errorf("jobmaker: producer: %w", err)

@@ -306,3 +306,37 @@ func TestRunRidesOutPollErrors(t *testing.T) {
 		t.Fatal("Run did not stop on a permanent error")
 	}
 }
+
+// TestRestartInTheSameSecondKeepsIDsIncreasing: a jobmaker restarted within
+// the second of its last job (`hashpool run` after a kill -9 comes back in
+// well under a second) makes ids above the jobs already on the topic, never
+// a repeat (the sservers drop it as a duplicate) nor a lower one.
+func TestRestartInTheSameSecondKeepsIDsIncreasing(t *testing.T) {
+	b := mem.New(mem.Options{})
+	t.Cleanup(func() { b.Close() })
+	now := time.Unix(1_763_000_000, 0)
+	clock := func() time.Time { return now }
+	opts := Options{ID: 7, PayoutAddress: "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", JobInterval: time.Hour, Now: clock}
+	jobs := newJobReader(t, b, DefaultJobTopic)
+	var last uint64
+	for run := range 3 {
+		jm, err := New(b, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- jm.Run(ctx) }()
+		ts := uint32(now.Unix())
+		publish(t, b, DefaultRawGbtTopic, rawGbtValue(gbt{height: int32(100 + run), curtime: ts}.text(t), ts))
+		j := jobs.next(10 * time.Second)
+		if j.JobID <= last || j.JobID>>32 != uint64(ts) || j.JobID&0xff != 7 {
+			t.Fatalf("run %d: job id %#x after %#x", run, j.JobID, last)
+		}
+		last = j.JobID
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

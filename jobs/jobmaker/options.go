@@ -21,6 +21,10 @@ const (
 	DefaultNetwork          = "mainnet"
 )
 
+// DefaultResumeWait is hashpool's bound on reading the last job at start
+// (Options.ResumeWait); btcpool has none and starts ids from the clock.
+const DefaultResumeWait = 2 * time.Second
+
 // Options configure a JobMaker. The zero value of a field means its default
 // (see WithDefaults); ID and PayoutAddress have none.
 type Options struct {
@@ -64,6 +68,13 @@ type Options struct {
 	// RSKNotifyPolicy is btcpool's rsk_merged_mining_notify: RSKNotifyNever (0, the zero
 	// value), RSKNotifyFlag (1: the node's notify flag) or RSKNotifyHash (2).
 	RSKNotifyPolicy int
+	// ResumeWait bounds how long Run looks for the last job already on
+	// JobTopic before it makes its first one (default 2 s): its id seeds the
+	// id generator, so a jobmaker restarted within the second of its last job
+	// never repeats an id or makes one lower than a job the sservers hold.
+	// On a topic with no job the wait runs out and ids start from the clock.
+	// The in-process bus answers at once, so `hashpool run` sets it short.
+	ResumeWait time.Duration
 	// LastJobTimeFile, when set, gets the unix time written after every
 	// attempt to make a job (btcpool file_last_job_time), for monitoring.
 	LastJobTimeFile string
@@ -93,6 +104,9 @@ func (o Options) WithDefaults() Options {
 	}
 	if o.JobTopic == "" {
 		o.JobTopic = DefaultJobTopic
+	}
+	if o.ResumeWait == 0 {
+		o.ResumeWait = DefaultResumeWait
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
