@@ -43,8 +43,8 @@ lint: ## gofmt check, go vet, staticcheck (pinned via the go.mod tool directive)
 
 BLOCKS ?= 10
 LINGER ?= 0s
-demo: ## regtest btcd + hashpool run + loadgen miners until BLOCKS (10) blocks are found; prints the dashboard URL (LINGER=10m keeps mining)
-	$(GO) run ./cmd/demo -blocks $(BLOCKS) -linger $(LINGER)
+demo: ## regtest btcd + hashpool run + loadgen miners until BLOCKS (10) blocks are found; prints the dashboard URL (LINGER=10m keeps mining; AUX=1 merge-mines namecoind regtest)
+	$(GO) run ./cmd/demo -blocks $(BLOCKS) -linger $(LINGER) $(if $(AUX),-aux)
 
 agent-cross: ## btcagent for linux amd64/arm64/armv7/mipsle(softfloat) and windows amd64 into ./bin
 	@mkdir -p $(BIN)

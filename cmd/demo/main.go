@@ -5,6 +5,7 @@
 //
 //	go run ./cmd/demo              # what `make demo` runs: 10 blocks
 //	go run ./cmd/demo -blocks 3 -miners 8
+//	go run ./cmd/demo -aux         # with namecoind regtest merge-mined: `make demo AUX=1`
 package main
 
 import (
@@ -26,6 +27,7 @@ func main() {
 	flag.StringVar(&o.WorkDir, "dir", "", "work directory (default: a new temporary directory, removed at the end)")
 	flag.BoolVar(&o.Keep, "keep", false, "keep the work directory (logs, database, share logs)")
 	flag.DurationVar(&o.Linger, "linger", 0, "keep mining this long after the last block, to watch the dashboard (Ctrl-C ends it)")
+	flag.BoolVar(&o.Aux, "aux", false, "merge-mine a namecoind regtest node as an aux chain ($NAMECOIND, shared/bin/namecoind or PATH)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -48,5 +50,6 @@ type Options struct {
 	WorkDir string
 	Keep    bool
 	Linger  time.Duration // keep mining after the last block (the dashboard stays live)
+	Aux     bool          // merge-mine namecoind regtest ([[aux]] "nmc")
 	Out     io.Writer     // progress lines
 }

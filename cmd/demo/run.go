@@ -20,6 +20,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/v2"
 
 	"github.com/hashpool/hashpool/internal/childproc"
+	"github.com/hashpool/hashpool/internal/namecoindtest"
 	"github.com/hashpool/hashpool/node"
 	"github.com/hashpool/hashpool/store"
 )
@@ -30,6 +31,9 @@ type Summary struct {
 	StartHeight    int64
 	Height         int64
 	Blocks         int64 // found_blocks rows
+	AuxStart       int64 // namecoind's height before mining (with Options.Aux)
+	AuxHeight      int64
+	AuxBlocks      int64 // found_nmc_blocks rows namecoind accepted
 	Accepted       float64
 	Rejected       float64
 	Miners         float64
@@ -43,6 +47,10 @@ func (s *Summary) print(w io.Writer) {
 	fmt.Fprintf(w, "ran for          %s\n", s.Elapsed.Round(time.Second))
 	fmt.Fprintf(w, "chain height     %d → %d (+%d blocks, all mined by the pool's miners)\n", s.StartHeight, s.Height, s.Height-s.StartHeight)
 	fmt.Fprintf(w, "found_blocks     %d rows\n", s.Blocks)
+	if s.AuxHeight > 0 {
+		fmt.Fprintf(w, "namecoind height %d → %d (+%d aux blocks, merge-mined)\n", s.AuxStart, s.AuxHeight, s.AuxHeight-s.AuxStart)
+		fmt.Fprintf(w, "found_nmc_blocks %d rows accepted by namecoind\n", s.AuxBlocks)
+	}
 	fmt.Fprintf(w, "shares           %.0f accepted, %.0f rejected, from %.0f miners\n", s.Accepted, s.Rejected, s.Miners)
 	fmt.Fprintf(w, "payout address   %s\n", s.PayoutAddress)
 	if s.LoadgenSummary != "" {
@@ -189,12 +197,38 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		}
 	}
 
+	var poolConf []string
+	var nmc *namecoindtest.Node
+	if o.Aux {
+		say("== starting namecoind in regtest (the aux chain)")
+		if err := os.MkdirAll(filepath.Join(dir, "namecoind"), 0o755); err != nil {
+			return nil, err
+		}
+		nmc, err = namecoindtest.Launch(ctx, namecoindtest.Options{Dir: filepath.Join(dir, "namecoind")})
+		if err != nil {
+			return nil, fmt.Errorf("namecoind: %w", err)
+		}
+		defer nmc.Stop()
+		if sum.AuxStart, err = nmc.Client().GetBlockCount(ctx); err != nil {
+			return nil, fmt.Errorf("namecoind: %w", err)
+		}
+		sum.AuxHeight = sum.AuxStart
+		conf := filepath.Join(dir, "pool.toml")
+		text := fmt.Sprintf("[jobmaker]\naux_merged_mining_notify = 1\n\n[[aux]]\nchain_name = \"nmc\"\nrpc_addr = %q\n"+
+			"rpc_userpwd = %q\ncoinbase_address = %q\nzmq_addr = %q\nrpcinterval = 2\n",
+			nmc.RPCURL, nmc.RPCUser+":"+nmc.RPCPass, nmc.Address, nmc.ZMQAddr)
+		if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+			return nil, err
+		}
+		poolConf = []string{"-c", conf}
+	}
+
 	say("== starting hashpool run (stratum 127.0.0.1:%d, stats :%d, share stats :%d, metrics :%d)", stratumPort, statsPort, slPort, metricsPort)
-	pool, err := start(dir, "hashpool", filepath.Join(bin, "hashpool"), "run", "-network", "regtest",
+	pool, err := start(dir, "hashpool", filepath.Join(bin, "hashpool"), append(append([]string{"run"}, poolConf...), "-network", "regtest",
 		"-data-dir", filepath.Join(dir, "pool"), "-node", fmt.Sprintf("http://127.0.0.1:%d", rpcPort), "-node-auth", "demo:demo",
 		"-payout-address", payout, "-coinbase-info", "/hashpool-demo/", "-stratum", fmt.Sprintf("127.0.0.1:%d", stratumPort),
 		"-stats-http", fmt.Sprintf("127.0.0.1:%d", statsPort), "-slparser-http", fmt.Sprintf("127.0.0.1:%d", slPort),
-		"-metrics", fmt.Sprintf("127.0.0.1:%d", metricsPort), "-min-difficulty", "0.000001", "-default-difficulty", "0.000001")
+		"-metrics", fmt.Sprintf("127.0.0.1:%d", metricsPort), "-min-difficulty", "0.000001", "-default-difficulty", "0.000001")...)
 	if err != nil {
 		return nil, err
 	}
@@ -242,6 +276,13 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		if h, err := client.GetBlockCount(ctx); err == nil {
 			sum.Height = h
 		}
+		aux := ""
+		if nmc != nil {
+			if h, err := nmc.Client().GetBlockCount(ctx); err == nil {
+				sum.AuxHeight = h
+			}
+			aux = fmt.Sprintf(" | aux blocks %d", sum.AuxHeight-sum.AuxStart)
+		}
 		m, err := scrape(ctx, metricsURL)
 		if err != nil {
 			continue
@@ -255,8 +296,8 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		}
 		last = map[string]float64{"acc": acc, "rej": rej}
 		sum.Accepted, sum.Rejected, sum.Miners = acc, rej, m["hashpool_sserver_sessions"]
-		say("[%4ds] miners %3.0f | shares/s %6.1f accepted %5.1f rejected | blocks %d/%d | height %d",
-			int(time.Since(began).Seconds()), sum.Miners, accRate, rejRate, sum.Height-sum.StartHeight, o.Blocks, sum.Height)
+		say("[%4ds] miners %3.0f | shares/s %6.1f accepted %5.1f rejected | blocks %d/%d | height %d%s",
+			int(time.Since(began).Seconds()), sum.Miners, accRate, rejRate, sum.Height-sum.StartHeight, o.Blocks, sum.Height, aux)
 	}
 
 	if o.Linger > 0 {
@@ -287,7 +328,39 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if sum.Blocks < int64(o.Blocks) {
 		return sum, fmt.Errorf("btcd accepted %d blocks but found_blocks has %d rows", sum.Height-sum.StartHeight, sum.Blocks)
 	}
+	if nmc != nil {
+		return sum, checkAux(db, nmc, sum)
+	}
 	return sum, nil
+}
+
+// checkAux counts the found_nmc_blocks rows namecoind accepted: each must be on its chain, and
+// merge-mining must have given namecoind at least one block. (A share on aux work that a newer
+// aux block made stale gets a row with namecoind's refusal: a real outcome, not counted.)
+func checkAux(db *store.Store, nmc *namecoindtest.Node, sum *Summary) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if h, err := nmc.Client().GetBlockCount(ctx); err == nil {
+		sum.AuxHeight = h
+	}
+	rows, err := db.FoundAuxBlocks(ctx, 1000)
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if r.SubmitResponse != "true" {
+			continue
+		}
+		var hdr map[string]any
+		if err := nmc.Client().Call(ctx, "getblockheader", []any{r.AuxBlockHash}, &hdr); err != nil {
+			return fmt.Errorf("found_nmc_blocks row for %s, but namecoind does not have it: %w", r.AuxBlockHash, err)
+		}
+		sum.AuxBlocks++
+	}
+	if sum.AuxHeight <= sum.AuxStart || sum.AuxBlocks == 0 {
+		return fmt.Errorf("merged mining gave namecoind no block (height %d → %d, %d accepted rows)", sum.AuxStart, sum.AuxHeight, sum.AuxBlocks)
+	}
+	return nil
 }
 
 // scrape reads a Prometheus text page into name{labels} → value.

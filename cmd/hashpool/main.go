@@ -26,7 +26,8 @@ Commands:
                sharelogger, slparser, statshttpd (in-process bus unless --kafka is given)
   gbtmaker     block templates from the node → RawGbt topic; with [rsk], RSK work
                (mnr_getWork) → RskRawGw topic
-  jobmaker     RawGbt → stratum jobs (Job topic)
+  auxmaker     merged mining: each [[aux]] chain's work (createauxblock) → AuxRawGw topic
+  jobmaker     RawGbt (+ AuxRawGw) → stratum jobs (Job topic)
   sserver      the stratum server
   blkmaker     solved shares → blocks on every node → found_blocks
   sharelogger  share topic → daily share-log files
@@ -61,6 +62,7 @@ func main() {
 var summaries = map[string]string{
 	"run":         "Runs every component in one process: gbtmaker, jobmaker, sserver, blkmaker, sharelogger,\nslparser and statshttpd, on the in-process bus (or Kafka with -kafka) with SQLite in -data-dir.",
 	"gbtmaker":    "Fetches block templates from the node (ZMQ hashblock, long polling, every rpcinterval)\nand publishes them as RawGbt (btcpool's gbtmaker); with [rsk], also RSK work (mnr_getWork)\nas RskRawGw (btcpool's gwmaker).",
+	"auxmaker":    "Fetches each [[aux]] chain's merged-mining work (createauxblock or getauxblock, on ZMQ\nhashblock and every rpcinterval) and publishes it as AuxRawGw (btcpool's nmcauxmaker).",
 	"jobmaker":    "Turns RawGbt templates into stratum jobs with btcpool's rules (btcpool's jobmaker).",
 	"sserver":     "The stratum server for miners and BtcAgent farms (btcpool's sserver).",
 	"blkmaker":    "Rebuilds blocks from solved shares, submits them to every node, records found_blocks.",
@@ -76,6 +78,7 @@ type command func(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.
 var commands = map[string]command{
 	"run":         cmdRun,
 	"gbtmaker":    cmdGbtMaker,
+	"auxmaker":    cmdAuxMaker,
 	"jobmaker":    cmdJobMaker,
 	"sserver":     cmdSServer,
 	"blkmaker":    cmdBlkMaker,

@@ -35,19 +35,25 @@ func auxHashOf(en1 []byte, j *minerJob) string {
 	return sha.DisplayHex(h)
 }
 
-// waitAuxJob reads the pool's messages until the miner's newest job commits to an aux hash
-// other than not, and returns that hash.
-func waitAuxJob(t *testing.T, m *testMiner, not string) string {
+// waitMergedJob reads the pool's messages until the miner's newest job builds on btcd's tip and
+// commits to an aux hash other than not, and returns that hash. (A job with the new aux work
+// can come before the one for the new parent height: in split mode the auxmaker's work and
+// gbtmaker's template travel on different topics.)
+func waitMergedJob(ctx context.Context, t *testing.T, m *testMiner, n *btcdtest.Node, not string) string {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if m.job != nil {
+		best, err := n.Client().GetBestBlockHash(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.job != nil && sha.DisplayHex(m.job.prev) == best {
 			if h := auxHashOf(m.en1, m.job); h != "" && h != not {
 				return h
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no job committing to new aux work within 60 s")
+			t.Fatalf("no job on btcd's tip %s committing to new aux work within 60 s", best)
 		}
 		m.next()
 	}
@@ -136,6 +142,35 @@ func TestRunMergedMining(t *testing.T) {
 		}
 		return err == nil
 	})
+	m := dialMiner(t, addr, "alice.rig1")
+	const rounds = 2
+	auxHashes := mineMerged(ctx, t, m, n, nmc, rounds)
+	db, err := store.Open(ctx, "sqlite://"+filepath.Join(dir, "data", "pool.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ab := checkMergedRows(ctx, t, db, nmc, rounds)
+	// Each share met namecoind's target once: one aux block found per round.
+	if got := scrapeMetrics(t, "http://"+metricsAddr+"/metrics")["hashpool_sserver_aux_solved_total"]; got != rounds {
+		t.Fatalf("hashpool_sserver_aux_solved_total = %v, want %d", got, rounds)
+	}
+	for _, h := range auxHashes {
+		found := false
+		for _, a := range ab {
+			found = found || a.AuxBlockHash == h
+		}
+		if !found {
+			t.Fatalf("aux hash %s mined but not in found_nmc_blocks %+v", h, ab)
+		}
+	}
+}
+
+// mineMerged sends one share per round on a job committing to new aux work; on regtest each
+// solves a parent block (btcd) and an aux block (namecoind), and both chains must grow by one.
+// It returns the aux hashes mined.
+func mineMerged(ctx context.Context, t *testing.T, m *testMiner, n *btcdtest.Node, nmc *namecoindtest.Node, rounds int) []string {
+	t.Helper()
 	parent0, err := n.Client().GetBlockCount(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -144,17 +179,11 @@ func TestRunMergedMining(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-
-	m := dialMiner(t, addr, "alice.rig1")
-	const rounds = 2
 	var auxHashes []string
 	prev := ""
 	for r := 1; r <= rounds; r++ {
-		h := waitAuxJob(t, m, prev)
-		j := m.job
-		// On regtest a share at difficulty 0.0001 meets both chains' targets: one parent block
-		// and one aux block.
-		if code := m.submit(m.share(j, false)); code != 0 {
+		h := waitMergedJob(ctx, t, m, n, prev)
+		if code := m.submit(m.share(m.job, false)); code != 0 {
 			t.Fatalf("round %d: share code %d", r, code)
 		}
 		eventually(t, fmt.Sprintf("round %d: namecoind block count %d", r, aux0+int64(r)), func() bool {
@@ -168,12 +197,14 @@ func TestRunMergedMining(t *testing.T) {
 		auxHashes = append(auxHashes, h)
 		prev = h
 	}
+	return auxHashes
+}
 
-	db, err := store.Open(ctx, "sqlite://"+filepath.Join(dir, "data", "pool.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+// checkMergedRows waits for rounds found_blocks and found_nmc_blocks rows and checks that each
+// aux row belongs to a parent row, carries an auxpow whose parent is that block, and names a
+// block on namecoind's chain. It returns the aux rows.
+func checkMergedRows(ctx context.Context, t *testing.T, db *store.Store, nmc *namecoindtest.Node, rounds int) []store.FoundAuxBlock {
+	t.Helper()
 	eventually(t, "found_blocks and found_nmc_blocks rows", func() bool {
 		fb, err1 := db.FoundBlocks(ctx, 10)
 		ab, err2 := db.FoundAuxBlocks(ctx, 10)
@@ -194,23 +225,10 @@ func TestRunMergedMining(t *testing.T) {
 		if err != nil || auxpow.DecodeAuxPow(raw, &ap) != nil || sha.DisplayHex(ap.ParentHash()) != a.BitcoinBlockHash {
 			t.Fatalf("aux_pow of %s does not decode to its parent block", a.AuxBlockHash)
 		}
-		// Every aux block recorded is on namecoind's chain.
 		var hdr map[string]any
 		if err := nmc.Client().Call(ctx, "getblockheader", []any{a.AuxBlockHash}, &hdr); err != nil {
 			t.Fatalf("aux block %s not on namecoind: %v", a.AuxBlockHash, err)
 		}
 	}
-	// Each share met namecoind's target once: one aux block found per round.
-	if got := scrapeMetrics(t, "http://"+metricsAddr+"/metrics")["hashpool_sserver_aux_solved_total"]; got != rounds {
-		t.Fatalf("hashpool_sserver_aux_solved_total = %v, want %d", got, rounds)
-	}
-	for _, h := range auxHashes {
-		found := false
-		for _, a := range ab {
-			found = found || a.AuxBlockHash == h
-		}
-		if !found {
-			t.Fatalf("aux hash %s mined but not in found_nmc_blocks %+v", h, ab)
-		}
-	}
+	return ab
 }

@@ -130,6 +130,27 @@ func cmdGbtMaker(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.W
 	return p.run(ctx)
 }
 
+// cmdAuxMaker runs one auxmaker per [[aux]] chain, btcpool's nmcauxmaker for split mode
+// (`hashpool run` runs them inside). The jobmaker and blkmaker processes need the same [[aux]]
+// tables: they turn merged mining on there too.
+func cmdAuxMaker(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer) error {
+	if err := requireKafka(cfg, "auxmaker"); err != nil {
+		return err
+	}
+	if len(cfg.Aux) == 0 {
+		return errors.New("no aux chain: add one [[aux]] table per merged-mined chain (docs/CONFIG.md)")
+	}
+	p, err := newPool(ctx, cfg, log, false, false)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	if err := p.addAuxMakers(); err != nil {
+		return err
+	}
+	return p.run(ctx)
+}
+
 func cmdJobMaker(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer) error {
 	if err := requireKafka(cfg, "jobmaker"); err != nil {
 		return err

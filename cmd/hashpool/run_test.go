@@ -188,7 +188,7 @@ func (m *testMiner) parseNotify(p []any) *minerJob {
 		copy(h[:], b)
 		branch = append(branch, h)
 	}
-	return &minerJob{id: p[0].(string), job: sha.NewJob(hx(2), hx(3), branch, u32(5), prev, u32(6)), bits: u32(6), ntime: u32(7),
+	return &minerJob{prev: prev, id: p[0].(string), job: sha.NewJob(hx(2), hx(3), branch, u32(5), prev, u32(6)), bits: u32(6), ntime: u32(7),
 		clean: p[8].(bool)}
 }
 
