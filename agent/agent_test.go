@@ -56,6 +56,10 @@ func TestSharesThroughAgent(t *testing.T) {
 			nonce = m.findNonce(w, 5, w.ntime, vm, testExp, true)
 			expectRes(t, "version-rolled share", m.submit(w, 5, w.ntime, nonce, &vm), `"result":true`)
 			p.NextShare()
+			// Accepted with a rolled time: sent up, while the job's own time is left out.
+			rolled := m.findNonce(w, 12, w.ntime+1, 0, testExp, true)
+			expectRes(t, "rolled-time share", m.submit(w, 12, w.ntime+1, rolled, nil), `"result":true`)
+			p.NextShare()
 			// Rejects.
 			expectRes(t, "duplicate", m.submit(w, 5, w.ntime, nonce, &vm), `"error":[22,`)
 			low := m.findNonce(w, 6, w.ntime, 0, testExp, false)

@@ -12,7 +12,9 @@
 // does btcagent's handshake (mining.subscribe "btccom-agent/...",
 // agent.get_capabilities, mining.configure, mining.authorize with the pool
 // user; extranonce2 size must be 8), then REGISTER_WORKER /
-// UNREGISTER_WORKER and SUBMIT_SHARE[_WITH_TIME][_WITH_VER] frames. From
+// UNREGISTER_WORKER and SUBMIT_SHARE[_WITH_TIME][_WITH_VER] frames (the
+// time only when it is not the job's own nTime, which the pool takes for a
+// share without one; BtcAgent always sends it). From
 // the pool it relays mining.notify (pool extranonce1 appended to
 // coinbase1, §5.4), MINING_SET_DIFF (set_difficulty to each listed miner),
 // the pool's own set_difficulty (every miner's default), and

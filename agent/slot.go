@@ -325,6 +325,10 @@ func (s *slot) relayNotify(u *upConn, m *stratum.Message) {
 	if s.forceClean {
 		clean, s.forceClean = true, false
 	}
+	if id, _ := m.Param(0).Str(); shortJobID(id) {
+		nt, _ := m.Param(7).Str()
+		u.jobTime[stratum.ParseSubmitDecimal(id)] = uint32(stratum.ParseSubmitHex(nt))
+	}
 	s.notify, s.hasNotify = lines, true
 	line := lines[0]
 	if clean {
@@ -349,6 +353,19 @@ func (s *slot) relayNotify(u *upConn, m *stratum.Message) {
 	s.mu.Unlock()
 	s.a.writeAll(out)
 	s.a.stats.Notifies.Add(1)
+}
+
+// shortJobID reports whether id is a pool's short job id: 1..3 decimal digits, at most 255.
+func shortJobID(id []byte) bool {
+	if len(id) == 0 || len(id) > 3 {
+		return false
+	}
+	for _, c := range id {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return stratum.ParseSubmitDecimal(id) <= 255
 }
 
 // appendNotify appends the notify line with en1 appended to coinbase1.
@@ -457,6 +474,13 @@ func (s *slot) submit(m *Miner, sub *agent.Submit, job []byte, jobNum uint64, id
 		return submitBadJob
 	default:
 		sub.JobID = uint8(jobNum)
+		if sub.HasTime && sub.Time == u.jobTime[jobNum] {
+			// A share without a time is checked at the job's nTime (btcpool and the engine:
+			// nTime 0 → the job's), so the time the job already has is not sent: a
+			// SUBMIT_SHARE[_WITH_VER] frame, 4 bytes shorter than the _WITH_TIME form
+			// BtcAgent always sends.
+			sub.HasTime = false
+		}
 		u.wbuf = agent.AppendSubmit(u.wbuf, sub)
 	}
 	u.queued(wasEmpty)

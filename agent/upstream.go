@@ -66,6 +66,7 @@ type upConn struct {
 	gotMask  bool   // reader only: the pool answered mining.configure with a mask
 
 	// Under s.mu.
+	jobTime [256]uint32 // nTime of the pool's notify per short job id (0: none seen)
 	wbuf    []byte
 	index   uint16 // next submit index (btcpool's per-connection counter)
 	pending []pendingShare
